@@ -1,0 +1,7 @@
+"""``python -m alignda``."""
+
+import sys
+
+from alignda.cli import main
+
+sys.exit(main())

@@ -1,0 +1,106 @@
+"""Spectral calculus on the sphere, built on torch-harmonics' spherical harmonic transforms.
+
+One home for the transforms and the differential operators that the world model, the initial
+states and the 3D-Var share. Fields are real tensors (..., nlat, nlon) on the Gaussian grid of
+:mod:`alignda.grid`; spectra are complex tensors (..., lmax, mmax) (triangular truncation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch_harmonics as th
+from torch import nn
+
+from alignda.grid import Grid
+
+EARTH_RADIUS = 6.371e6  # m
+EARTH_OMEGA = 7.292e-5  # rad s-1
+GRAVITY = 9.80616  # m s-2
+
+
+class Sphere(nn.Module):
+    """Transforms and operators for one grid and truncation.
+
+    With 64 Gaussian latitudes the default truncation T42 (``lmax = mmax = 43``) is alias-free
+    for quadratic products, the classic T42 transform grid.
+    """
+
+    def __init__(
+        self,
+        grid: Grid | None = None,
+        truncation: int | None = None,
+        radius: float = EARTH_RADIUS,
+        omega: float = EARTH_OMEGA,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        self.grid = grid or Grid()
+        nlat, nlon = self.grid.shape
+        lmax = (truncation if truncation is not None else (2 * nlat - 1) // 3) + 1
+        self.lmax = self.mmax = lmax
+        self.radius = radius
+        kw = dict(lmax=lmax, mmax=lmax, grid="legendre-gauss", csphase=False)
+        self.sht = th.RealSHT(nlat, nlon, **kw).to(dtype)
+        self.isht = th.InverseRealSHT(nlat, nlon, **kw).to(dtype)
+        self.vsht = th.RealVectorSHT(nlat, nlon, **kw).to(dtype)
+        self.ivsht = th.InverseRealVectorSHT(nlat, nlon, **kw).to(dtype)
+        ell = torch.arange(lmax, dtype=torch.float64).reshape(-1, 1).expand(lmax, lmax)
+        lap = -ell * (ell + 1) / radius**2
+        invlap = torch.where(ell > 0, 1.0 / torch.where(ell > 0, lap, -1.0), 0.0)
+        lat = torch.from_numpy(np.deg2rad(self.grid.lat))
+        self.register_buffer("ell", ell.to(dtype).clone())
+        self.register_buffer("lap", lap.to(dtype))
+        self.register_buffer("invlap", invlap.to(dtype))
+        self.register_buffer("coriolis", (2 * omega * torch.sin(lat)).reshape(-1, 1).to(dtype))
+        self.register_buffer("coslat", torch.cos(lat).reshape(-1, 1).to(dtype))
+
+    # --- transforms -------------------------------------------------------------------------
+    def to_spec(self, x: torch.Tensor) -> torch.Tensor:
+        """Scalar field(s) -> spectral coefficients."""
+        return self.sht(x)
+
+    def to_grid(self, s: torch.Tensor) -> torch.Tensor:
+        """Spectral coefficients -> scalar field(s)."""
+        return self.isht(s)
+
+    # --- vector calculus --------------------------------------------------------------------
+    def vrtdiv(self, u: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Spectra of relative vorticity and divergence of the wind (u east, v north)."""
+        s = self.lap * self.radius * self.vsht(torch.stack((u, v), dim=-3))
+        return s[..., 0, :, :], s[..., 1, :, :]
+
+    def uv(self, vrt: torch.Tensor, div: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Wind (u, v) on the grid from spectra of vorticity and divergence."""
+        w = self.ivsht(self.invlap * torch.stack((vrt, div), dim=-3) / self.radius)
+        return w[..., 0, :, :], w[..., 1, :, :]
+
+    def grad(self, s: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradient (eastward, northward components) on the grid of a scalar given by spectra."""
+        return self.uv(torch.zeros_like(s), self.lap * s)
+
+    def laplacian(self, s: torch.Tensor) -> torch.Tensor:
+        """Laplacian in spectral space."""
+        return self.lap * s
+
+    def inverse_laplacian(self, s: torch.Tensor) -> torch.Tensor:
+        """Inverse Laplacian in spectral space (the l = 0 mean is set to zero)."""
+        return self.invlap * s
+
+    def spectral_filter(self, order: int = 4) -> torch.Tensor:
+        """(l(l+1) / L(L+1))**order, the shape of a del^(2*order) hyperdiffusion."""
+        top = self.ell[-1, 0] * (self.ell[-1, 0] + 1)
+        return (self.ell * (self.ell + 1) / top) ** order
+
+    def balanced_geopotential(self, vrt: torch.Tensor) -> torch.Tensor:
+        """Geopotential spectra in nonlinear balance with a non-divergent flow of vorticity ``vrt``.
+
+        Solves the divergence equation with zero divergence and zero tendency,
+        del^2 (phi + |u|^2 / 2) = k . curl((zeta + f) u); the global mean (l = 0) is zero.
+        """
+        u, v = self.uv(vrt, torch.zeros_like(vrt))
+        abs_vrt = self.to_grid(vrt) + self.coriolis
+        curl, _ = self.vrtdiv(u * abs_vrt, v * abs_vrt)
+        phi = self.invlap * curl - self.to_spec(0.5 * (u**2 + v**2))
+        phi[..., 0, 0] = 0.0
+        return phi

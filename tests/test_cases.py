@@ -1,0 +1,108 @@
+"""Case generation, splits, netCDF I/O and the shipped test cases."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alignda.cases import Cases, GenerateConfig, generate, shipped_subset, split
+from alignda.cli import SHIPPED_CASES, main
+from alignda.state import stack
+from alignda.variables import VARIABLE_NAMES
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    cfg = GenerateConfig(n_trajectories=3, spinup_days=0.5, record_days=2.5, batch=8, seed=5)
+    return cfg, generate(cfg, progress=False)
+
+
+def test_structure_and_attributes(tiny):
+    cfg, cases = tiny
+    assert cases.truth.sizes["time"] == 3 * cfg.states_per_trajectory
+    assert len(cases) == 3 * len(cfg.analysis_indices())
+    assert list(cases.truth.data_vars) == list(VARIABLE_NAMES)
+    lat = cases.truth.latitude.values
+    assert lat[0] > 85 and lat[-1] < -85 and np.all(np.diff(lat) < 0)
+    assert cases.truth.z.attrs["units"] == "m" and cases.truth.u.attrs["units"] == "m s-1"
+    assert np.all(
+        np.diff(cases.truth.time.values[: cfg.states_per_trajectory]) == np.timedelta64(6, "h")
+    )
+    # backgrounds are forecasts: close to but not equal to the truth, and finite
+    bg, truth = cases.pairs()
+    assert np.isfinite(bg).all()
+    err = np.sqrt(((bg - truth) ** 2).mean(axis=(0, 2, 3)))
+    assert np.all(err > 0) and err[0] < 150.0, err
+
+
+def test_generation_is_reproducible(tiny):
+    cfg, cases = tiny
+    again = generate(cfg, progress=False)
+    np.testing.assert_array_equal(stack(again.background), stack(cases.background))
+
+
+def test_split_by_trajectory(tiny):
+    cfg, cases = tiny
+    parts = split(cases, cfg)
+    trajs = [set(np.unique(p.truth.trajectory.values)) for p in parts.values()]
+    assert sum(len(t) for t in trajs) == 3
+    assert all(a.isdisjoint(b) for i, a in enumerate(trajs) for b in trajs[i + 1 :])
+    assert sum(len(p) for p in parts.values()) == len(cases)
+
+
+def test_netcdf_roundtrip_packed(tiny, tmp_path):
+    _, cases = tiny
+    sub = shipped_subset(cases, per_trajectory=1)
+    assert len(sub) == 3
+    t = sub.times[0]
+    assert sub.future_truth(t, 48) is not None
+    path = sub.save(tmp_path / "c.nc", packed=True)
+    back = Cases.open(path)
+    scale = np.abs(stack(sub.truth)).max(axis=(0, 2, 3))
+    err = np.abs(stack(back.truth) - stack(sub.truth)).max(axis=(0, 2, 3))
+    assert np.all(err <= 2e-4 * scale + 1e-6)
+    assert back.truth.z.attrs["standard_name"] == "geopotential_height"
+
+
+def test_open_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        Cases.open(tmp_path / "missing.nc")
+    bad = tmp_path / "bad.nc"
+    bad.write_bytes(b"not a netcdf file")
+    with pytest.raises(ValueError, match="not a readable cases file"):
+        Cases.open(bad)
+
+
+def test_shipped_cases_ready_for_the_app():
+    cases = Cases.open(SHIPPED_CASES)
+    assert len(cases) >= 8
+    assert Path(SHIPPED_CASES).stat().st_size < 5e6
+    for t in cases.times:
+        assert cases.future_truth(t, cases.lead_hours) is not None
+    bg, truth = cases.pairs()
+    assert np.isfinite(bg).all() and np.isfinite(truth).all()
+
+
+def test_cli_generate_small(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "generate",
+                "--out",
+                str(tmp_path),
+                "--n-trajectories",
+                "1",
+                "--spinup-days",
+                "0.25",
+                "--record-days",
+                "2.25",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    assert "min" in out and "MB" in out
+    assert Cases.open(tmp_path / "train.nc").truth.sizes["time"] == 10
+    assert main(["generate", "--out", str(tmp_path), "--record-days", "1"]) == 2
+    assert "record_days must exceed" in capsys.readouterr().err

@@ -1,0 +1,95 @@
+"""3D-Var: exactness against the closed-form linear-Gaussian posterior, B estimation, I/O."""
+
+import numpy as np
+import pytest
+import torch
+
+from alignda.grid import Grid
+from alignda.obs import Observations
+from alignda.sphere import Sphere
+from alignda.threedvar import BackgroundError, ThreeDVar, fit_background_error
+
+
+@pytest.fixture(scope="module")
+def small():
+    sphere = Sphere(Grid(8, 16), dtype=torch.float64)
+    rng = np.random.default_rng(0)
+    lmax = sphere.lmax
+    berr = BackgroundError(
+        sigma=torch.from_numpy(rng.uniform(0.5, 2.0, (4, lmax)) * [[1e6], [3e5], [20], [0.1]]),
+        beta=torch.from_numpy(rng.uniform(0.5, 1.0, lmax)),
+    )
+    return ThreeDVar(berr, sphere), rng
+
+
+def dense_increment_matrix(var: ThreeDVar) -> np.ndarray:
+    shape = (4, var.sphere.lmax, var.sphere.mmax, 2)
+    n = int(np.prod(shape))
+    cols = []
+    for i in range(n):
+        e = torch.zeros(n, dtype=torch.float64)
+        e[i] = 1.0
+        cols.append(var.increment(e.reshape(shape)).reshape(-1).numpy())
+    return np.stack(cols, axis=1)
+
+
+def test_matches_closed_form_posterior_mean(small):
+    var, rng = small
+    L = dense_increment_matrix(var)
+    B = L @ L.T
+    shape = (4, 8, 16)
+    xb = rng.normal(size=shape) * np.array([50, 5, 5, 0.1]).reshape(-1, 1, 1)
+    mask = rng.random(shape) < 0.3
+    std = np.array([5.0, 1.0, 1.0, 0.02])
+    truth = xb + (L @ rng.normal(size=L.shape[1])).reshape(shape)
+    values = np.where(mask, truth + rng.normal(size=shape) * std.reshape(-1, 1, 1), 0.0)
+    obs = Observations(mask=mask, values=values.astype(np.float32), noise_std=std)
+    xa = var.analyse(xb, obs, rtol=1e-10, maxiter=2000)
+
+    H = np.eye(mask.size)[mask.reshape(-1)]
+    R = np.diag(np.broadcast_to(std.reshape(-1, 1, 1) ** 2, shape).reshape(-1)[mask.reshape(-1)])
+    d = obs.values.astype(np.float64).reshape(-1)[mask.reshape(-1)] - H @ xb.reshape(-1)
+    K = B @ H.T @ np.linalg.solve(H @ B @ H.T + R, np.eye(len(d)))
+    expected = xb.reshape(-1) + K @ d
+    scale = np.abs(expected - xb.reshape(-1)).reshape(4, -1).max(axis=1)
+    err = np.abs(xa.reshape(-1) - expected).reshape(4, -1).max(axis=1)
+    # xa is returned in float32: relative tolerance 1e-4 of the increment size per variable
+    assert np.all(err <= 1e-4 * scale + 1e-5 * np.abs(xb).reshape(4, -1).max(axis=1)), (err, scale)
+
+
+def test_increment_is_geostrophically_coupled(small):
+    var, _ = small
+    c = torch.zeros(4, var.sphere.lmax, var.sphere.mmax, 2, dtype=torch.float64)
+    c[0, 3, 1, 0] = 1.0  # a pure streamfunction control: wind and balanced height both move
+    dx = var.increment(c)
+    assert dx[0].abs().max() > 0 and dx[1:3].abs().max() > 0 and dx[3].abs().max() == 0
+
+
+def test_fit_recovers_variance_and_roundtrips(tmp_path, small):
+    var, rng = small
+    L = dense_increment_matrix(var)
+    n = 400
+    errors = (L @ rng.normal(size=(L.shape[1], n))).T.reshape(n, 4, 8, 16)
+    fitted = fit_background_error(errors, np.zeros_like(errors), var.sphere)
+    true_sigma = var.berr.sigma.numpy()
+    got = fitted.sigma.numpy()
+    valid = true_sigma[:, 1:] > 0
+    ratio = got[:, 1:][valid] / true_sigma[:, 1:][valid]
+    assert np.all(np.abs(ratio - 1) < 0.25), ratio
+    np.testing.assert_allclose(fitted.beta.numpy()[1:], var.berr.beta.numpy()[1:], rtol=0.25)
+    path = fitted.save(tmp_path / "b.safetensors")
+    again = BackgroundError.load(path)
+    np.testing.assert_allclose(again.sigma.numpy(), got)
+
+
+def test_bad_inputs(small):
+    var, _ = small
+    obs = Observations(
+        mask=np.ones((4, 8, 16), bool),
+        values=np.zeros((4, 8, 16), np.float32),
+        noise_std=np.ones(4),
+    )
+    with pytest.raises(ValueError, match="NaN"):
+        var.analyse(np.full((4, 8, 16), np.nan), obs)
+    with pytest.raises(ValueError, match="shape"):
+        var.analyse(np.zeros((4, 4, 16)), obs)

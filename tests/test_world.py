@@ -1,0 +1,89 @@
+"""The shallow-water world: conservation, stationarity, balance, determinism."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from alignda.balance import geostrophic_deviation
+from alignda.world import ShallowWaterModel, WorldConfig
+
+
+def lat_lon(model):
+    return model.sphere.grid.lat, model.sphere.grid.lon
+
+
+@pytest.fixture(scope="module")
+def model():
+    return ShallowWaterModel()
+
+
+def test_mass_conserved_to_roundoff_without_forcing():
+    cfg = replace(
+        WorldConfig(), noise_amplitude=0.0, relax_days=1e12, drag_days=1e12, tracer_relax_days=1e12
+    )
+    m = ShallowWaterModel(cfg, dtype=torch.float64)
+    s = m.random_state(2, torch.Generator().manual_seed(1))
+    s[:, 0, 0, 0] += 50.0  # a non-zero mean height anomaly must be kept exactly
+    before = m.mass(s).clone()
+    s, _ = m.run(s, 72)  # one day
+    drift = (m.mass(s) - before).abs().max().item()
+    assert drift < 1e-10 * m.phibar, drift
+
+
+def test_long_run_stationary_energy_and_activity(model):
+    g = torch.Generator().manual_seed(2)
+    s = model.random_state(2, g)
+    f = model.new_forcing(2, g)
+    energies, eddy = [], []
+    for _ in range(10):  # 30 model days
+        s, f = model.run(s, 3 * 72, f, g)
+        energies.append(model.energy(s).mean().item())
+        x = model.to_physical(s)
+        eddy.append((x[:, 2] ** 2).mean().sqrt().item())  # rms meridional wind
+    e = np.array(energies)
+    assert np.all(np.isfinite(e))
+    assert e.max() / e.min() < 1.01  # total energy is dominated by potential; bounded
+    assert min(eddy[3:]) > 2.0, eddy  # weather persists: no decay to rest
+    assert max(eddy) < 30.0, eddy  # no blow-up of the flow
+
+
+def test_initial_states_near_geostrophic_balance(model):
+    s = model.random_state(4, torch.Generator().manual_seed(3))
+    x = model.to_physical(s).numpy()
+    d = geostrophic_deviation(x[:, 0], x[:, 1], x[:, 2], *lat_lon(model))
+    assert np.all(d < 0.3), d
+    rng = np.random.default_rng(0)
+    unbalanced = geostrophic_deviation(
+        x[:, 0], x[:, 1], rng.permutation(x[:, 2], axis=-1), *lat_lon(model)
+    )
+    assert np.all(unbalanced > 0.8), unbalanced
+
+
+def test_deterministic_for_a_seed(model):
+    def run(seed):
+        g = torch.Generator().manual_seed(seed)
+        s = model.random_state(1, g)
+        return model.run(s, 10, model.new_forcing(1, g), g)[0]
+
+    a, b, c = run(7), run(7), run(8)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_physical_roundtrip_and_forecast(model):
+    s = model.random_state(2, torch.Generator().manual_seed(4))
+    x = model.to_physical(s)
+    x2 = model.to_physical(model.from_physical(x))
+    assert torch.allclose(x, x2, atol=1e-3 * x.abs().amax(dim=(0, 2, 3)).max().item())
+    y = model.forecast(x, hours=6)
+    assert y.shape == x.shape and torch.isfinite(y).all() and not torch.allclose(x, y)
+
+
+def test_imperfect_model_differs():
+    cfg = WorldConfig()
+    imp = cfg.imperfect()
+    assert imp.noise_amplitude == 0.0 and imp.drag_days != cfg.drag_days
+    with pytest.raises(ValueError, match="divide"):
+        _ = replace(cfg, dt=1000.0).steps_per_6h
