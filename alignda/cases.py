@@ -312,16 +312,6 @@ def shipped_subset(cases: Cases, per_trajectory: int = 8, every_hours: int = 24)
     return cases.subset(np.array(picked), future_hours=cases.lead_hours)
 
 
-def climatology(cases: Cases) -> xr.Dataset:
-    """The world's climatology: time- and zonal-mean truth (the forcing is zonally symmetric)."""
-    return cases.truth.mean(("time", "longitude")).broadcast_like(cases.truth.isel(time=0))
-
-
-def variable_scales(cases: Cases) -> dict[str, float]:
-    """Per-variable standard deviation of the truth (the normalisation of overall MSE/MAE)."""
-    return {v: float(cases.truth[v].std()) for v in cases.truth.data_vars}
-
-
 def times_index(cases: Cases) -> pd.DatetimeIndex:
     """Analysis times as a pandas index (for menus and printing)."""
     return pd.DatetimeIndex(cases.times)

@@ -18,6 +18,7 @@ from alignda.cases import (
     shipped_subset,
     split,
 )
+from alignda.checkpoints import CHECKPOINT_DIR
 from alignda.world import ShallowWaterModel
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -75,6 +76,24 @@ def cmd_plot(args: argparse.Namespace) -> None:
         print(path)
 
 
+def cmd_fit_b(args: argparse.Namespace) -> None:
+    """Fit the 3D-Var B and the world statistics on training cases; register both."""
+    from alignda.checkpoints import register
+    from alignda.climate import WorldStats
+    from alignda.threedvar import fit_background_error
+
+    train = Cases.open(args.train)
+    out = Path(args.out)
+    bg, truth = train.pairs()
+    data = {"source": str(args.train), "cases": len(train)}
+    berr = fit_background_error(bg, truth)
+    register("threedvar_b", berr.save(out / "threedvar_b.safetensors"), directory=out, data=data)
+    stats = WorldStats.from_cases(train)
+    register("world_stats", stats.save(out / "world_stats.safetensors"), directory=out, data=data)
+    print(f"B and world statistics from {len(train)} cases -> {out}")
+    print("per-variable scale:", {k: round(v, 4) for k, v in stats.scales.items()})
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     p = argparse.ArgumentParser(prog="alignda", description=__doc__)
@@ -98,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--per-trajectory", dest="per_trajectory", type=int, default=8)
     s.add_argument("--every-hours", dest="every_hours", type=int, default=24)
     s.set_defaults(func=cmd_ship)
+
+    b = sub.add_parser("fit-b", help="fit the 3D-Var B and world statistics on training cases")
+    b.add_argument("--train", default="data/world/train.nc")
+    b.add_argument("--out", default=str(CHECKPOINT_DIR))
+    b.set_defaults(func=cmd_fit_b)
 
     m = sub.add_parser("plot", help="PNG maps of one case (truth, background, observations)")
     m.add_argument("--cases", default=str(SHIPPED_CASES))

@@ -89,7 +89,7 @@ class ThreeDVar:
         background: np.ndarray,
         obs: Observations,
         maxiter: int = 300,
-        rtol: float = 1e-6,
+        rtol: float = 1e-4,
         progress: bool = False,
     ) -> np.ndarray:
         """Analysis (C, nlat, nlon) from a background and gridded observations."""

@@ -13,7 +13,7 @@ from alignda.variables import VARIABLE_NAMES
 
 @pytest.fixture(scope="module")
 def tiny():
-    cfg = GenerateConfig(n_trajectories=3, spinup_days=0.5, record_days=2.5, batch=8, seed=5)
+    cfg = GenerateConfig(n_trajectories=3, spinup_days=0.5, record_days=4.0, batch=16, seed=5)
     return cfg, generate(cfg, progress=False)
 
 

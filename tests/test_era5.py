@@ -19,8 +19,11 @@ def era5_file(tmp_path):
     shape = (len(time), len(level), len(lat), len(lon))
 
     def var(units, scale, offset=0.0):
-        return (("valid_time", "pressure_level", "lat", "lon"),
-                offset + scale * rng.normal(size=shape), {"units": units})
+        return (
+            ("valid_time", "pressure_level", "lat", "lon"),
+            offset + scale * rng.normal(size=shape),
+            {"units": units},
+        )
 
     ds = xr.Dataset(
         {
@@ -62,8 +65,9 @@ def test_persistence_background(era5_file):
 def test_forecast_background_file(era5_file):
     path, _ = era5_file
     cases = cases_from_reanalysis(path, background=path)
-    np.testing.assert_array_equal(cases.background_state(cases.times[3]),
-                                  cases.truth_state(cases.times[3]))
+    np.testing.assert_array_equal(
+        cases.background_state(cases.times[3]), cases.truth_state(cases.times[3])
+    )
 
 
 @pytest.mark.parametrize(

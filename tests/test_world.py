@@ -34,8 +34,8 @@ def test_mass_conserved_to_roundoff_without_forcing():
 
 def test_long_run_stationary_energy_and_activity(model):
     g = torch.Generator().manual_seed(2)
-    s = model.random_state(2, g)
-    f = model.new_forcing(2, g)
+    s = model.random_state(1, g)
+    f = model.new_forcing(1, g)
     energies, eddy = [], []
     for _ in range(10):  # 30 model days
         s, f = model.run(s, 3 * 72, f, g)
@@ -53,12 +53,12 @@ def test_initial_states_near_geostrophic_balance(model):
     s = model.random_state(4, torch.Generator().manual_seed(3))
     x = model.to_physical(s).numpy()
     d = geostrophic_deviation(x[:, 0], x[:, 1], x[:, 2], *lat_lon(model))
-    assert np.all(d < 0.3), d
+    assert np.all(d < 0.15), d  # evolved truth states sit near 0.15
     rng = np.random.default_rng(0)
     unbalanced = geostrophic_deviation(
         x[:, 0], x[:, 1], rng.permutation(x[:, 2], axis=-1), *lat_lon(model)
     )
-    assert np.all(unbalanced > 0.8), unbalanced
+    assert np.all(unbalanced > 0.5), unbalanced
 
 
 def test_deterministic_for_a_seed(model):

@@ -1,0 +1,1 @@
+"""Neural networks: sphere-aware VAE and the latent score model."""
