@@ -19,6 +19,7 @@ from alignda.cases import (
     split,
 )
 from alignda.checkpoints import CHECKPOINT_DIR
+from alignda.training import TrainConfig
 from alignda.world import ShallowWaterModel
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -94,6 +95,48 @@ def cmd_fit_b(args: argparse.Namespace) -> None:
     print("per-variable scale:", {k: round(v, 4) for k, v in stats.scales.items()})
 
 
+def _train_config(args: argparse.Namespace) -> TrainConfig:
+    keys = ("steps", "batch", "lr", "seed", "val_every", "save_every")
+    return TrainConfig(**{k: getattr(args, k) for k in keys if getattr(args, k) is not None})
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--train", default="data/world/train.nc")
+    p.add_argument("--val", default="data/world/val.nc")
+    p.add_argument("--workdir", required=True, help="resumable training state and log")
+    p.add_argument("--out", default=str(CHECKPOINT_DIR), help="export folder")
+    p.add_argument("--steps", type=int)
+    p.add_argument("--batch", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--val-every", dest="val_every", type=int)
+    p.add_argument("--save-every", dest="save_every", type=int)
+    p.add_argument("--no-export", action="store_true", help="train only")
+    p.add_argument("--quiet", action="store_true")
+
+
+def cmd_train_vae(args: argparse.Namespace) -> None:
+    """Train the VAE (resumable) and export it to the checkpoint folder."""
+    from alignda.nn.vae import VAEConfig
+    from alignda.train_vae import export_vae, train_vae
+
+    cfg = _train_config(args)
+    vcfg = VAEConfig(width=args.width, latent_channels=args.latent_channels)
+    vae = train_vae(
+        args.train, args.val, args.workdir, vcfg, cfg, args.kl_weight, progress=not args.quiet
+    )
+    if not args.no_export:
+        log = [json.loads(line) for line in open(Path(args.workdir) / "log.jsonl")]
+        path = export_vae(
+            vae,
+            args.train,
+            args.out,
+            figures=log[-1],
+            train_config={"train": cfg.to_dict(), "kl_weight": args.kl_weight},
+        )
+        print(f"exported {path}: {log[-1]}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     p = argparse.ArgumentParser(prog="alignda", description=__doc__)
@@ -122,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--train", default="data/world/train.nc")
     b.add_argument("--out", default=str(CHECKPOINT_DIR))
     b.set_defaults(func=cmd_fit_b)
+
+    v = sub.add_parser("train-vae", help="train the VAE and export it")
+    _add_train_args(v)
+    v.add_argument("--width", type=int, default=64)
+    v.add_argument("--latent-channels", dest="latent_channels", type=int, default=8)
+    v.add_argument("--kl-weight", dest="kl_weight", type=float, default=1e-4)
+    v.set_defaults(func=cmd_train_vae)
 
     m = sub.add_parser("plot", help="PNG maps of one case (truth, background, observations)")
     m.add_argument("--cases", default=str(SHIPPED_CASES))

@@ -41,6 +41,21 @@ class WorldStats:
         """Normalisation scale per variable (for the overall MSE / MAE columns)."""
         return {v: float(s) for v, s in zip(VARIABLE_NAMES, self.std, strict=True)}
 
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Physical state (..., C, nlat, nlon) -> per-variable standardised."""
+        mean, std = self._moments(x)
+        return (x - mean) / std
+
+    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Inverse of :meth:`normalise`."""
+        mean, std = self._moments(x)
+        return x * std + mean
+
+    def _moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (-1, 1, 1)
+        mean = torch.as_tensor(self.mean, dtype=x.dtype, device=x.device).reshape(shape)
+        return mean, torch.as_tensor(self.std, dtype=x.dtype, device=x.device).reshape(shape)
+
     def climatology_dataset(self, longitude: np.ndarray) -> xr.Dataset:
         """Climatology broadcast over longitude, as a Dataset like the states."""
         data = {

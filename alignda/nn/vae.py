@@ -19,8 +19,9 @@ class VAEConfig:
 
     channels: int = 4  # state variables
     latent_channels: int = 8
-    width: int = 48  # channels at full resolution; doubled after the first downsampling
-    blocks: int = 1  # residual blocks per resolution
+    width: int = 96  # channels at latent resolution (16 x 32)
+    fine_width: int = 16  # channels at full resolution (64 x 128)
+    blocks: int = 2  # residual blocks at latent resolution, in encoder and in decoder
 
     def to_dict(self) -> dict:
         """Plain dict (for manifests)."""
@@ -45,49 +46,40 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
-class Upsample(nn.Module):
-    """Nearest-neighbour x2 then a sphere-padded convolution."""
-
-    def __init__(self, cin: int, cout: int) -> None:
-        super().__init__()
-        self.conv = SphereConv2d(cin, cout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(nn.functional.interpolate(x, scale_factor=2, mode="nearest"))
-
-
 class VAE(nn.Module):
-    """Encoder q(z|x) = N(mu, diag(exp(logvar))) and deterministic decoder x = D(z)."""
+    """Encoder q(z|x) = N(mu, diag(exp(logvar))) and deterministic decoder x = D(z).
+
+    Most of the work happens at the latent resolution: a light full-resolution convolution,
+    then a 4x4 space-to-depth (pixel unshuffle) to 16 x 32, residual blocks there; the
+    decoder mirrors it with depth-to-space. Cheap enough to differentiate through at every
+    sampler step (DPS guidance).
+    """
 
     def __init__(self, config: VAEConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config or VAEConfig()
-        w1, w2 = cfg.width, 2 * cfg.width
-
-        def blocks(w: int) -> list[nn.Module]:
-            return [ResBlock(w) for _ in range(cfg.blocks)]
-
+        fw, w = cfg.fine_width, cfg.width
         self.encoder = nn.Sequential(
-            SphereConv2d(cfg.channels, w1),
-            *blocks(w1),
-            SphereConv2d(w1, w2, stride=2),
-            *blocks(w2),
-            SphereConv2d(w2, w2, stride=2),
-            *blocks(w2),
-            nn.GroupNorm(8, w2),
+            SphereConv2d(cfg.channels, fw),
             nn.SiLU(),
-            SphereConv2d(w2, 2 * cfg.latent_channels),
+            nn.PixelUnshuffle(4),
+            nn.Conv2d(16 * fw, w, 1),
+            *[ResBlock(w) for _ in range(cfg.blocks)],
+            nn.GroupNorm(8, w),
+            nn.SiLU(),
+            SphereConv2d(w, 2 * cfg.latent_channels),
         )
         self.decoder = nn.Sequential(
-            SphereConv2d(cfg.latent_channels, w2),
-            *blocks(w2),
-            Upsample(w2, w2),
-            *blocks(w2),
-            Upsample(w2, w1),
-            *blocks(w1),
-            nn.GroupNorm(8, w1),
+            SphereConv2d(cfg.latent_channels, w),
+            *[ResBlock(w) for _ in range(cfg.blocks)],
+            nn.GroupNorm(8, w),
             nn.SiLU(),
-            SphereConv2d(w1, cfg.channels),
+            nn.Conv2d(w, 16 * fw, 1),
+            nn.PixelShuffle(4),
+            nn.SiLU(),
+            SphereConv2d(fw, fw),
+            nn.SiLU(),
+            SphereConv2d(fw, cfg.channels),
         )
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,53 @@
+"""Training tensors from case files: normalised states and (background, truth) pairs.
+
+The world's forcing is zonally symmetric, so a random rotation in longitude (the same for a
+background and its truth) is an exact symmetry and a free augmentation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from alignda.cases import Cases
+from alignda.climate import WorldStats
+from alignda.state import stack
+
+
+def _roll(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    """Roll each sample of (B, C, H, W) by its own number of longitudes."""
+    w = x.shape[-1]
+    idx = (torch.arange(w).reshape(1, w) - shifts.reshape(-1, 1)) % w
+    return torch.gather(x, -1, idx.reshape(-1, 1, 1, w).expand_as(x))
+
+
+class CaseTensors:
+    """Normalised float32 tensors of one case set (kept in memory)."""
+
+    def __init__(self, cases: Cases, stats: WorldStats) -> None:
+        bg, truth = cases.pairs()
+        self.background = stats.normalise(torch.from_numpy(bg))
+        self.truth = stats.normalise(torch.from_numpy(truth))
+        all_truth = stats.normalise(torch.from_numpy(stack(cases.truth)))
+        self.states = torch.cat((all_truth, self.background))
+        self.weights = torch.from_numpy(
+            np.asarray(cases.truth.latitude.pipe(_weights), dtype=np.float32)
+        ).reshape(-1, 1)
+
+    def sample_states(self, batch: int, gen: torch.Generator) -> torch.Tensor:
+        """Random states (truths and backgrounds), randomly rotated in longitude."""
+        i = torch.randint(len(self.states), (batch,), generator=gen)
+        shifts = torch.randint(self.states.shape[-1], (batch,), generator=gen)
+        return _roll(self.states[i], shifts)
+
+    def sample_pairs(self, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Random (background, truth) pairs, each pair rotated by the same longitude shift."""
+        i = torch.randint(len(self.truth), (batch,), generator=gen)
+        shifts = torch.randint(self.truth.shape[-1], (batch,), generator=gen)
+        return _roll(self.background[i], shifts), _roll(self.truth[i], shifts)
+
+
+def _weights(lat) -> np.ndarray:
+    from alignda.grid import cell_area_weights
+
+    return cell_area_weights(lat.values)
