@@ -111,7 +111,9 @@ class Cases:
         return int(self.background.attrs.get("lead_hours", 48))
 
     def time_of(self, key: int | str | np.datetime64) -> np.datetime64:
-        """Analysis time from an index or a date string like '2000-01-05T12'."""
+        """Analysis time from an index (int or digit string) or a date like '2000-01-05T12'."""
+        if isinstance(key, str) and key.strip().lstrip("-").isdigit():
+            key = int(key)
         if isinstance(key, (int, np.integer)):
             if not -len(self) <= key < len(self):
                 raise IndexError(f"case index {key} out of range (0..{len(self) - 1})")

@@ -119,6 +119,6 @@ def load_codec(directory: str | Path = CHECKPOINT_DIR) -> LatentCodec:
     scale = tensors.pop("latent_scale")
     vae = VAE(cfg)
     vae.load_state_dict(tensors)
-    vae.eval()
+    vae.eval().requires_grad_(False)
     stats = WorldStats.load(resolve("world_stats", directory))
     return LatentCodec(vae, stats, scale).eval()

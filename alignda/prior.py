@@ -1,0 +1,96 @@
+"""The background-conditioned latent prior p(z | z_b): training, export and loading."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from alignda.cases import Cases
+from alignda.checkpoints import CHECKPOINT_DIR, register, resolve
+from alignda.codec import LatentCodec
+from alignda.diffusion import EpsilonDenoiser, SDACosineSchedule, denoising_loss
+from alignda.nn.dit import DiT, DiTConfig
+from alignda.training import TrainConfig, train
+
+
+@torch.no_grad()
+def encode_pairs(codec: LatentCodec, cases: Cases, batch: int = 64) -> tuple[torch.Tensor, ...]:
+    """Latents (z_b, z) of all (background, truth) pairs of a case set."""
+    bg, truth = cases.pairs()
+    out_b, out_t = [], []
+    for i in range(0, len(bg), batch):
+        out_b.append(codec.encode(torch.from_numpy(bg[i : i + batch])))
+        out_t.append(codec.encode(torch.from_numpy(truth[i : i + batch])))
+    return torch.cat(out_b), torch.cat(out_t)
+
+
+def _roll(z: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+    w = z.shape[-1]
+    idx = (torch.arange(w).reshape(1, w) - shifts.reshape(-1, 1)) % w
+    return torch.gather(z, -1, idx.reshape(-1, 1, 1, w).expand_as(z))
+
+
+def train_prior(
+    codec: LatentCodec,
+    train_path: str | Path,
+    val_path: str | Path,
+    workdir: str | Path,
+    net_config: DiTConfig,
+    cfg: TrainConfig,
+    progress: bool = True,
+) -> DiT:
+    """Denoising score matching of p(z | z_b) on encoded training pairs (resumable).
+
+    Augmentation: the same random longitude rotation of z and z_b (whole latent columns,
+    i.e. 4 grid points, under which the VAE is exactly equivariant).
+    """
+    torch.manual_seed(cfg.seed)
+    zb, z = encode_pairs(codec, Cases.open(train_path))
+    vzb, vz = encode_pairs(codec, Cases.open(val_path))
+    schedule = SDACosineSchedule()
+    net = DiT(net_config)
+
+    def loss(model: torch.nn.Module, gen: torch.Generator) -> torch.Tensor:
+        i = torch.randint(len(z), (cfg.batch,), generator=gen)
+        s = torch.randint(z.shape[-1], (cfg.batch,), generator=gen)
+        return denoising_loss(model, _roll(z[i], s), schedule, gen, z_b=_roll(zb[i], s))
+
+    def val(model: torch.nn.Module) -> dict[str, float]:
+        gen = torch.Generator().manual_seed(1234)
+        n = min(len(vz), 128)
+        return {"val_loss": float(denoising_loss(model, vz[:n], schedule, gen, z_b=vzb[:n]))}
+
+    train(net, loss, cfg, workdir, val_fn=val, progress=progress)
+    return net
+
+
+def export_prior(
+    net: DiT, name: str = "prior", out: str | Path = CHECKPOINT_DIR, **manifest
+) -> Path:
+    """Write ``<name>.safetensors`` (weights + config metadata) and register it."""
+    path = Path(out) / f"{name}.safetensors"
+    tensors = {k: v.contiguous() for k, v in net.state_dict().items()}
+    save_file(tensors, str(path), metadata={"config": json.dumps(asdict(net.config))})
+    register(name, path, directory=out, config={"dit": asdict(net.config),
+                                                 **manifest.pop("config", {})}, **manifest)
+    return path
+
+
+def load_prior(name: str = "prior", directory: str | Path = CHECKPOINT_DIR) -> DiT:
+    """A registered score network (sha256-checked)."""
+    path = resolve(name, directory)
+    with safe_open(str(path), "pt") as f:
+        cfg = DiTConfig(**json.loads(f.metadata()["config"]))
+    net = DiT(cfg)
+    net.load_state_dict(load_file(str(path)))
+    return net.eval().requires_grad_(False)
+
+
+def prior_denoiser(net: DiT) -> EpsilonDenoiser:
+    """The azula denoiser of a score network with the SDA cosine schedule."""
+    return EpsilonDenoiser(net, SDACosineSchedule())
