@@ -88,11 +88,15 @@ def analysis_dataset(
     """Members (M, C, H, W) -> Dataset with member fields plus ``<var>_mean``/``_spread``."""
     ds = to_dataset(members, grid, leading=[("member", np.arange(len(members)))])
     for v in list(ds.data_vars):
-        ds[f"{v}_mean"] = ds[v].mean("member").assign_attrs(
-            ds[v].attrs, long_name=ds[v].attrs["long_name"] + " (ensemble mean)")
+        ds[f"{v}_mean"] = (
+            ds[v]
+            .mean("member")
+            .assign_attrs(ds[v].attrs, long_name=ds[v].attrs["long_name"] + " (ensemble mean)")
+        )
         spread = ds[v].std("member", ddof=1) if len(members) > 1 else 0.0 * ds[v].isel(member=0)
         ds[f"{v}_spread"] = spread.assign_attrs(
-            ds[v].attrs, long_name=ds[v].attrs["long_name"] + " (ensemble spread)")
+            ds[v].attrs, long_name=ds[v].attrs["long_name"] + " (ensemble spread)"
+        )
     if time is not None:
         ds = ds.assign_coords(time=np.datetime64(time, "ns"))
     ds.attrs.update({"Conventions": "CF-1.8", **(attrs or {})})

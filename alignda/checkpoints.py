@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = ROOT / "checkpoints"
 MANIFEST_NAME = "manifest.json"
+HUB_ENV = "ALIGNDA_HUB_REPO"
 
 
 class ChecksumError(ValueError):
@@ -98,3 +100,51 @@ def resolve(name: str, directory: str | Path = CHECKPOINT_DIR) -> Path:
             f"manifest's {entry['sha256'][:12]}...; restore the file or re-register it"
         )
     return path
+
+
+def checkpoint_dir(
+    repo_id: str | None = None, revision: str | None = None, cache_dir: str | Path | None = None
+) -> Path:
+    """The folder holding the manifest and weights.
+
+    With a Hub repo id (argument, else the ``ALIGNDA_HUB_REPO`` environment variable) the
+    folder is that repo's snapshot from ``huggingface_hub`` (downloaded or, with
+    ``HF_HUB_OFFLINE=1``, taken from the local cache); otherwise the shipped ``checkpoints/``.
+    """
+    repo_id = repo_id or os.environ.get(HUB_ENV) or None
+    if not repo_id:
+        return CHECKPOINT_DIR
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = snapshot_download(
+            repo_id,
+            revision=revision,
+            cache_dir=cache_dir,
+            allow_patterns=[MANIFEST_NAME, "*.safetensors"],
+        )
+    except Exception as err:  # the hub raises many types: offline, missing, auth
+        raise FileNotFoundError(
+            f"cannot get checkpoints of Hub repo {repo_id!r}: {type(err).__name__}: {err}"
+        ) from err
+    return Path(path)
+
+
+def upload(folder: str | Path, repo_id: str, token: str | None = None) -> str:
+    """Upload a checkpoint folder (manifest + safetensors) to a Hub model repo."""
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if not manifest:
+        raise FileNotFoundError(f"{folder} has no {MANIFEST_NAME}: nothing to upload")
+    for name in manifest:
+        resolve(name, folder)  # refuse to publish a corrupt folder
+    api = HfApi(token=token)
+    api.create_repo(repo_id, exist_ok=True)
+    info = api.upload_folder(
+        folder_path=str(folder),
+        repo_id=repo_id,
+        allow_patterns=[MANIFEST_NAME, "*.safetensors"],
+    )
+    return str(info)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import fields, replace
@@ -18,7 +19,7 @@ from alignda.cases import (
     shipped_subset,
     split,
 )
-from alignda.checkpoints import CHECKPOINT_DIR
+from alignda.checkpoints import CHECKPOINT_DIR, HUB_ENV, checkpoint_dir, upload
 from alignda.training import TrainConfig
 from alignda.world import ShallowWaterModel
 
@@ -145,14 +146,25 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
 
     cfg = _train_config(args)
     codec = load_codec(args.out)
-    net_cfg = DiTConfig(latent_channels=codec.config.latent_channels, dim=args.dim,
-                        depth=args.depth, heads=args.heads)
-    net = train_prior(codec, args.train, args.val, args.workdir, net_cfg, cfg,
-                      progress=not args.quiet)
+    net_cfg = DiTConfig(
+        latent_channels=codec.config.latent_channels,
+        dim=args.dim,
+        depth=args.depth,
+        heads=args.heads,
+    )
+    net = train_prior(
+        codec, args.train, args.val, args.workdir, net_cfg, cfg, progress=not args.quiet
+    )
     if not args.no_export:
         log = [json.loads(line) for line in open(Path(args.workdir) / "log.jsonl")]
-        path = export_prior(net, "prior", args.out, figures=log[-1],
-                            config={"train": cfg.to_dict()}, data={"train": str(args.train)})
+        path = export_prior(
+            net,
+            "prior",
+            args.out,
+            figures=log[-1],
+            config={"train": cfg.to_dict()},
+            data={"train": str(args.train)},
+        )
         print(f"exported {path}: {log[-1]}")
 
 
@@ -172,18 +184,41 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
     grid = Grid(*truth.shape[-2:])
     rng = np.random.default_rng(args.seed)
     obs = observe(truth, make_mask(args.pattern, grid, rng, density=args.density), rng)
-    settings = SamplerSettings(mode=args.mode, steps=args.steps, corrections=args.corrections,
-                               zeta=args.zeta, members=args.members, seed=args.seed)
-    codec = load_codec(args.checkpoints)
-    den = prior_denoiser(load_prior(args.prior, args.checkpoints))
+    settings = SamplerSettings(
+        mode=args.mode,
+        steps=args.steps,
+        corrections=args.corrections,
+        zeta=args.zeta,
+        members=args.members,
+        seed=args.seed,
+    )
+    folder = (
+        checkpoint_dir(args.hub_repo)
+        if (args.hub_repo or os.environ.get(HUB_ENV))
+        else Path(args.checkpoints)
+    )
+    codec = load_codec(folder)
+    den = prior_denoiser(load_prior(args.prior, folder))
     members = analyse(den, codec, bg, obs, settings, progress=not args.quiet)
-    ds = analysis_dataset(members, grid, t, attrs={"settings": json.dumps(settings.to_dict()),
-                                                   "pattern": args.pattern,
-                                                   "density": args.density})
+    ds = analysis_dataset(
+        members,
+        grid,
+        t,
+        attrs={
+            "settings": json.dumps(settings.to_dict()),
+            "pattern": args.pattern,
+            "density": args.density,
+        },
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(out)
     print(f"analysis ({settings.members} member(s), {settings.mode}) -> {out}")
+
+
+def cmd_upload(args: argparse.Namespace) -> None:
+    """Upload a checkpoint folder to a Hugging Face Hub model repo."""
+    print(upload(args.folder, args.repo_id))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -242,9 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--prior", default="prior", help="checkpoint name in the manifest")
     a.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
+    a.add_argument("--hub-repo", dest="hub_repo", help=f"Hub repo id (or env {HUB_ENV})")
     a.add_argument("--out", default="out/analysis.nc")
     a.add_argument("--quiet", action="store_true")
     a.set_defaults(func=cmd_assimilate)
+
+    u = sub.add_parser("upload", help="upload a checkpoint folder to the Hugging Face Hub")
+    u.add_argument("--repo-id", dest="repo_id", required=True)
+    u.add_argument("--folder", default=str(CHECKPOINT_DIR))
+    u.set_defaults(func=cmd_upload)
 
     m = sub.add_parser("plot", help="PNG maps of one case (truth, background, observations)")
     m.add_argument("--cases", default=str(SHIPPED_CASES))

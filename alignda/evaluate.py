@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -11,9 +12,50 @@ from alignda.cases import Cases
 from alignda.climate import WorldStats
 from alignda.grid import Grid
 from alignda.metrics import score_table
-from alignda.obs import make_mask, observe
+from alignda.obs import Observations, make_mask, observe
 from alignda.state import to_dataset
 from alignda.threedvar import ThreeDVar
+
+#: An analysis method: (background (C,H,W), observations) -> analysis (C,H,W).
+Method = Callable[[np.ndarray, Observations], np.ndarray]
+
+
+def case_arrays(cases: Cases, n_cases: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(truth, background) stacks (N, C, H, W) of the first n analysis cases."""
+    times = cases.times[:n_cases]
+    truth = np.stack([cases.truth_state(t) for t in times])
+    return truth, np.stack([cases.background_state(t) for t in times])
+
+
+def draw_observations(
+    truth: np.ndarray, pattern: str, density: float, seed: int = 0
+) -> list[Observations]:
+    """Observations of each truth state, from ``default_rng(seed)`` case after case."""
+    grid = Grid(*truth.shape[-2:])
+    rng = np.random.default_rng(seed)
+    return [observe(x, make_mask(pattern, grid, rng, density=density), rng) for x in truth]
+
+
+def run_methods(
+    methods: dict[str, Method], background: np.ndarray, obs: list[Observations]
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Analyses of every method for every case, and mean seconds per analysis."""
+    out, seconds = {}, {}
+    for name, method in methods.items():
+        t0 = time.perf_counter()
+        out[name] = np.stack([method(xb, o) for xb, o in zip(background, obs, strict=True)])
+        seconds[name] = (time.perf_counter() - t0) / len(background)
+    return out, seconds
+
+
+def scores(
+    predictions: dict[str, np.ndarray], truth: np.ndarray, stats: WorldStats
+) -> pd.DataFrame:
+    """Score table (MSE, MAE normalised; RMSE per variable) of stacked predictions."""
+    grid = Grid(*truth.shape[-2:])
+    lead = [("case", np.arange(len(truth)))]
+    preds = {k: to_dataset(v, grid, leading=lead) for k, v in predictions.items()}
+    return score_table(preds, to_dataset(truth, grid, leading=lead), stats.scales)
 
 
 def baseline_table(
@@ -26,26 +68,13 @@ def baseline_table(
     seed: int = 0,
     n_cases: int | None = None,
 ) -> tuple[pd.DataFrame, float]:
-    """Background vs 3D-Var scores at several obs densities; also mean seconds per 3D-Var.
-
-    Observation masks and noise are drawn from ``default_rng(seed)`` afresh for each
-    density, case after case, so the table is reproducible.
-    """
-    times = cases.times[:n_cases]
-    truth = np.stack([cases.truth_state(t) for t in times])
-    bg = np.stack([cases.background_state(t) for t in times])
-    grid = Grid(*truth.shape[-2:])
-    lead = [("case", np.arange(len(times)))]
-    preds = {"background": to_dataset(bg, grid, leading=lead)}
+    """Background vs 3D-Var scores at several obs densities; also mean seconds per 3D-Var."""
+    truth, bg = case_arrays(cases, n_cases)
+    preds = {"background": bg}
     seconds = []
     for density in densities:
-        rng = np.random.default_rng(seed)
-        analyses = []
-        for xb, xt in zip(bg, truth, strict=True):
-            obs = observe(xt, make_mask(pattern, grid, rng, density=density), rng)
-            t0 = time.perf_counter()
-            analyses.append(threedvar.analyse(xb, obs))
-            seconds.append(time.perf_counter() - t0)
-        preds[f"3D-Var {density:.0%}"] = to_dataset(np.stack(analyses), grid, leading=lead)
-    table = score_table(preds, to_dataset(truth, grid, leading=lead), stats.scales)
-    return table, float(np.mean(seconds))
+        obs = draw_observations(truth, pattern, density, seed)
+        out, secs = run_methods({"3D-Var": threedvar.analyse}, bg, obs)
+        preds[f"3D-Var {density:.0%}"] = out["3D-Var"]
+        seconds.append(secs["3D-Var"])
+    return scores(preds, truth, stats), float(np.mean(seconds))

@@ -76,8 +76,13 @@ def export_prior(
     path = Path(out) / f"{name}.safetensors"
     tensors = {k: v.contiguous() for k, v in net.state_dict().items()}
     save_file(tensors, str(path), metadata={"config": json.dumps(asdict(net.config))})
-    register(name, path, directory=out, config={"dit": asdict(net.config),
-                                                 **manifest.pop("config", {})}, **manifest)
+    register(
+        name,
+        path,
+        directory=out,
+        config={"dit": asdict(net.config), **manifest.pop("config", {})},
+        **manifest,
+    )
     return path
 
 

@@ -1,0 +1,110 @@
+"""Latent-prior benchmark: skill of every guidance mode vs background and 3D-Var, speed, RSS.
+
+Run: ``python benchmarks/prior_bench.py`` (2-core CPU; prints figures, asserts nothing).
+Writes PNG maps of one case to ``out/prior_maps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from functools import partial
+
+import numpy as np
+import torch
+
+from alignda.assimilate import SamplerSettings, analyse
+from alignda.cases import Cases
+from alignda.checkpoints import resolve
+from alignda.cli import SHIPPED_CASES
+from alignda.climate import WorldStats
+from alignda.evaluate import case_arrays, draw_observations, run_methods, scores
+from alignda.grid import Grid
+from alignda.maps import map_panel, save_png
+from alignda.metrics import format_table
+from alignda.prior import load_prior, prior_denoiser
+from alignda.threedvar import BackgroundError, ThreeDVar
+from alignda.train_vae import load_codec
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (MB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    """Print the skill table, speed figures and peak RSS; write maps."""
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--density", type=float, default=0.01)
+    p.add_argument("--steps", type=int, default=32)
+    p.add_argument("--zeta", type=float, default=1.0)
+    p.add_argument("--n-cases", type=int, default=None)
+    p.add_argument("--modes", default="obsfree,repaint,dps,mmps")
+    args = p.parse_args()
+    torch.set_grad_enabled(False)
+
+    cases = Cases.open(SHIPPED_CASES)
+    stats = WorldStats.load(resolve("world_stats"))
+    var = ThreeDVar(BackgroundError.load(resolve("threedvar_b")))
+    codec = load_codec()
+    den = prior_denoiser(load_prior())
+    truth, bg = case_arrays(cases, args.n_cases)
+    obs = draw_observations(truth, "random", args.density, seed=0)
+
+    methods = {"3D-Var": var.analyse}
+    for mode in args.modes.split(","):
+        s = SamplerSettings(mode=mode, steps=args.steps, zeta=args.zeta)
+        methods[mode] = lambda xb, o, s=s: analyse(den, codec, xb, o, s)[0]
+    out, seconds = run_methods(methods, bg, obs)
+    table = scores({"background": bg, **out}, truth, stats)
+    print(
+        f"{len(truth)} shipped cases, {args.density:.0%} random obs, {args.steps} steps x 1 "
+        f"correction, zeta {args.zeta}, 1 member"
+    )
+    print(format_table(table))
+    print("seconds per analysis:", {k: round(v, 2) for k, v in seconds.items()})
+
+    # Speed at the default and at the paper's 128 x 2 settings, one member.
+    for steps, corr in ((args.steps, 1), (128, 2)):
+        for mode in ("obsfree", "dps"):
+            s = SamplerSettings(mode=mode, steps=steps, corrections=corr, zeta=args.zeta)
+            run = partial(analyse, den, codec, bg[0], obs[0], s)
+            run()
+            t0 = time.perf_counter()
+            run()
+            print(
+                f"{mode:8s} {steps:3d} steps x {corr} corrections: {time.perf_counter() - t0:.2f} s"
+            )
+    print(f"peak RSS {peak_rss_mb():.0f} MB, torch threads {torch.get_num_threads()}")
+
+    grid = Grid()
+    i = 0
+    for v, name in enumerate(("z", "u")):
+        fig = map_panel(
+            {
+                "truth": truth[i, v],
+                "background": bg[i, v],
+                "DPS analysis": out["dps"][i, v],
+                "background - truth": bg[i, v] - truth[i, v],
+                "DPS - truth": out["dps"][i, v] - truth[i, v],
+                "3D-Var - truth": out["3D-Var"][i, v] - truth[i, v],
+            },
+            grid.lat,
+            grid.lon,
+            units="m" if name == "z" else "m s-1",
+            diverging_keys=["background - truth", "DPS - truth", "3D-Var - truth"],
+            obs=(
+                grid.lat[np.nonzero(obs[i].mask[v])[0]],
+                grid.lon[np.nonzero(obs[i].mask[v])[1]],
+                obs[i].values[v][obs[i].mask[v]],
+            ),
+            obs_keys=["truth"],
+            title=f"{name}: case {np.datetime_as_string(cases.times[i], unit='h')}, "
+            f"{args.density:.0%} random obs",
+        )
+        print(save_png(fig, f"out/prior_maps/case{i}_{name}.png"))
+
+
+if __name__ == "__main__":
+    main()
