@@ -45,7 +45,10 @@ def shapefile_path(name: str) -> Path:
 
 
 def use_shipped_natural_earth() -> None:
-    """Point cartopy's ``pre_existing_data_dir`` and ``data_dir`` at the shipped data.
+    """Point cartopy's ``pre_existing_data_dir`` at the shipped data.
+
+    ``data_dir`` (where cartopy would write downloads) is left alone, so nothing can ever be
+    downloaded into the repository.
 
     Idempotent. Afterwards ``ax.coastlines()`` and ``cartopy.feature.LAND``/``COASTLINE`` at
     110m resolve to the shipped files instead of downloading. Raises FileNotFoundError if
@@ -57,7 +60,6 @@ def use_shipped_natural_earth() -> None:
 
     with _CONFIG_LOCK:
         cartopy.config["pre_existing_data_dir"] = NATURAL_EARTH_DIR
-        cartopy.config["data_dir"] = NATURAL_EARTH_DIR
 
 
 def _read_geometries(name: str) -> tuple[BaseGeometry, ...]:
