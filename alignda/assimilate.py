@@ -26,6 +26,7 @@ class SamplerSettings:
     corrections: int = 1
     delta: float = 0.1
     zeta: float = 1.0
+    gamma: float = 0.01  # > 0: SDA-normalised DPS likelihood; 0.01 chosen on validation cases
     members: int = 1
     seed: int = 0
 
@@ -40,6 +41,8 @@ class SamplerSettings:
             raise ValueError(f"members must be in 1..64, got {self.members}")
         if not (0.0 < self.delta < 1.0):
             raise ValueError(f"delta must be in (0, 1), got {self.delta}")
+        if not (math.isfinite(self.gamma) and self.gamma >= 0):
+            raise ValueError(f"gamma must be finite and >= 0, got {self.gamma}")
         if not (math.isfinite(self.zeta) and self.zeta >= 0):
             raise ValueError(f"zeta must be finite and >= 0, got {self.zeta}")
 
@@ -66,8 +69,8 @@ def analyse(
     if settings.mode != "obsfree":
         if obs is None or obs.count == 0:
             raise ValueError(f"mode {settings.mode!r} needs at least one observation")
-        lobs = LatentObservation(codec.decode, codec.encode, obs)
-    den = guided(settings.mode, denoiser, lobs, settings.zeta)
+        lobs = LatentObservation(codec.decode, codec.encode, obs, scale=codec.stats.std)
+    den = guided(settings.mode, denoiser, lobs, settings.zeta, gamma=settings.gamma)
     sampler = AncestralPCSampler(
         den,
         steps=settings.steps,

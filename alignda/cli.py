@@ -189,6 +189,7 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
         steps=args.steps,
         corrections=args.corrections,
         zeta=args.zeta,
+        gamma=args.gamma,
         members=args.members,
         seed=args.seed,
     )
@@ -273,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--steps", type=int, default=32)
     a.add_argument("--corrections", type=int, default=1)
     a.add_argument("--zeta", type=float, default=1.0)
+    a.add_argument("--gamma", type=float, default=0.01, help="0: plain DPS normalisation")
     a.add_argument("--members", type=int, default=1)
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--prior", default="prior", help="checkpoint name in the manifest")

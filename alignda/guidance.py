@@ -31,13 +31,17 @@ MODES = ("obsfree", "repaint", "dps", "mmps")
 class LatentObservation:
     """y, its noise std and A = H o decode for a batch of latents."""
 
-    def __init__(self, decode, encode, obs: Observations, dtype=torch.float32) -> None:
+    def __init__(self, decode, encode, obs: Observations, dtype=torch.float32, scale=None) -> None:
         self.decode, self.encode = decode, encode
         self.mask = torch.as_tensor(obs.mask)
         self.values = torch.as_tensor(obs.values, dtype=dtype)
         std = torch.as_tensor(obs.noise_std, dtype=dtype).reshape(-1, 1, 1)
         self.y = self.values[self.mask]
         self.std = std.expand_as(self.values)[self.mask].clamp(min=1e-6)
+        # Climatological std of each observed value (physical units): sizes the uncertainty
+        # of a decoded Tweedie estimate in the SDA likelihood (1 if not given).
+        s = torch.ones(len(std), dtype=dtype) if scale is None else torch.as_tensor(scale)
+        self.scale = s.to(dtype).reshape(-1, 1, 1).expand_as(self.values)[self.mask]
 
     def __call__(self, z: Tensor) -> Tensor:
         """A(z): predicted observations (B, n_obs)."""
@@ -72,20 +76,38 @@ class RePaintDenoiser(_Guided):
 
 
 class DPSDenoiser(_Guided):
-    """Tweedie estimate minus zeta times the gradient of the whitened misfit norm."""
+    """Observation-guided Tweedie estimate through the decoder, two normalisations.
 
-    def __init__(self, denoiser: Denoiser, obs: LatentObservation, zeta: float = 1.0) -> None:
+    ``gamma == 0`` (DPS, Chung et al. 2022): x_hat - zeta * grad_{x_t} ||(y - A(x_hat)) /
+    sigma_y||. ``gamma > 0`` (SDA, Rozet & Louppe 2023): x_hat + zeta * sigma_t^2 / alpha_t *
+    grad_{x_t} log N(y | A(x_hat), sigma_y^2 + gamma (sigma_t / alpha_t)^2 s^2), the Tweedie
+    shift of the likelihood score whose variance grows with the noise level (s: the
+    climatological std of each observed variable).
+    """
+
+    def __init__(
+        self, denoiser: Denoiser, obs: LatentObservation, zeta: float = 1.0, gamma: float = 0.0
+    ) -> None:
         super().__init__(denoiser, obs)
         self.zeta = zeta
+        self.gamma = gamma
 
     def forward(self, x_t: Tensor, t: Tensor, **kwargs) -> DiracPosterior:
+        alpha, sigma = self.schedule(t)
         with torch.enable_grad():
             x_t = x_t.detach().requires_grad_()
             x_hat = self.denoiser(x_t, t, **kwargs).mean
-            misfit = (self.obs.y - self.obs(x_hat)) / self.obs.std
-            norm = torch.linalg.vector_norm(misfit, dim=-1).sum()
-            (grad,) = torch.autograd.grad(norm, x_t)
-        return DiracPosterior(mean=x_hat.detach() - self.zeta * grad)
+            misfit = self.obs.y - self.obs(x_hat)
+            if self.gamma > 0:
+                var = self.obs.std**2 + self.gamma * (sigma / alpha) ** 2 * self.obs.scale**2
+                loglik = -0.5 * (misfit**2 / var).sum()
+                (grad,) = torch.autograd.grad(loglik, x_t)
+                step = self.zeta * sigma**2 / alpha * grad
+            else:
+                norm = torch.linalg.vector_norm(misfit / self.obs.std, dim=-1).sum()
+                (grad,) = torch.autograd.grad(norm, x_t)
+                step = -self.zeta * grad
+        return DiracPosterior(mean=x_hat.detach() + step)
 
 
 def guided(
@@ -94,6 +116,7 @@ def guided(
     obs: LatentObservation | None,
     zeta: float = 1.0,
     mmps_iterations: int = 1,
+    gamma: float = 0.0,
 ) -> Denoiser:
     """The denoiser of a guidance mode (see module docstring)."""
     if mode not in MODES:
@@ -107,7 +130,7 @@ def guided(
     if mode == "repaint":
         return RePaintDenoiser(denoiser, obs)
     if mode == "dps":
-        return DPSDenoiser(denoiser, obs, zeta)
+        return DPSDenoiser(denoiser, obs, zeta, gamma)
     return MMPSDenoiser(
         denoiser,
         obs.y,

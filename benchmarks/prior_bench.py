@@ -10,6 +10,7 @@ import argparse
 import resource
 import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -79,6 +80,7 @@ def main() -> None:
     print(f"peak RSS {peak_rss_mb():.0f} MB, torch threads {torch.get_num_threads()}")
 
     grid = Grid()
+    Path("out/prior_maps").mkdir(parents=True, exist_ok=True)
     i = 0
     for v, name in enumerate(("z", "u")):
         fig = map_panel(

@@ -28,6 +28,7 @@ def main() -> None:
     p.add_argument("--density", type=float, default=0.01)
     p.add_argument("--steps", type=int, default=32)
     p.add_argument("--zetas", default="0.25,0.5,1,2,4")
+    p.add_argument("--gamma", type=float, default=0.0, help="> 0: SDA-normalised DPS")
     args = p.parse_args()
     torch.set_grad_enabled(False)
     cases = Cases.open(args.val)
@@ -38,7 +39,7 @@ def main() -> None:
     codec, den = load_codec(), prior_denoiser(load_prior())
     methods = {}
     for zeta in map(float, args.zetas.split(",")):
-        s = SamplerSettings(mode="dps", steps=args.steps, zeta=zeta)
+        s = SamplerSettings(mode="dps", steps=args.steps, zeta=zeta, gamma=args.gamma)
         methods[f"dps zeta={zeta:g}"] = lambda xb, o, s=s: analyse(den, codec, xb, o, s)[0]
     out, _ = run_methods(methods, bg, obs)
     stats = WorldStats.load(resolve("world_stats"))
