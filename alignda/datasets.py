@@ -14,7 +14,7 @@ from alignda.climate import WorldStats
 from alignda.state import stack
 
 
-def _roll(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
+def roll_longitude(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     """Roll each sample of (B, C, H, W) by its own number of longitudes."""
     w = x.shape[-1]
     idx = (torch.arange(w).reshape(1, w) - shifts.reshape(-1, 1)) % w
@@ -38,13 +38,13 @@ class CaseTensors:
         """Random states (truths and backgrounds), randomly rotated in longitude."""
         i = torch.randint(len(self.states), (batch,), generator=gen)
         shifts = torch.randint(self.states.shape[-1], (batch,), generator=gen)
-        return _roll(self.states[i], shifts)
+        return roll_longitude(self.states[i], shifts)
 
     def sample_pairs(self, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Random (background, truth) pairs, each pair rotated by the same longitude shift."""
         i = torch.randint(len(self.truth), (batch,), generator=gen)
         shifts = torch.randint(self.truth.shape[-1], (batch,), generator=gen)
-        return _roll(self.background[i], shifts), _roll(self.truth[i], shifts)
+        return roll_longitude(self.background[i], shifts), roll_longitude(self.truth[i], shifts)
 
 
 def _weights(lat) -> np.ndarray:

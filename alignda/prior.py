@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 from alignda.cases import Cases
 from alignda.checkpoints import CHECKPOINT_DIR, register, resolve
 from alignda.codec import LatentCodec
+from alignda.datasets import roll_longitude
 from alignda.diffusion import EpsilonDenoiser, SDACosineSchedule, denoising_loss
 from alignda.nn.dit import DiT, DiTConfig
 from alignda.training import TrainConfig, train
@@ -27,12 +28,6 @@ def encode_pairs(codec: LatentCodec, cases: Cases, batch: int = 64) -> tuple[tor
         out_b.append(codec.encode(torch.from_numpy(bg[i : i + batch])))
         out_t.append(codec.encode(torch.from_numpy(truth[i : i + batch])))
     return torch.cat(out_b), torch.cat(out_t)
-
-
-def _roll(z: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
-    w = z.shape[-1]
-    idx = (torch.arange(w).reshape(1, w) - shifts.reshape(-1, 1)) % w
-    return torch.gather(z, -1, idx.reshape(-1, 1, 1, w).expand_as(z))
 
 
 def train_prior(
@@ -58,7 +53,9 @@ def train_prior(
     def loss(model: torch.nn.Module, gen: torch.Generator) -> torch.Tensor:
         i = torch.randint(len(z), (cfg.batch,), generator=gen)
         s = torch.randint(z.shape[-1], (cfg.batch,), generator=gen)
-        return denoising_loss(model, _roll(z[i], s), schedule, gen, z_b=_roll(zb[i], s))
+        return denoising_loss(
+            model, roll_longitude(z[i], s), schedule, gen, z_b=roll_longitude(zb[i], s)
+        )
 
     def val(model: torch.nn.Module) -> dict[str, float]:
         gen = torch.Generator().manual_seed(1234)
