@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 import xarray as xr
 from tqdm.auto import tqdm
@@ -312,8 +311,3 @@ def shipped_subset(cases: Cases, per_trajectory: int = 8, every_hours: int = 24)
         t = np.array([x for x in t if cases.future_truth(x, cases.lead_hours) is not None])
         picked.extend(t[:per_trajectory])
     return cases.subset(np.array(picked), future_hours=cases.lead_hours)
-
-
-def times_index(cases: Cases) -> pd.DatetimeIndex:
-    """Analysis times as a pandas index (for menus and printing)."""
-    return pd.DatetimeIndex(cases.times)

@@ -11,6 +11,7 @@ import torch
 
 from alignda.cases import Cases
 from alignda.climate import WorldStats
+from alignda.grid import cell_area_weights
 from alignda.state import stack
 
 
@@ -30,9 +31,12 @@ class CaseTensors:
         self.truth = stats.normalise(torch.from_numpy(truth))
         all_truth = stats.normalise(torch.from_numpy(stack(cases.truth)))
         self.states = torch.cat((all_truth, self.background))
-        self.weights = torch.from_numpy(
-            np.asarray(cases.truth.latitude.pipe(_weights), dtype=np.float32)
-        ).reshape(-1, 1)
+        lat = cases.truth.latitude.values
+        self.weights = torch.from_numpy(cell_area_weights(lat).astype(np.float32)).reshape(-1, 1)
+
+    def evenly_spaced_states(self, n: int) -> torch.Tensor:
+        """n states spread evenly over the set (a fixed sample for statistics)."""
+        return self.states[torch.linspace(0, len(self.states) - 1, n).long()]
 
     def sample_states(self, batch: int, gen: torch.Generator) -> torch.Tensor:
         """Random states (truths and backgrounds), randomly rotated in longitude."""
@@ -45,9 +49,3 @@ class CaseTensors:
         i = torch.randint(len(self.truth), (batch,), generator=gen)
         shifts = torch.randint(self.truth.shape[-1], (batch,), generator=gen)
         return roll_longitude(self.background[i], shifts), roll_longitude(self.truth[i], shifts)
-
-
-def _weights(lat) -> np.ndarray:
-    from alignda.grid import cell_area_weights
-
-    return cell_area_weights(lat.values)

@@ -36,7 +36,7 @@ def vae_loss(
 @torch.no_grad()
 def reconstruction_rmse(vae: VAE, data: CaseTensors, stats: WorldStats, n: int = 64) -> dict:
     """Per-variable RMSE (physical units) of mean-latent reconstructions of n states."""
-    x = data.states[torch.linspace(0, len(data.states) - 1, n).long()]
+    x = data.evenly_spaced_states(n)
     mu, _ = vae.encode(x)
     err = (stats.denormalise(vae.decode(mu)) - stats.denormalise(x)) ** 2
     mse = (err * data.weights).mean(dim=(0, 2, 3))
@@ -78,7 +78,7 @@ def train_vae(
 @torch.no_grad()
 def latent_scale(vae: VAE, data: CaseTensors, n: int = 256) -> torch.Tensor:
     """Per-channel std of the latent means over n training states."""
-    x = data.states[torch.linspace(0, len(data.states) - 1, n).long()]
+    x = data.evenly_spaced_states(n)
     mu, _ = vae.encode(x)
     return mu.std(dim=(0, 2, 3))
 
