@@ -1,0 +1,119 @@
+"""The three rewards on hand-built fields and on shipped cases."""
+
+import numpy as np
+import pytest
+
+from alignda.balance import geostrophic_wind
+from alignda.cases import Cases
+from alignda.cli import SHIPPED_CASES
+from alignda.grid import Grid
+from alignda.rewards import (
+    Forecaster,
+    accuracy_reward,
+    bradley_terry,
+    forecast_reward,
+    geo_score,
+    geostrophic_deviations,
+    weighted_rmse,
+)
+
+GRID = Grid(32, 64)
+
+
+def smooth_state(seed: int = 0) -> np.ndarray:
+    """A state with a wavy height field and random winds (not balanced)."""
+    rng = np.random.default_rng(seed)
+    lat = np.deg2rad(GRID.lat)[:, None]
+    lon = np.deg2rad(GRID.lon)[None]
+    z = 5000 + 300 * np.cos(2 * lat) + 80 * np.cos(lat) ** 2 * np.sin(4 * lon + seed)
+    u = rng.normal(0, 10, z.shape)
+    v = rng.normal(0, 10, z.shape)
+    tracer = np.sin(lat) + 0 * lon
+    return np.stack([z, u, v, tracer])
+
+
+def geostrophic_state(seed: int = 0) -> np.ndarray:
+    """Winds exactly geostrophic for the height field (zero in the masked tropics)."""
+    x = smooth_state(seed)
+    ug, vg = geostrophic_wind(x[0], GRID.lat, GRID.lon)
+    x[1], x[2] = np.nan_to_num(ug), np.nan_to_num(vg)
+    return x
+
+
+def test_exactly_geostrophic_field_scores_the_maximum() -> None:
+    truth = smooth_state(1)
+    bal = geostrophic_state(2)
+    assert geostrophic_deviations(bal[None])[0] == pytest.approx(0.0, abs=1e-12)
+    assert geo_score(bal[None], truth)[0] == 1.0
+
+
+def test_geo_score_falls_with_ageostrophic_wind() -> None:
+    truth = geostrophic_state(0)
+    truth[1] += np.random.default_rng(5).normal(0, 2, truth[1].shape)  # D_truth > 0
+    rng = np.random.default_rng(0)
+    states = []
+    for amp in (1.0, 4.0, 16.0):
+        x = geostrophic_state(0)
+        x[1] += rng.normal(0, amp, x[1].shape)
+        x[2] += rng.normal(0, amp, x[2].shape)
+        states.append(x)
+    s = geo_score(np.stack(states), truth)
+    assert 0 < s[2] < s[1] < 1.0
+    d = geostrophic_deviations(np.stack([truth, states[2]]))
+    assert s[2] == pytest.approx(d[0] / d[1])
+
+
+def test_accuracy_prefers_the_closer_candidate() -> None:
+    truth = smooth_state(0)
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=truth.shape) * np.array([20, 2, 2, 0.05])[:, None, None]
+    cands = np.stack([truth + 0.5 * noise, truth + noise, truth + 2 * noise])
+    r = accuracy_reward(cands, truth)
+    assert r[0] > r[1] > r[2]
+    assert 0 < r.min() and r.max() < 1
+    # Bradley-Terry: in a pair, the two win probabilities add up to one.
+    r2 = accuracy_reward(cands[:2], truth)
+    assert r2.sum() == pytest.approx(1.0)
+    # Equal RMSE: a coin toss; a single candidate: 0.5.
+    assert bradley_terry(np.ones((3, 4))) == pytest.approx(np.full(3, 0.5))
+    assert accuracy_reward(cands[:1], truth) == pytest.approx([0.5])
+
+
+def test_weighted_rmse_uses_area_weights() -> None:
+    truth = np.zeros((4, *GRID.shape))
+    polar = truth.copy()
+    polar[:, :2] = 1.0  # error only near the north pole (small cells)
+    equatorial = truth.copy()
+    mid = GRID.nlat // 2
+    equatorial[:, mid - 1 : mid + 1] = 1.0
+    r = weighted_rmse(np.stack([polar, equatorial]), truth)
+    assert np.all(r[0] < r[1])
+    assert np.allclose(weighted_rmse(truth[None], truth), 0.0)
+
+
+def test_forecast_reward_prefers_the_truth_as_initial_state() -> None:
+    cases = Cases.open(SHIPPED_CASES)
+    t = cases.times[0]
+    future = cases.future_truth(t, 48)
+    assert future is not None
+    starts = np.stack([cases.truth_state(t), cases.background_state(t)])
+    fc = Forecaster()(starts, hours=48)
+    assert fc.shape == starts.shape and np.isfinite(fc).all()
+    r = forecast_reward(fc, future, np.array([250.0, 10.0, 10.0, 0.3]))
+    assert r[0] > r[1] and np.all(r <= 0)
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((2, 3, 32, 64)), "states"),
+        (np.zeros((4, 32, 64)), "states"),
+        (np.full((1, 4, 32, 64), np.nan), "NaN"),
+    ],
+)
+def test_bad_states_are_refused(bad: np.ndarray, match: str) -> None:
+    truth = smooth_state(0)
+    with pytest.raises(ValueError, match=match):
+        accuracy_reward(bad, truth)
+    with pytest.raises(ValueError, match=match):
+        geo_score(bad, truth)
