@@ -292,6 +292,72 @@ def cmd_align(args: argparse.Namespace) -> None:
         print(f"exported {path}")
 
 
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    """The paper's Tables 1 and 2, the obs density/noise sweep and the trade-off PNG."""
+    import numpy as np
+
+    from alignda.alignment import load_soup
+    from alignda.assimilate import SamplerSettings
+    from alignda.checkpoints import resolve
+    from alignda.climate import WorldStats
+    from alignda.maps import save_png
+    from alignda.metrics import format_table
+    from alignda.paper_tables import EvalConfig, Evaluator, tradeoff_figure
+    from alignda.threedvar import BackgroundError, ThreeDVar
+    from alignda.train_vae import load_codec
+
+    folder = Path(args.checkpoints)
+    cases = Cases.open(args.cases)
+    stats = WorldStats.load(resolve("world_stats", folder))
+    ev = Evaluator(
+        load_soup(folder),
+        load_codec(folder),
+        ThreeDVar(BackgroundError.load(resolve("threedvar_b", folder))),
+        stats,
+        progress=not args.quiet,
+    )
+    times = [t for t in cases.times if cases.future_truth(t, 48) is not None][: args.n_cases]
+    truth = np.stack([cases.truth_state(t) for t in times])
+    bg = np.stack([cases.background_state(t) for t in times])
+    future = np.stack([cases.future_truth(t, 48) for t in times])
+    sampler = SamplerSettings(
+        steps=args.steps, members=args.members, zeta=args.zeta, gamma=args.gamma, seed=args.seed
+    )
+    cfg = EvalConfig(density=args.density, pattern=args.pattern, sampler=sampler)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    head = (
+        f"{len(times)} cases of {args.cases}, {args.density:.0%} {args.pattern} obs, "
+        f"{args.steps} steps, mean of {args.members} members, seed {args.seed}"
+    )
+    report = [f"# Align-DA evaluation\n\n{head}\n"]
+    if not args.skip_tables:
+        t1, t2 = ev.tables(truth, bg, future, cfg, [m for m in args.modes.split(",") if m])
+        report += [
+            "## Table 1: analyses\n",
+            format_table(t1),
+            "\n## Table 2: 48 h forecasts\n",
+            format_table(t2),
+        ]
+    n_small = min(args.sweep_cases, len(times))
+    small = replace(cfg, sampler=replace(sampler, members=args.sweep_members))
+    if args.densities:
+        dens = [float(x) for x in args.densities.split(",")]
+        noise = [float(x) for x in args.noise.split(",")]
+        sw = ev.sweep(truth[:n_small], bg[:n_small], small, dens, noise)
+        report += [f"\n## Sweep: analysis MSE, {n_small} cases, dps\n", sw.round(5).to_string()]
+    if not args.skip_tradeoff:
+        tr = ev.tradeoff(truth[:n_small], bg[:n_small], future[:n_small], small)
+        report += [
+            f"\n## Trade-off over the weight simplex, {n_small} cases\n",
+            tr.round(4).to_string(),
+        ]
+        print(save_png(tradeoff_figure(tr), out / "tradeoff.png"))
+    text = "\n".join(report) + "\n"
+    (out / "tables.md").write_text(text)
+    print(text)
+
+
 def cmd_upload(args: argparse.Namespace) -> None:
     """Upload a checkpoint folder to a Hugging Face Hub model repo."""
     print(upload(args.folder, args.repo_id))
@@ -388,6 +454,28 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--no-export", action="store_true")
     al.add_argument("--quiet", action="store_true")
     al.set_defaults(func=cmd_align)
+
+    e = sub.add_parser("evaluate", help="paper tables, obs sweep and reward trade-off")
+    e.add_argument("--cases", default=str(SHIPPED_CASES))
+    e.add_argument("--n-cases", dest="n_cases", type=int)
+    e.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
+    e.add_argument("--density", type=float, default=0.01)
+    e.add_argument("--pattern", default="random")
+    e.add_argument("--modes", default="obsfree,repaint,dps")
+    e.add_argument("--steps", type=int, default=32)
+    e.add_argument("--members", type=int, default=8)
+    e.add_argument("--zeta", type=float, default=1.0)
+    e.add_argument("--gamma", type=float, default=0.01)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--densities", default="0.01,0.03,0.05,0.1", help="sweep ('' to skip)")
+    e.add_argument("--noise", default="1,3", help="obs noise multipliers of the sweep")
+    e.add_argument("--sweep-cases", dest="sweep_cases", type=int, default=8)
+    e.add_argument("--sweep-members", dest="sweep_members", type=int, default=4)
+    e.add_argument("--skip-tables", dest="skip_tables", action="store_true")
+    e.add_argument("--skip-tradeoff", dest="skip_tradeoff", action="store_true")
+    e.add_argument("--out", default="out/eval")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
 
     u = sub.add_parser("upload", help="upload a checkpoint folder to the Hugging Face Hub")
     u.add_argument("--repo-id", dest="repo_id", required=True)

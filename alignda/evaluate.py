@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -28,12 +28,22 @@ def case_arrays(cases: Cases, n_cases: int | None = None) -> tuple[np.ndarray, n
 
 
 def draw_observations(
-    truth: np.ndarray, pattern: str, density: float, seed: int = 0
+    truth: np.ndarray,
+    pattern: str,
+    density: float,
+    seed: int = 0,
+    noise_std: Mapping[str, float] | float | None = None,
 ) -> list[Observations]:
-    """Observations of each truth state, from ``default_rng(seed)`` case after case."""
+    """Observations of each truth state, from ``default_rng(seed)`` case after case.
+
+    ``noise_std`` as in :func:`alignda.obs.observe` (None: the default errors).
+    """
     grid = Grid(*truth.shape[-2:])
     rng = np.random.default_rng(seed)
-    return [observe(x, make_mask(pattern, grid, rng, density=density), rng) for x in truth]
+    return [
+        observe(x, make_mask(pattern, grid, rng, density=density), rng, noise_std)
+        for x in truth
+    ]
 
 
 def run_methods(

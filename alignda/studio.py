@@ -1,0 +1,857 @@
+"""Request logic of the Align-DA Studio app, free of any web framework (``app.py`` wires the UI).
+
+One request = one shipped case, one observation network and sampler settings, and user reward
+weights. :meth:`Studio.run` observes the truth, runs the baselines (background, 3D-Var, the
+unaligned prior under the chosen guidance) and the reward-weighted aligned prior, and scores
+them all (WeatherBench2 metrics and the three Align-DA rewards). The rest renders a
+:class:`Result`: maps, the trade-off plot, the analysis netCDF and the settings JSON that
+reproduces the run (``python -m alignda assimilate ...`` for the unaligned prior, or
+:func:`reproduce` for everything).
+
+Models, cases and the 3D-Var are loaded once per process (:func:`default_studio`); the
+baselines of a scenario are cached, so changing only the reward weights re-runs only the
+aligned sampler.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import shlex
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from torch import Tensor, nn
+
+from alignda import __version__
+from alignda.alignment import DELTAS, PRESETS, RewardSoup, load_deltas, normalise_weights
+from alignda.assimilate import SamplerSettings, analyse, analysis_dataset
+from alignda.cases import Cases
+from alignda.checkpoints import CHECKPOINT_DIR, HUB_ENV, checkpoint_dir, read_manifest, resolve
+from alignda.climate import WorldStats
+from alignda.codec import LatentCodec
+from alignda.grid import Grid
+from alignda.guidance import MODES
+from alignda.maps import map_panel, save_png
+from alignda.metrics import score_table
+from alignda.obs import (
+    DEFAULT_NOISE_STD,
+    PATTERNS,
+    Observations,
+    make_mask,
+    observe,
+    points_from_csv,
+)
+from alignda.prior import load_prior, prior_denoiser
+from alignda.rewards import (
+    FORECAST_HOURS,
+    Forecaster,
+    accuracy_reward,
+    forecast_reward,
+    geo_score,
+)
+from alignda.state import to_dataset
+from alignda.threedvar import BackgroundError, ThreeDVar
+from alignda.variables import VARIABLE_NAMES, VARIABLES
+
+CHECKPOINTS_ENV = "ALIGNDA_CHECKPOINTS"
+CASES_ENV = "ALIGNDA_CASES"
+SHIPPED_CASES = Path(__file__).resolve().parent.parent / "assets" / "test_cases.nc"
+
+CSV_PATTERN = "csv"
+OBS_PATTERNS: tuple[str, ...] = (*PATTERNS, CSV_PATTERN)
+MAX_UPLOAD_BYTES = 1_000_000
+MAX_CSV_ROWS = 20_000
+WIND_SPEED = "wind speed"
+MAP_VARIABLES: tuple[str, ...] = (*VARIABLE_NAMES, WIND_SPEED)
+BACKGROUND, THREEDVAR, UNALIGNED, ALIGNED_ROW = (
+    "background",
+    "3D-Var",
+    "unaligned prior",
+    "aligned prior",
+)
+ANALYSES: tuple[str, ...] = (ALIGNED_ROW, UNALIGNED, THREEDVAR)
+REWARD_COLUMNS = ("accuracy (BT)", f"forecast (-MSE +{FORECAST_HOURS} h)", "physics (Geo-Score %)")
+HISTORY_LENGTH = 20
+
+#: Accepted ranges of the numeric request fields (inclusive), also used by the UI.
+LIMITS: dict[str, tuple[float, float]] = {
+    "density_pct": (0.01, 100.0),
+    "noise_scale": (0.0, 10.0),
+    "zeta": (0.0, 20.0),
+    "steps": (4, 256),
+    "members": (1, 16),
+    "seed": (0, 2**31 - 1),
+    "weight": (0.0, 10.0),
+}
+
+#: A progress callback: (fraction done in [0, 1], description).
+Stage = Callable[[float, str], None]
+
+
+class StudioError(ValueError):
+    """A request the studio cannot serve; the message is meant for the user."""
+
+
+# --- the request --------------------------------------------------------------------------------
+def _number(value: Any, name: str, integer: bool = False) -> float | int:
+    """A finite number inside LIMITS[name] (integers may come as integral floats)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+        raise StudioError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise StudioError(f"{name} must be a finite number, got {value}")
+    if integer and value != int(value):
+        raise StudioError(f"{name} must be a whole number, got {value:g}")
+    lo, hi = LIMITS["weight" if name.startswith("weight") else name]
+    if not lo <= value <= hi:
+        raise StudioError(f"{name} must be in [{lo:g}, {hi:g}], got {value:g}")
+    return int(value) if integer else value
+
+
+def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise StudioError(f"unknown {name} {value!r}; choose one of {list(choices)}")
+    return value
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything that defines one studio run (hashable; validated on construction).
+
+    ``density_pct`` is the observed share of grid points in percent (ignored for CSV points);
+    ``noise_scale`` multiplies the default observation error std of every variable
+    (:data:`alignda.obs.DEFAULT_NOISE_STD`; 0 = perfect observations); ``weights`` are the
+    reward weights in the order of :data:`alignda.alignment.DELTAS` (all zero = unaligned);
+    ``forecast`` adds the 48 h forecast reward (a few seconds more); ``points_csv`` is the
+    text of the user's CSV (``lat, lon[, variable, value]``) for the ``"csv"`` pattern.
+    """
+
+    case: str = "0"
+    pattern: str = "random"
+    density_pct: float = 1.0
+    noise_scale: float = 1.0
+    mode: str = "dps"
+    zeta: float = 1.0
+    steps: int = 32
+    members: int = 4
+    seed: int = 0
+    weights: tuple[float, ...] = (0.0, 0.0, 0.0, 1.0)
+    forecast: bool = False
+    points_csv: str | None = None
+
+    def __post_init__(self) -> None:
+        checked = {
+            "case": str(self.case).strip(),
+            "pattern": _choice(self.pattern, "observation pattern", OBS_PATTERNS),
+            "mode": _choice(self.mode, "guidance mode", MODES),
+            "density_pct": _number(self.density_pct, "density_pct"),
+            "noise_scale": _number(self.noise_scale, "noise_scale"),
+            "zeta": _number(self.zeta, "zeta"),
+            "steps": _number(self.steps, "steps", integer=True),
+            "members": _number(self.members, "members", integer=True),
+            "seed": _number(self.seed, "seed", integer=True),
+            "weights": self._checked_weights(),
+            "forecast": bool(self.forecast),
+            "points_csv": self._checked_points(),
+        }
+        for key, value in checked.items():
+            object.__setattr__(self, key, value)
+
+    def _checked_weights(self) -> tuple[float, ...]:
+        w = tuple(self.weights)
+        if len(w) != len(DELTAS):
+            raise StudioError(f"expected {len(DELTAS)} reward weights {list(DELTAS)}, got {w}")
+        values = tuple(_number(x, f"weight {k!r}") for k, x in zip(DELTAS, w, strict=True))
+        normalise_weights(dict(zip(DELTAS, values, strict=True)))
+        return values
+
+    def _checked_points(self) -> str | None:
+        if self.pattern != CSV_PATTERN:
+            return None
+        if not self.points_csv or not str(self.points_csv).strip():
+            raise StudioError("the 'csv' pattern needs a CSV file of points (lat, lon)")
+        return str(self.points_csv)
+
+    @property
+    def weight_dict(self) -> dict[str, float]:
+        """Normalised reward weights over DELTAS."""
+        return normalise_weights(dict(zip(DELTAS, self.weights, strict=True)))
+
+    @property
+    def aligned(self) -> bool:
+        """Whether any reward weight is non-zero."""
+        return any(w > 0 for w in self.weights)
+
+    def sampler(self) -> SamplerSettings:
+        """The sampler settings of the score-based analyses."""
+        return SamplerSettings(
+            mode=self.mode, steps=self.steps, zeta=self.zeta, members=self.members, seed=self.seed
+        )
+
+    def noise_std(self) -> dict[str, float]:
+        """Observation error std per variable (physical units)."""
+        return {k: v * self.noise_scale for k, v in DEFAULT_NOISE_STD.items()}
+
+    def baseline(self) -> Request:
+        """The same request without weights: the key of everything weights do not change."""
+        return replace(self, weights=(0.0,) * len(DELTAS))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (inverse: ``Request(**d)``)."""
+        d = asdict(self)
+        d["weights"] = dict(zip(DELTAS, self.weights, strict=True))
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Request:
+        """From :meth:`to_dict` output (weights as a mapping or a sequence)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise StudioError(f"unknown request field(s) {unknown}; known: {sorted(known)}")
+        d = dict(d)
+        w = d.get("weights", cls.weights)
+        if isinstance(w, Mapping):
+            normalise_weights(w)  # rejects unknown names
+            d["weights"] = tuple(float(w.get(k, 0.0)) for k in DELTAS)
+        return cls(**d)
+
+
+def preset_weights(name: str) -> tuple[float, ...]:
+    """Slider values over DELTAS of a named preset of :data:`alignda.alignment.PRESETS`."""
+    preset = PRESETS[_choice(name, "preset", tuple(PRESETS))]
+    return tuple(float(preset.get(k, 0.0)) for k in DELTAS)
+
+
+def read_upload(path: str | os.PathLike[str] | None) -> str | None:
+    """Text of an uploaded CSV, refusing files that are too large, binary or not UTF-8."""
+    if path is None or str(path) == "":
+        return None
+    path = Path(path)
+    size = path.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise StudioError(
+            f"{path.name} is {size / 1e6:.1f} MB; uploads are limited to "
+            f"{MAX_UPLOAD_BYTES / 1e6:g} MB ({MAX_CSV_ROWS} points)"
+        )
+    data = path.read_bytes()
+    if b"\x00" in data:
+        raise StudioError(f"{path.name} is a binary file, not CSV text (lat, lon per line)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise StudioError(f"{path.name} is not UTF-8 text: {err}") from None
+
+
+# --- models on a device ---------------------------------------------------------------------------
+def _to(x: Any, device: torch.device) -> Any:
+    return x.to(device) if isinstance(x, Tensor) else x
+
+
+class Placed(nn.Module):
+    """A network on ``device`` called from a CPU sampler: inputs go there, outputs come back."""
+
+    def __init__(self, net: nn.Module, device: torch.device) -> None:
+        super().__init__()
+        self.net, self.device = net, device
+
+    def forward(self, *args: Any, **kwargs: Any) -> Tensor:
+        args = tuple(_to(a, self.device) for a in args)
+        kwargs = {k: _to(v, self.device) for k, v in kwargs.items()}
+        return self.net(*args, **kwargs).cpu()
+
+
+class PlacedCodec:
+    """A :class:`LatentCodec` on ``device`` with CPU tensors in and out (as ``analyse`` uses)."""
+
+    def __init__(self, codec: LatentCodec, device: torch.device) -> None:
+        self.codec, self.device, self.stats = codec.to(device), device, codec.stats
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Physical state -> latent."""
+        return self.codec.encode(x.to(self.device)).cpu()
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Latent -> physical state."""
+        return self.codec.decode(z.to(self.device)).cpu()
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+# --- results --------------------------------------------------------------------------------------
+@dataclass
+class Baseline:
+    """What a request's weights do not change: scenario, baselines and their scores."""
+
+    time: np.datetime64
+    truth: np.ndarray
+    background: np.ndarray
+    future_truth: np.ndarray | None
+    obs: Observations
+    analyses: dict[str, np.ndarray]  # name -> members (M, C, H, W)
+    forecasts: dict[str, np.ndarray]  # name -> 48 h forecast of the analysis (C, H, W)
+    seconds: dict[str, float]
+
+
+@dataclass
+class Result:
+    """Everything a request produced (inputs for maps, tables and downloads)."""
+
+    request: Request
+    label: str
+    time: np.datetime64
+    grid: Grid
+    truth: np.ndarray
+    background: np.ndarray
+    obs: Observations
+    analyses: dict[str, np.ndarray]
+    table: pd.DataFrame
+    notes: list[str]
+    seconds: dict[str, float]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def main(self) -> str:
+        """The score-based analysis to show and download: aligned if computed, else unaligned."""
+        return ALIGNED_ROW if ALIGNED_ROW in self.analyses else UNALIGNED
+
+    def mean(self, name: str) -> np.ndarray:
+        """Ensemble-mean state (C, H, W) of an analysis or of the background."""
+        return self.background if name == BACKGROUND else self.analyses[name].mean(axis=0)
+
+
+# --- the studio -----------------------------------------------------------------------------------
+class Studio:
+    """Models and cases loaded once; :meth:`run` serves requests (thread-safe cache)."""
+
+    def __init__(
+        self,
+        folder: str | Path | None = None,
+        cases: str | Path | None = None,
+        device: torch.device | None = None,
+        cache_size: int = 8,
+    ) -> None:
+        self.folder = Path(folder) if folder else checkpoints_folder()
+        self.cases_path = Path(cases or os.environ.get(CASES_ENV) or SHIPPED_CASES)
+        self.device = device or default_device()
+        self.cases = Cases.open(self.cases_path)
+        self.grid = Grid(self.cases.truth.sizes["latitude"], self.cases.truth.sizes["longitude"])
+        self.stats = WorldStats.load(resolve("world_stats", self.folder))
+        self.threedvar = ThreeDVar(BackgroundError.load(resolve("threedvar_b", self.folder)))
+        self.codec = PlacedCodec(_load_codec(self.folder), self.device)
+        self.prior = load_prior(directory=self.folder).to(self.device)
+        self.soup = self._load_soup()
+        self._forecaster: Forecaster | None = None
+        self._cache: OrderedDict[Request, Baseline] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def _load_soup(self) -> RewardSoup | None:
+        if "aligned" not in read_manifest(self.folder):
+            return None
+        deltas = load_deltas(directory=self.folder)
+        moved = {n: {k: v.to(self.device) for k, v in d.items()} for n, d in deltas.items()}
+        return RewardSoup(self.prior, moved)
+
+    # --- small accessors -------------------------------------------------------------------
+    @property
+    def aligned_available(self) -> bool:
+        """Whether the aligned deltas ship with the checkpoints."""
+        return self.soup is not None
+
+    @property
+    def labels(self) -> list[str]:
+        """Analysis times of the cases, as menu labels (e.g. ``2000-07-04T00``)."""
+        return [str(np.datetime_as_string(t, unit="h")) for t in self.cases.times]
+
+    @property
+    def forecaster(self) -> Forecaster:
+        """The 48 h forecast model (built on first use)."""
+        if self._forecaster is None:
+            self._forecaster = Forecaster()
+        return self._forecaster
+
+    def aligned_note(self) -> str:
+        """One line on the aligned deltas (for the page)."""
+        if self.aligned_available:
+            return "Aligned deltas loaded: the reward weights mix them (rewarded soup)."
+        return (
+            f"The aligned deltas are not available (no 'aligned' checkpoint in "
+            f"{self.folder / 'manifest.json'}): the reward weights have no effect and the "
+            "unaligned prior is used."
+        )
+
+    def case_time(self, key: str) -> np.datetime64:
+        """Analysis time of a case label or index."""
+        try:
+            return self.cases.time_of(key)
+        except (KeyError, IndexError, ValueError) as err:
+            raise StudioError(
+                f"unknown case {key!r}; choose an index 0..{len(self.cases) - 1} or one of "
+                f"{self.labels[:3]}...: {err}"
+            ) from None
+
+    def network(self, weights: Mapping[str, float] | None) -> nn.Module:
+        """The prior's network for reward weights (the reference one if none is set)."""
+        net = self.prior if self.soup is None or not weights else self.soup.network(weights)
+        return Placed(net, self.device)
+
+    # --- the work --------------------------------------------------------------------------
+    def observe(self, req: Request, truth: np.ndarray) -> Observations:
+        """The request's observations of a truth state (seeded like the CLI)."""
+        rng = np.random.default_rng(req.seed)
+        if req.pattern == CSV_PATTERN:
+            assert req.points_csv is not None
+            where = points_from_csv(req.points_csv.encode(), self.grid, max_rows=MAX_CSV_ROWS)
+        else:
+            where = make_mask(req.pattern, self.grid, rng, density=req.density_pct / 100.0)
+        return observe(truth, where, rng, noise_std=req.noise_std())
+
+    def analyse(
+        self,
+        req: Request,
+        weights: Mapping[str, float] | None,
+        obs: Observations,
+        background: np.ndarray,
+    ) -> np.ndarray:
+        """Members (M, C, H, W) of the prior with ``weights`` under the request's guidance."""
+        den = prior_denoiser(self.network(weights))
+        return analyse(den, self.codec, background, obs, req.sampler(), progress=True)
+
+    def forecast(self, states: list[np.ndarray]) -> list[np.ndarray]:
+        """48 h forecasts of states (C, H, W)."""
+        return list(self.forecaster(np.stack(states), FORECAST_HOURS))
+
+    def baseline(self, req: Request, stage: Stage) -> Baseline:
+        """Scenario and baselines of a request (cached on everything but the weights)."""
+        key = req.baseline()
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+        base = self._compute_baseline(req, stage)
+        with self._lock:
+            self._cache[key] = base
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return base
+
+    def _compute_baseline(self, req: Request, stage: Stage) -> Baseline:
+        t = self.case_time(req.case)
+        truth, bg = self.cases.truth_state(t), self.cases.background_state(t)
+        seconds: dict[str, float] = {}
+        stage(0.02, "observing the truth")
+        obs = self.observe(req, truth)
+        stage(0.05, "3D-Var")
+        with _timed(seconds, THREEDVAR):
+            xa = self.threedvar.analyse(bg, obs, progress=True)
+        stage(0.15, f"unaligned prior ({req.mode}, {req.members} member(s))")
+        with _timed(seconds, UNALIGNED):
+            members = self.analyse(req, None, obs, bg)
+        analyses = {THREEDVAR: xa[None], UNALIGNED: members}
+        future = self.cases.future_truth(t, FORECAST_HOURS)
+        forecasts: dict[str, np.ndarray] = {}
+        if req.forecast and future is not None:
+            stage(0.5, f"{FORECAST_HOURS} h forecasts of the baselines")
+            with _timed(seconds, "forecasts"):
+                names = [BACKGROUND, THREEDVAR, UNALIGNED]
+                states = [bg, xa, members.mean(axis=0)]
+                forecasts = dict(zip(names, self.forecast(states), strict=True))
+        return Baseline(t, truth, bg, future, obs, analyses, forecasts, seconds)
+
+    def run(self, req: Request, stage: Stage | None = None) -> Result:
+        """Serve one request: observations, baselines, aligned prior, scores, settings."""
+        stage = stage or _no_stage
+        t0 = time.perf_counter()
+        base = self.baseline(req, stage)
+        seconds = dict(base.seconds)
+        analyses, forecasts = dict(base.analyses), dict(base.forecasts)
+        notes = [self.aligned_note()]
+        if self.aligned_available and req.aligned:
+            stage(0.6, f"aligned prior ({_weights_text(req.weight_dict)})")
+            with _timed(seconds, ALIGNED_ROW):
+                analyses[ALIGNED_ROW] = self.analyse(
+                    req, req.weight_dict, base.obs, base.background
+                )
+            if forecasts:
+                with _timed(seconds, "forecasts"):
+                    (forecasts[ALIGNED_ROW],) = self.forecast([analyses[ALIGNED_ROW].mean(axis=0)])
+        elif self.aligned_available:
+            notes.append("All reward weights are 0: the aligned prior is the unaligned prior.")
+        if req.forecast and base.future_truth is None:
+            notes.append(f"No truth {FORECAST_HOURS} h after this case: no forecast reward.")
+        stage(0.85, "scores")
+        result = Result(
+            req,
+            str(np.datetime_as_string(base.time, unit="h")),
+            base.time,
+            self.grid,
+            base.truth,
+            base.background,
+            base.obs,
+            analyses,
+            pd.DataFrame(),
+            notes,
+            seconds,
+        )
+        result.table = self.score(result, forecasts, base.future_truth)
+        result.settings = self.settings(result)
+        seconds["total (no maps)"] = time.perf_counter() - t0
+        return result
+
+    def score(
+        self, result: Result, forecasts: dict[str, np.ndarray], future: np.ndarray | None
+    ) -> pd.DataFrame:
+        """Metrics (MSE, MAE, RMSE per variable) and the three rewards of every row."""
+        names = [
+            BACKGROUND,
+            *[n for n in (THREEDVAR, UNALIGNED, ALIGNED_ROW) if n in result.analyses],
+        ]
+        means = np.stack([result.mean(n) for n in names])
+        preds = {n: to_dataset(m, self.grid) for n, m in zip(names, means, strict=True)}
+        table = score_table(preds, to_dataset(result.truth, self.grid), self.stats.scales)
+        table = table.rename(columns=lambda c: _unit_header(c, table.attrs["units"]))
+        accuracy, physics = accuracy_reward(means, result.truth), geo_score(means, result.truth)
+        fc = np.full(len(names), np.nan)
+        if future is not None and all(n in forecasts for n in names):
+            fc = forecast_reward(np.stack([forecasts[n] for n in names]), future, self.stats.std)
+        for column, values in zip(REWARD_COLUMNS, (accuracy, fc, 100 * physics), strict=True):
+            table[column] = values
+        table.attrs.clear()
+        return table
+
+    def settings(self, result: Result) -> dict[str, Any]:
+        """The run's settings, checkpoints and how to reproduce it (JSON-able)."""
+        req, obs = result.request, result.obs
+        manifest = read_manifest(self.folder)
+        return {
+            "app": "Align-DA Studio",
+            "alignda_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "case_time": result.label,
+            "request": req.to_dict(),
+            "sampler": req.sampler().to_dict(),
+            "observations": {
+                "count": obs.count,
+                "counts": obs.counts,
+                "noise_std": req.noise_std(),
+            },
+            "reward_weights_normalised": req.weight_dict,
+            "analysis_in_netcdf": result.main,
+            "checkpoints": {
+                "folder": str(self.folder),
+                "sha256": {
+                    k: manifest[k]["sha256"] for k in ("vae", "prior", "aligned") if k in manifest
+                },
+            },
+            "reproduce": reproduction(req, result.label, self.folder, self.cases_path),
+        }
+
+
+def _no_stage(fraction: float, description: str) -> None:
+    return None
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
+    """Add the seconds spent inside the block to ``seconds[name]``."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+def _weights_text(weights: Mapping[str, float]) -> str:
+    active = [f"{k} {v:.2f}" for k, v in weights.items() if v > 0]
+    return ", ".join(active) or "all zero"
+
+
+def _unit_header(column: str, units: Mapping[str, str]) -> str:
+    if column.startswith("RMSE ") and units.get(column[5:]):
+        return f"{column} [{units[column[5:]]}]"
+    return column
+
+
+def _load_codec(folder: Path) -> LatentCodec:
+    from alignda.train_vae import load_codec
+
+    return load_codec(folder)
+
+
+def checkpoints_folder() -> Path:
+    """``$ALIGNDA_CHECKPOINTS``, else the Hub snapshot of ``$ALIGNDA_HUB_REPO``, else shipped."""
+    folder = os.environ.get(CHECKPOINTS_ENV)
+    return Path(folder) if folder else checkpoint_dir()
+
+
+@lru_cache(maxsize=1)
+def default_studio() -> Studio:
+    """The process-wide studio (checkpoints and cases from the environment, see above)."""
+    return Studio()
+
+
+# --- reproduction ---------------------------------------------------------------------------------
+def reproduction(req: Request, label: str, folder: Path, cases: Path) -> dict[str, Any]:
+    """How to re-run a request: the CLI command (unaligned prior) and the Python call."""
+    limits = []
+    if req.pattern == CSV_PATTERN:
+        limits.append("the CLI has no option for CSV points")
+    if req.noise_scale != 1.0:
+        limits.append("the CLI uses the default observation noise (noise_scale 1)")
+    cli = None if limits else shlex.join(_cli_args(req, label, folder, cases))
+    if req.aligned:
+        limits.append("the CLI has no reward weights: the aligned prior needs the Python call")
+    return {
+        "cli": cli,
+        "cli_reproduces": None if cli is None else f"the '{UNALIGNED}' analysis members",
+        "cli_limits": limits,
+        "python": 'python -c "from alignda.studio import reproduce; '
+        "reproduce('settings.json', 'analysis.nc')\"",
+    }
+
+
+def _cli_args(req: Request, label: str, folder: Path, cases: Path) -> list[str]:
+    s = req.sampler()
+    args = ["python", "-m", "alignda", "assimilate", "--case", label]
+    if cases.resolve() != SHIPPED_CASES.resolve():
+        args += ["--cases", str(cases)]
+    hub = os.environ.get(HUB_ENV)
+    if hub and not os.environ.get(CHECKPOINTS_ENV):
+        args += ["--hub-repo", hub]
+    elif folder.resolve() != CHECKPOINT_DIR.resolve():
+        args += ["--checkpoints", str(folder)]
+    args += ["--pattern", req.pattern, "--density", repr(req.density_pct / 100.0)]
+    args += ["--mode", s.mode, "--steps", str(s.steps), "--corrections", str(s.corrections)]
+    args += ["--zeta", repr(s.zeta), "--gamma", repr(s.gamma), "--members", str(s.members)]
+    return args + ["--seed", str(s.seed), "--out", "analysis_unaligned.nc"]
+
+
+def reproduce(settings: str | Path | Mapping[str, Any], out: str | Path | None = None) -> Result:
+    """Re-run a settings JSON (file or dict) on the default studio; optionally write its netCDF."""
+    if not isinstance(settings, Mapping):
+        settings = json.loads(Path(settings).read_text())
+    result = default_studio().run(Request.from_dict(settings["request"]))
+    if out is not None:
+        analysis_netcdf(result, out)
+    return result
+
+
+# --- outputs --------------------------------------------------------------------------------------
+def analysis_netcdf(result: Result, path: str | Path) -> Path:
+    """The main analysis ensemble (members, mean, spread; CF attributes) as netCDF."""
+    req = result.request
+    ds = analysis_dataset(
+        result.analyses[result.main],
+        result.grid,
+        result.time,
+        attrs={
+            "title": f"Align-DA Studio analysis ({result.main}), case {result.label}",
+            "source": f"alignda {__version__}: latent score-based prior, {req.mode} guidance",
+            "analysis": result.main,
+            "reward_weights": json.dumps(req.weight_dict),
+            "settings": json.dumps(result.settings.get("request", req.to_dict())),
+            "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} "
+            "created by the Align-DA Studio app",
+        },
+    )
+    path = Path(path)
+    ds.to_netcdf(path)
+    return path
+
+
+def settings_json(result: Result, path: str | Path) -> Path:
+    """The settings JSON (see :meth:`Studio.settings`)."""
+    path = Path(path)
+    path.write_text(json.dumps(result.settings, indent=2, default=_json_default) + "\n")
+    return path
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, np.generic):
+        return x.item()
+    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+
+
+def display_table(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """The score table with a ``method`` column and values rounded to significant digits."""
+    rounded = table.map(lambda v: float(f"{v:.{digits}g}") if np.isfinite(v) else None)
+    return rounded.reset_index(names="method")
+
+
+# --- maps -----------------------------------------------------------------------------------------
+def _variable(states: np.ndarray, variable: str) -> np.ndarray:
+    """One variable of states (..., C, H, W); ``wind speed`` is derived from u and v."""
+    if variable == WIND_SPEED:
+        u, v = (states[..., VARIABLE_NAMES.index(k), :, :] for k in ("u", "v"))
+        return np.hypot(u, v)
+    return states[..., VARIABLE_NAMES.index(variable), :, :]
+
+
+def _obs_points(result: Result, variable: str) -> tuple[np.ndarray, ...]:
+    names = ("u", "v") if variable == WIND_SPEED else (variable,)
+    idx = [VARIABLE_NAMES.index(k) for k in names]
+    mask = result.obs.mask[idx].all(axis=0)
+    ii, jj = np.nonzero(mask)
+    values = _variable(result.obs.values, variable)[ii, jj]
+    return result.grid.lat[ii], result.grid.lon[jj], values
+
+
+def _units(variable: str) -> str:
+    return VARIABLES["u" if variable == WIND_SPEED else variable]["units"]
+
+
+def map_fields(result: Result, variable: str, analysis: str) -> dict[str, np.ndarray]:
+    """The eight panels of the maps figure for one variable and analysis."""
+    _choice(variable, "variable", MAP_VARIABLES)
+    name = analysis if analysis in result.analyses else result.main
+    members = _variable(result.analyses[name], variable)
+    xa, truth, bg = (
+        members.mean(axis=0),
+        _variable(result.truth, variable),
+        _variable(result.background, variable),
+    )
+    spread = members.std(axis=0, ddof=1) if len(members) > 1 else np.full_like(xa, np.nan)
+    label = f"{name}, mean of {len(members)}" if len(members) > 1 else name
+    return {
+        "truth": truth,
+        "background": bg,
+        "observations": np.full_like(truth, np.nan),
+        f"analysis ({label})": xa,
+        "analysis - truth": xa - truth,
+        "background - truth": bg - truth,
+        "increment (analysis - background)": xa - bg,
+        "ensemble spread" + ("" if len(members) > 1 else " (n/a: one member)"): spread,
+    }
+
+
+def maps_figure(result: Result, variable: str = "z", analysis: str = ALIGNED_ROW) -> Figure:
+    """Cartopy maps (Robinson, coastlines, colourbars with units) of one variable."""
+    panels = map_fields(result, variable, analysis)
+    keys = list(panels)
+    long_name = "wind speed" if variable == WIND_SPEED else VARIABLES[variable]["long_name"]
+    req = result.request
+    where = "CSV points" if req.pattern == CSV_PATTERN else f"{req.density_pct:g} % {req.pattern}"
+    n_obs = len(_obs_points(result, variable)[0])
+    return map_panel(
+        panels,
+        result.grid.lat,
+        result.grid.lon,
+        units=_units(variable),
+        ncols=4,
+        diverging_keys=keys[4:7],
+        shared_limits_keys=keys[:4],
+        obs=_obs_points(result, variable),
+        obs_keys=["observations"],
+        title=f"{long_name} [{_units(variable)}], case {result.label}: {n_obs} obs ({where}), "
+        f"{req.mode} guidance",
+    )
+
+
+def render_maps(result: Result, variable: str, analysis: str, path: str | Path) -> Path:
+    """Write the maps figure as PNG (the figure is cleared afterwards)."""
+    return save_png(maps_figure(result, variable, analysis), path)
+
+
+# --- the trade-off plot ---------------------------------------------------------------------------
+def tradeoff_point(result: Result) -> dict[str, Any]:
+    """This run's aligned (or unaligned) prior on the trade-off axes, for the history."""
+    row = result.table.loc[result.main]
+    return {
+        "scenario": repr(result.request.baseline()),
+        "label": _weights_text(result.request.weight_dict) if result.main == ALIGNED_ROW else "",
+        "mse": float(row["MSE"]),
+        "physics": float(row[REWARD_COLUMNS[2]]),
+        "forecast": float(row[REWARD_COLUMNS[1]]),
+    }
+
+
+def extend_history(history: list[dict] | None, result: Result) -> list[dict]:
+    """Earlier runs of the same scenario (different weights) plus this one, newest last."""
+    point = tradeoff_point(result)
+    kept = [p for p in history or [] if p["scenario"] == point["scenario"]]
+    return [*kept, point][-HISTORY_LENGTH:]
+
+
+_STYLE = {
+    BACKGROUND: ("s", "0.5"),
+    THREEDVAR: ("^", "black"),
+    UNALIGNED: ("o", "tab:blue"),
+    ALIGNED_ROW: ("*", "tab:red"),
+}
+
+
+def tradeoff_figure(result: Result, history: list[dict] | None = None) -> Figure:
+    """Analysis MSE against the Geo-Score (and the 48 h forecast MSE when computed)."""
+    table = result.table
+    forecast = bool(np.isfinite(table[REWARD_COLUMNS[1]]).all())
+    axes_spec = [(REWARD_COLUMNS[2], "physics: Geo-Score (%), higher is better")]
+    if forecast:
+        axes_spec.append((REWARD_COLUMNS[1], f"forecast: -MSE at +{FORECAST_HOURS} h"))
+    fig = Figure(figsize=(3.6 * len(axes_spec), 3.0), dpi=100)
+    FigureCanvasAgg(fig)
+    for i, (column, xlabel) in enumerate(axes_spec):
+        ax = fig.add_subplot(1, len(axes_spec), i + 1)
+        key = "physics" if column == REWARD_COLUMNS[2] else "forecast"
+        past = [p for p in history or [] if p["label"]]
+        if past:
+            ax.scatter(
+                [p[key] for p in past],
+                [p["mse"] for p in past],
+                s=18,
+                c="tab:red",
+                alpha=0.3,
+                label="earlier weights",
+            )
+        for name, row in table.iterrows():
+            marker, colour = _STYLE[str(name)]
+            ax.scatter(row[column], row["MSE"], marker=marker, c=colour, s=70, label=name)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel("analysis MSE (normalised), lower is better", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    fig.axes[0].legend(fontsize=7, loc="best")
+    fig.suptitle("reward trade-off", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def figure_array(fig: Figure) -> np.ndarray:
+    """RGB pixels of a figure; the figure is cleared afterwards."""
+    try:
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+    finally:
+        fig.clear()
+
+
+def summary(result: Result) -> str:
+    """Markdown notes of a run: messages, observations, timings."""
+    obs = result.obs
+    counts = ", ".join(f"{k} {v}" for k, v in obs.counts.items())
+    timing = " · ".join(f"{k} {v:.1f} s" for k, v in result.seconds.items())
+    lines = [
+        *result.notes,
+        f"Observations: {counts} ({100 * obs.fraction:.2g} % of all values).",
+        f"Timings: {timing}.",
+    ]
+    return "\n\n".join(lines)
