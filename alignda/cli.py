@@ -199,8 +199,13 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
         else Path(args.checkpoints)
     )
     codec = load_codec(folder)
-    den = prior_denoiser(load_prior(args.prior, folder))
-    members = analyse(den, codec, bg, obs, settings, progress=not args.quiet)
+    net = load_prior(args.prior, folder)
+    weights = _weights(args)
+    if any(weights.values()):
+        from alignda.alignment import RewardSoup, load_deltas
+
+        net = RewardSoup(net, load_deltas("aligned", folder)).network(weights)
+    members = analyse(prior_denoiser(net), codec, bg, obs, settings, progress=not args.quiet)
     ds = analysis_dataset(
         members,
         grid,
@@ -209,6 +214,7 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
             "settings": json.dumps(settings.to_dict()),
             "pattern": args.pattern,
             "density": args.density,
+            "reward_weights": json.dumps(weights),
         },
     )
     out = Path(args.out)
@@ -275,7 +281,8 @@ def cmd_align(args: argparse.Namespace) -> None:
         deltas[k], log = train_dpo(
             ref, prefs, k, cfg, Path(args.workdir) / k, val, progress=not args.quiet
         )
-        figures[k] = log[-1] if log else {}
+        lines = (Path(args.workdir) / k / "log.jsonl").read_text().splitlines()
+        figures[k] = json.loads(lines[-1])
         print(f"{k}: {figures[k]}")
     if not args.no_export:
         path = export_deltas(
@@ -358,6 +365,27 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     print(text)
 
 
+def _weights(args: argparse.Namespace) -> dict[str, float]:
+    """Normalised reward weights from ``--preset`` or ``--weights`` (default: unaligned)."""
+    from alignda.alignment import PRESETS, normalise_weights
+
+    if args.preset and args.weights:
+        raise ValueError("give --preset or --weights, not both")
+    if args.preset:
+        if args.preset not in PRESETS:
+            raise ValueError(f"unknown preset {args.preset!r}; choose one of {list(PRESETS)}")
+        return normalise_weights(PRESETS[args.preset])
+    if not args.weights:
+        return normalise_weights({})
+    try:
+        values = [float(x) for x in args.weights.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"--weights must be comma-separated numbers, got {args.weights!r}"
+        ) from None
+    return normalise_weights(values)
+
+
 def cmd_upload(args: argparse.Namespace) -> None:
     """Upload a checkpoint folder to a Hugging Face Hub model repo."""
     print(upload(args.folder, args.repo_id))
@@ -416,9 +444,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--corrections", type=int, default=1)
     a.add_argument("--zeta", type=float, default=1.0)
     a.add_argument("--gamma", type=float, default=0.01, help="0: plain DPS normalisation")
-    a.add_argument("--members", type=int, default=1)
+    a.add_argument("--members", type=int, default=8, help="ensemble size (mean = analysis)")
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--prior", default="prior", help="checkpoint name in the manifest")
+    a.add_argument(
+        "--weights",
+        help="reward weights accuracy,forecast,physics[,multi] (normalised; default unaligned)",
+    )
+    a.add_argument("--preset", help="named weights, e.g. 'paper -M' (see alignda.alignment)")
     a.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
     a.add_argument("--hub-repo", dest="hub_repo", help=f"Hub repo id (or env {HUB_ENV})")
     a.add_argument("--out", default="out/analysis.nc")

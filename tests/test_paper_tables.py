@@ -71,3 +71,31 @@ def test_tradeoff_figure_has_a_panel_per_reward():
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     assert len(titles) == 3 and "unaligned" in titles[0]
     fig.clear()
+
+
+def test_assimilate_with_weights_records_them(folder, tmp_path):
+    import xarray as xr
+
+    out = tmp_path / "a.nc"
+    args = ["assimilate", "--checkpoints", str(folder), "--steps", "2", "--members", "2"]
+    assert main([*args, "--preset", "paper -M", "--out", str(out), "--quiet"]) == 0
+    with xr.open_dataset(out) as ds:
+        assert json.loads(ds.attrs["reward_weights"])["multi"] == 1.0
+        assert ds.sizes["member"] == 2 and np.isfinite(ds["z_mean"]).all()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--weights", "1,-1,0"], ">= 0"),
+        (["--weights", "1,nan,0"], "finite"),
+        (["--weights", "1,2"], "expected 3 weights"),
+        (["--weights", "a,b,c"], "comma-separated numbers"),
+        (["--preset", "speed"], "unknown preset"),
+        (["--preset", "physics", "--weights", "1,0,0"], "not both"),
+    ],
+)
+def test_assimilate_refuses_bad_weights(folder, tmp_path, capsys, extra, message):
+    args = ["assimilate", "--checkpoints", str(folder), "--steps", "1", "--members", "1"]
+    assert main([*args, *extra, "--out", str(tmp_path / "a.nc"), "--quiet"]) == 2
+    assert message in capsys.readouterr().err
