@@ -225,6 +225,8 @@ class DPOConfig:
 
     beta: float = 8000.0
     fraction: float = 0.25
+    #: The -M set needs a wider cut: few candidates are in the top quarter on all three rewards.
+    multi_fraction: float = 0.375
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
             steps=500, batch=16, lr=1e-5, warmup=20, val_every=50, save_every=100
@@ -242,12 +244,13 @@ def train_dpo(
     progress: bool = True,
 ) -> tuple[dict[str, torch.Tensor], list[dict]]:
     """Align a copy of ``ref`` on the ``kind`` pairs; returns (delta state, training log)."""
-    pairs = torch.from_numpy(preference_pairs(prefs.rewards, kind, cfg.fraction))
+    fraction = cfg.multi_fraction if kind == "multi" else cfg.fraction
+    pairs = torch.from_numpy(preference_pairs(prefs.rewards, kind, fraction))
     if len(pairs) == 0:
         raise ValueError(f"no {kind!r} preference pairs: sample more candidates")
     val_pairs = None
     if val_prefs is not None:
-        val_pairs = torch.from_numpy(preference_pairs(val_prefs.rewards, kind, cfg.fraction))
+        val_pairs = torch.from_numpy(preference_pairs(val_prefs.rewards, kind, fraction))
     ref = ref.eval().requires_grad_(False)
     model = copy.deepcopy(ref).requires_grad_(True)
 

@@ -272,7 +272,9 @@ def cmd_align(args: argparse.Namespace) -> None:
         val_every=args.val_every,
         save_every=args.val_every,
     )
-    cfg = DPOConfig(beta=args.beta, fraction=args.fraction, train=train_cfg)
+    cfg = DPOConfig(
+        beta=args.beta, fraction=args.fraction, multi_fraction=args.multi_fraction, train=train_cfg
+    )
     prefs = Preferences.load(args.prefs)
     val = Preferences.load(args.val_prefs) if args.val_prefs else None
     ref = load_prior(directory=args.checkpoints)
@@ -290,7 +292,12 @@ def cmd_align(args: argparse.Namespace) -> None:
             "aligned",
             args.out,
             config={
-                "dpo": {"beta": cfg.beta, "fraction": cfg.fraction, "train": train_cfg.to_dict()},
+                "dpo": {
+                    "beta": cfg.beta,
+                    "fraction": cfg.fraction,
+                    "multi_fraction": cfg.multi_fraction,
+                    "train": train_cfg.to_dict(),
+                },
                 "preferences": prefs.config,
             },
             data={"prefs": str(args.prefs), "pairs_from_backgrounds": int(prefs.z.shape[0])},
@@ -481,7 +488,8 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--batch", type=int, default=16)
     al.add_argument("--lr", type=float, default=1e-5)
     al.add_argument("--beta", type=float, default=8000.0)
-    al.add_argument("--fraction", type=float, default=0.25, help="top/bottom fraction")
+    al.add_argument("--fraction", type=float, default=0.25, help="top/bottom fraction (-P)")
+    al.add_argument("--multi-fraction", dest="multi_fraction", type=float, default=0.375)
     al.add_argument("--seed", type=int, default=0)
     al.add_argument("--val-every", dest="val_every", type=int, default=50)
     al.add_argument("--no-export", action="store_true")
