@@ -1,7 +1,8 @@
-"""Align-DA Studio web app (Gradio Blocks).
+"""Align-DA Studio web app (Gradio Blocks): choose observations and reward weights, run the
+score-based analysis next to its baselines, and map everything. Run: ``python app.py``.
 
-This first version serves the twin world and its 3D-Var baseline on the shipped test cases;
-the score-based aligned sampler joins it in later issues. Run: ``python app.py``.
+Request logic lives in :mod:`alignda.studio`; this file only wires the page. Checkpoints come
+from ``$ALIGNDA_CHECKPOINTS``, the Hub repo ``$ALIGNDA_HUB_REPO`` or the shipped folder.
 """
 
 from __future__ import annotations
@@ -10,116 +11,378 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from functools import lru_cache  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
+import torch  # noqa: E402
 
-from alignda.cases import Cases  # noqa: E402
-from alignda.checkpoints import resolve  # noqa: E402
-from alignda.cli import SHIPPED_CASES  # noqa: E402
-from alignda.climate import WorldStats  # noqa: E402
-from alignda.grid import Grid  # noqa: E402
-from alignda.maps import map_panel  # noqa: E402
-from alignda.metrics import format_table, score_table  # noqa: E402
-from alignda.obs import PATTERNS, ObsError, make_mask, observe  # noqa: E402
-from alignda.state import to_dataset  # noqa: E402
-from alignda.threedvar import BackgroundError, ThreeDVar  # noqa: E402
-from alignda.variables import VARIABLE_NAMES, VARIABLES  # noqa: E402
+from alignda import studio as st  # noqa: E402
+from alignda.alignment import DELTAS, PRESETS  # noqa: E402
+from alignda.guidance import MODES  # noqa: E402
 
+torch.set_num_threads(st.torch_threads())
 
-@lru_cache(maxsize=1)
-def resources() -> tuple[Cases, WorldStats, ThreeDVar]:
-    """Shipped cases, world statistics and the 3D-Var, loaded once per process."""
-    cases = Cases.open(SHIPPED_CASES)
-    stats = WorldStats.load(resolve("world_stats"))
-    return cases, stats, ThreeDVar(BackgroundError.load(resolve("threedvar_b")))
-
-
-def case_labels() -> list[str]:
-    """Menu labels: the analysis times of the shipped cases."""
-    return [str(np.datetime_as_string(t, unit="h")) for t in resources()[0].times]
+MAX_FILE_SIZE = "1mb"
+OUTPUT_ROOT = Path(tempfile.gettempdir()) / "alignda-studio"
+KEEP_OUTPUT_DIRS = 32
+CUSTOM = "custom"
+DEFAULT_PRESET = "balanced"
+PATTERN_CHOICES = [(p, p) for p in st.OBS_PATTERNS[:-1]] + [("CSV points (upload)", "csv")]
+#: System fonts only: the default theme would fetch Google Fonts (nothing is downloaded).
+THEME = gr.themes.Default(
+    font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+)
+WEIGHT_LABELS = {
+    "accuracy": "accuracy",
+    "forecast": "forecast (48 h skill)",
+    "physics": "physics (geostrophic balance)",
+    "multi": "paper -M (all three)",
+}
 
 
-def _render(fig) -> np.ndarray:
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    image = np.asarray(canvas.buffer_rgba())[..., :3].copy()
-    fig.clear()
-    return image
+def _error(err: Exception) -> gr.Error:
+    return gr.Error(str(err).strip("'\""), title="Cannot run this request")
 
 
-def assimilate(case: str, variable: str, pattern: str, density_pct: float, seed: int):
-    """Observe the truth of a case, run 3D-Var, return maps and a score table."""
+def _output_dir() -> Path:
+    """A fresh folder for one request's files; the oldest beyond KEEP_OUTPUT_DIRS go."""
+    OUTPUT_ROOT.mkdir(parents=True, exist_ok=True)
+    old = sorted(OUTPUT_ROOT.iterdir(), key=lambda p: p.stat().st_mtime)
+    for path in old[: max(0, len(old) - KEEP_OUTPUT_DIRS + 1)]:
+        shutil.rmtree(path, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=OUTPUT_ROOT))
+
+
+def _render(result: st.Result, variable: str, analysis: str) -> tuple[str, list[str]]:
+    """Maps PNG and the download files (analysis netCDF, maps PNG, settings JSON)."""
+    out = _output_dir()
+    maps = st.render_maps(result, variable, analysis, out / "maps.png")
+    nc = st.analysis_netcdf(result, out / "analysis.nc")
+    settings = st.settings_json(result, out / "settings.json")
+    return str(maps), [str(nc), str(maps), str(settings)]
+
+
+def assimilate(
+    case: str,
+    pattern: str,
+    density_pct: float,
+    noise_scale: float,
+    mode: str,
+    zeta: float,
+    steps: int,
+    members: int,
+    seed: int,
+    w_accuracy: float,
+    w_forecast: float,
+    w_physics: float,
+    w_multi: float,
+    forecast: bool,
+    points_file: str | None = None,
+    variable: str = "z",
+    analysis: str = st.ALIGNED_ROW,
+    history: list[dict] | None = None,
+    progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
+) -> tuple[Any, ...]:
+    """Observe the truth of a case, run 3D-Var and the unaligned and reward-aligned priors.
+
+    Args:
+        case: analysis time of a shipped case, e.g. '2000-07-01T00', or its index ('0').
+        pattern: observation network: random, stations, swaths, tracks or csv (points_file).
+        density_pct: observed share of the grid in percent, (0, 100]; ignored for csv.
+        noise_scale: observation error std as a multiple of z 10 m, u/v 1 m/s, tracer 0.02.
+        mode: guidance of the score-based prior: obsfree, repaint, dps or mmps.
+        zeta: guidance strength (dps), 0 to 20.
+        steps: sampler steps, 4 to 256 (each with one Langevin correction).
+        members: ensemble size, 1 to 16.
+        seed: seed of the observation network, its noise and the sampler.
+        w_accuracy: reward weight of the accuracy-aligned delta (>= 0).
+        w_forecast: reward weight of the forecast-aligned delta (>= 0).
+        w_physics: reward weight of the physics-aligned delta (>= 0).
+        w_multi: reward weight of the paper's multi-reward -M delta (>= 0; all 0 = unaligned).
+        forecast: also compute the 48 h forecast reward (a few seconds more).
+        points_file: CSV with lat, lon[, variable, value] columns, for pattern csv (max 1 MB).
+        variable: variable mapped: z, u, v, tracer or wind speed.
+        analysis: analysis mapped: aligned prior, unaligned prior or 3D-Var.
+
+    Returns:
+        maps PNG, score table (MSE, MAE, RMSE per variable, three rewards per method),
+        trade-off plot, downloads (analysis netCDF, maps PNG, settings JSON), notes.
+    """
     try:
-        cases, stats, var = resources()
-        t = cases.time_of(case)
-        truth, bg = cases.truth_state(t), cases.background_state(t)
-        grid = Grid(*truth.shape[-2:])
-        rng = np.random.default_rng(int(seed))
-        obs = observe(truth, make_mask(pattern, grid, rng, density=density_pct / 100.0), rng)
-        xa = var.analyse(bg, obs)
-    except (ObsError, ValueError, KeyError) as err:
-        raise gr.Error(str(err)) from err
-    i = VARIABLE_NAMES.index(variable)
-    ii, jj = np.nonzero(obs.mask[i])
-    fig = map_panel(
-        {
-            "truth": truth[i],
-            "background": bg[i],
-            "3D-Var analysis": xa[i],
-            "background - truth": bg[i] - truth[i],
-            "analysis - truth": xa[i] - truth[i],
-            "increment": xa[i] - bg[i],
-        },
-        grid.lat,
-        grid.lon,
-        units=VARIABLES[variable]["units"],
-        diverging_keys=["background - truth", "analysis - truth", "increment"],
-        obs=(grid.lat[ii], grid.lon[jj], obs.values[i, ii, jj]),
-        obs_keys=["truth"],
-        title=f"{VARIABLES[variable]['long_name']}, {case}, {obs.counts[variable]} obs",
+        csv = st.read_upload(points_file) if pattern == st.CSV_PATTERN else None
+        request = st.Request(
+            case=case,
+            pattern=pattern,
+            density_pct=density_pct,
+            noise_scale=noise_scale,
+            mode=mode,
+            zeta=zeta,
+            steps=steps,
+            members=members,
+            seed=seed,
+            weights=(w_accuracy, w_forecast, w_physics, w_multi),
+            forecast=forecast,
+            points_csv=csv,
+        )
+        result = st.default_studio().run(request, lambda f, d: progress(f, desc=d))
+        progress(0.95, desc="maps")
+        maps, files = _render(result, variable, analysis)
+    except (ValueError, KeyError, IndexError, FileNotFoundError) as err:
+        raise _error(err) from err
+    plot = st.figure_array(st.tradeoff_figure(result, history))
+    history = st.extend_history(history, result)
+    table = st.display_table(result.table)
+    return maps, table, plot, files, st.summary(result), result, history
+
+
+def rerender(result: st.Result | None, variable: str, analysis: str) -> tuple[Any, Any]:
+    """Maps of another variable or analysis of the last run (no new analysis)."""
+    if result is None:
+        return gr.skip(), gr.skip()
+    try:
+        return _render(result, variable, analysis)
+    except ValueError as err:
+        raise _error(err) from err
+
+
+def apply_preset(name: str) -> list[Any]:
+    """Slider values of a weight preset (``custom`` leaves them alone)."""
+    if name not in PRESETS:
+        return [gr.skip()] * len(DELTAS)
+    return list(st.preset_weights(name))
+
+
+def toggle_pattern(pattern: str) -> tuple[Any, Any]:
+    """The CSV upload shows for the csv pattern, which ignores the density."""
+    csv = pattern == st.CSV_PATTERN
+    return gr.update(visible=csv), gr.update(interactive=not csv)
+
+
+LEARN = """
+## What you are looking at
+**The twin world.** A global shallow-water model on the sphere plays the atmosphere: height
+`z` (m, like a 500 hPa surface), winds `u`, `v` (m/s) and a passive `tracer`. Its states are
+the *truth*; we know it exactly, so every analysis can be scored (an OSSE).
+
+**Background.** A 48 h forecast by an *imperfect* model from a perturbed state two days
+earlier: a good first guess with errors that grew over two days (*background - truth*).
+
+**Observations.** The truth sampled at some grid points plus Gaussian noise: random points,
+land stations (dense over continents), a polar-orbiting satellite swath, aircraft tracks between
+airport hubs, or your own points (CSV with `lat, lon[, variable, value]`).
+
+**Analysis and increment.** Data assimilation blends background and observations into the
+analysis. The *increment* (analysis - background) is the correction; a good one cancels the
+background error (compare *increment* with *background - truth* sign-flipped).
+
+**3D-Var vs score-based DA.** 3D-Var minimises a quadratic cost with a static
+background-error covariance B: errors are Gaussian, balanced and the same every day. The
+score-based prior (Align-DA) learns p(state | background) with a diffusion model in the latent
+space of a VAE and samples it, guided by the observations (*DPS*: gradient of the observation
+misfit through the decoder; *RePaint*: observed values written in; *obsfree*: no guidance).
+Several *members* give an ensemble; their *spread* says where the analysis is uncertain.
+
+**Rewards** (higher is better):
+- *accuracy*: Bradley-Terry preference from the latitude-weighted RMSE per variable, against
+  the other rows of the table (0.5 = as good as the rest);
+- *forecast*: minus the normalised MSE of a 48 h forecast started from the analysis;
+- *physics*: the Geo-Score, how geostrophic the winds are compared to the truth (100 % =
+  at least as balanced; the tropics are masked).
+
+**Reward weights.** Alignment (Diffusion-DPO) gives one weight change (delta) per reward, plus
+the paper's multi-reward -M delta. Your weights mix them: theta = theta_ref + sum_i w_i delta_i,
+normalised to sum 1, applied at once without retraining. All zero is the unaligned prior.
+
+**Reading the numbers.** MSE and MAE are averaged over the variables after dividing by their
+climatological std (the paper's columns); RMSE per variable is in physical units. The small
+trade-off plot places this run beside the baselines and earlier weights of the same scenario.
+
+## Lessons
+Click one: the controls are filled in, the Studio tab opens and the run starts.
+"""
+
+
+def _examples(labels: list[str]) -> tuple[list[str], list[list[Any]]]:
+    def row(preset: str = DEFAULT_PRESET, **kw: Any) -> list[Any]:
+        base = {"case": labels[0], "pattern": "random", "density": 1.0, "noise": 1.0}
+        base |= {"mode": "dps", "zeta": 1.0, "steps": 32, "members": 4, "seed": 0}
+        base |= {"forecast": False} | kw
+        weights = list(st.preset_weights(preset))
+        return [*base.values(), preset, *weights]
+
+    lessons = {
+        "1 % random observations (the default)": row(),
+        "10 % random observations (zeta 0.3): more data, smaller errors": row(
+            density=10.0, zeta=0.3
+        ),
+        "10 % with zeta 1: guidance too strong, the prior drifts": row(density=10.0),
+        "land stations: the oceans stay uncertain (see the spread)": row(
+            pattern="stations", density=3.0
+        ),
+        "one satellite swath": row(pattern="swaths", density=3.0),
+        "aircraft tracks between hubs": row(pattern="tracks", density=2.0),
+        "no guidance (obsfree): the prior alone": row(mode="obsfree"),
+        "physics weight: compare the Geo-Score with the unaligned prior": row("physics"),
+        "forecast weight, with the 48 h forecast reward": row("forecast", forecast=True),
+    }
+    return list(lessons), list(lessons.values())
+
+
+def _observation_controls(labels: list[str]) -> dict[str, Any]:
+    lo = st.LIMITS
+    return {
+        "case": gr.Dropdown(
+            labels, value=labels[0], label="case (analysis time)", allow_custom_value=True
+        ),
+        "pattern": gr.Dropdown(PATTERN_CHOICES, value="random", label="observation pattern"),
+        "points": gr.File(
+            label="CSV points: lat, lon[, variable, value] (max 1 MB)",
+            file_types=[".csv", ".txt"],
+            type="filepath",
+            visible=False,
+        ),
+        "density": gr.Slider(0.1, 100, value=1.0, step=0.1, label="density (% of grid points)"),
+        "noise": gr.Slider(
+            *lo["noise_scale"],
+            value=1.0,
+            step=0.1,
+            label="obs noise std (x z 10 m, u/v 1 m/s, tracer 0.02)",
+        ),
+    }
+
+
+def _sampler_controls() -> dict[str, Any]:
+    lo = st.LIMITS
+    with gr.Accordion("sampler", open=True):
+        return {
+            "mode": gr.Radio(list(MODES), value="dps", label="guidance"),
+            "zeta": gr.Slider(*lo["zeta"], value=1.0, step=0.1, label="guidance strength zeta"),
+            "steps": gr.Slider(*lo["steps"], value=32, step=1, label="steps", elem_id="steps"),
+            "members": gr.Slider(
+                *lo["members"], value=4, step=1, label="ensemble members", elem_id="members"
+            ),
+            "seed": gr.Number(0, precision=0, minimum=0, label="seed"),
+        }
+
+
+def _weight_controls(note: str) -> dict[str, Any]:
+    with gr.Accordion("reward weights", open=True):
+        gr.Markdown(f"{note} Only the ratios count: weights are normalised to sum 1.")
+        preset = gr.Dropdown([*PRESETS, CUSTOM], value=DEFAULT_PRESET, label="preset")
+        weights = {
+            f"w_{k}": gr.Slider(*st.LIMITS["weight"], value=v, step=0.05, label=WEIGHT_LABELS[k])
+            for k, v in zip(DELTAS, st.preset_weights(DEFAULT_PRESET), strict=True)
+        }
+        forecast = gr.Checkbox(False, label="forecast reward (48 h forecasts, a few s more)")
+    return {"preset": preset, **weights, "forecast": forecast}
+
+
+def _output_panel(default_analysis: str) -> dict[str, Any]:
+    with gr.Row():
+        run = gr.Button("Assimilate", variant="primary", scale=1, min_width=160)
+        variable = gr.Radio(list(st.MAP_VARIABLES), value="z", label="variable", scale=3)
+        analysis = gr.Radio(
+            list(st.ANALYSES), value=default_analysis, label="analysis mapped", scale=3
+        )
+    maps = gr.Image(label="maps", type="filepath", elem_id="maps")
+    table = gr.Dataframe(
+        label="scores (MSE, MAE: normalised, mean over variables; rewards: higher is better)",
+        elem_id="scores",
+        headers=list(st.TABLE_HEADERS),
+        wrap=True,
+        column_widths=["13%"] + ["9.6%"] * (len(st.TABLE_HEADERS) - 1),
     )
-    table = score_table(
-        {
-            "background": to_dataset(bg, grid),
-            "3D-Var": to_dataset(xa, grid),
-        },
-        to_dataset(truth, grid),
-        stats.scales,
+    with gr.Row():
+        plot = gr.Image(label="trade-off", type="numpy", scale=2)
+        with gr.Column(scale=3):
+            notes = gr.Markdown(elem_id="notes")
+            files = gr.File(label="downloads", file_count="multiple")
+    return {
+        "run": run,
+        "variable": variable,
+        "analysis": analysis,
+        "maps": maps,
+        "table": table,
+        "plot": plot,
+        "notes": notes,
+        "files": files,
+    }
+
+
+def _learn_tab(c: dict[str, Any], labels: list[str]) -> gr.Examples:
+    gr.Markdown(LEARN)
+    example_labels, example_rows = _examples(labels)
+    names = ["case", "pattern", "density", "noise", "mode", "zeta", "steps", "members", "seed"]
+    names += ["forecast", "preset", *(f"w_{k}" for k in DELTAS)]
+    return gr.Examples(
+        example_rows,
+        [c[n] for n in names],
+        example_labels=example_labels,
+        cache_examples=False,
+        api_visibility="private",
     )
-    return _render(fig), format_table(table)
+
+
+def _wire(c: dict[str, Any], tabs: gr.Tabs, examples: gr.Examples) -> None:
+    """Events: the run (API ``/assimilate``), lessons, map re-rendering, presets, CSV upload."""
+    names = ["case", "pattern", "density", "noise", "mode", "zeta", "steps", "members", "seed"]
+    names += [*(f"w_{k}" for k in DELTAS), "forecast", "points", "variable", "analysis"]
+    inputs = [c[n] for n in names] + [c["history"]]
+    outputs = [c[n] for n in ("maps", "table", "plot", "files", "notes", "result", "history")]
+    shown = {"show_progress_on": c["maps"]}
+    c["run"].click(assimilate, inputs, outputs, api_name="assimilate", concurrency_limit=1, **shown)
+    examples.load_input_event.then(
+        lambda: gr.Tabs(selected="studio"), None, tabs, api_visibility="private"
+    ).then(assimilate, inputs, outputs, api_visibility="private", **shown)
+    view = [c["result"], c["variable"], c["analysis"]]
+    for control in (c["variable"], c["analysis"]):
+        control.input(rerender, view, [c["maps"], c["files"]], api_visibility="private")
+    weights = [c[f"w_{k}"] for k in DELTAS]
+    c["preset"].input(apply_preset, c["preset"], weights, api_visibility="private")
+    for slider in weights:
+        slider.input(lambda: CUSTOM, None, c["preset"], api_visibility="private")
+    c["pattern"].change(
+        toggle_pattern, c["pattern"], [c["points"], c["density"]], api_visibility="private"
+    )
 
 
 def build_demo() -> gr.Blocks:
-    """The Blocks page."""
-    labels = case_labels()
-    with gr.Blocks(title="Align-DA Studio") as demo:
+    """The Blocks page: a Studio tab (controls, maps, scores, downloads) and a Learn tab."""
+    studio = st.default_studio()
+    labels = studio.labels
+    default_analysis = st.ALIGNED_ROW if studio.aligned_available else st.UNALIGNED
+    with gr.Blocks(title="Align-DA Studio", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
-            "# Align-DA Studio\nData assimilation on a shallow-water twin world: choose a case "
-            "and an observation network; the 3D-Var baseline turns the 48 h background and the "
-            "observations into an analysis."
+            "# Align-DA Studio\nScore-based data assimilation aligned with rewards, on a "
+            "shallow-water twin world: choose observations and reward weights, run the "
+            "analysis, compare it with the background, 3D-Var and the unaligned prior."
         )
-        with gr.Row():
-            case = gr.Dropdown(labels, value=labels[0], label="case (analysis time)")
-            variable = gr.Dropdown(list(VARIABLE_NAMES), value="z", label="variable")
-            pattern = gr.Dropdown(list(PATTERNS), value="random", label="observation pattern")
-            density = gr.Slider(0.1, 100, value=1.0, step=0.1, label="density (% of grid)")
-            seed = gr.Number(0, precision=0, label="seed")
-        run = gr.Button("Assimilate", variant="primary")
-        image = gr.Image(label="maps", type="numpy")
-        table = gr.Markdown()
-        run.click(
-            assimilate,
-            [case, variable, pattern, density, seed],
-            [image, table],
-            api_name="assimilate",
-        )
+        with gr.Tabs() as tabs:
+            with gr.Tab("Studio", id="studio"):
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=320):
+                        c = _observation_controls(labels)
+                        c |= _sampler_controls()
+                        c |= _weight_controls(studio.aligned_note())
+                    with gr.Column(scale=3):
+                        c |= _output_panel(default_analysis)
+            with gr.Tab("Learn", id="learn"):
+                examples = _learn_tab(c, labels)
+        c["result"], c["history"] = gr.State(None), gr.State([])
+        _wire(c, tabs, examples)
     return demo
+
+
+def launch(**kwargs: Any) -> tuple[Any, str, str]:
+    """Queue (one analysis at a time: the CPU is not oversubscribed) and serve the page."""
+    demo.queue(default_concurrency_limit=1)
+    return demo.launch(max_file_size=MAX_FILE_SIZE, theme=THEME, **kwargs)
 
 
 demo = build_demo()
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=1).launch()
+    launch()

@@ -5,16 +5,18 @@ weights. :meth:`Studio.run` observes the truth, runs the baselines (background, 
 unaligned prior under the chosen guidance) and the reward-weighted aligned prior, and scores
 them all (WeatherBench2 metrics and the three Align-DA rewards). The rest renders a
 :class:`Result`: maps, the trade-off plot, the analysis netCDF and the settings JSON that
-reproduces the run (``python -m alignda assimilate ...`` for the unaligned prior, or
+reproduces the run (``python -m alignda assimilate ...`` where the CLI has the options, and
 :func:`reproduce` for everything).
 
-Models, cases and the 3D-Var are loaded once per process (:func:`default_studio`); the
-baselines of a scenario are cached, so changing only the reward weights re-runs only the
-aligned sampler.
+Models, cases and the 3D-Var are loaded once per process (:func:`default_studio`). The
+analyses of a request run side by side on the CPU cores, and the baselines of a scenario are
+cached, so changing only the reward weights re-runs only the aligned sampler.
 """
 
 from __future__ import annotations
 
+import contextvars
+import copy
 import datetime as _dt
 import json
 import math
@@ -24,9 +26,10 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,7 @@ from alignda.alignment import DELTAS, PRESETS, RewardSoup, load_deltas, normalis
 from alignda.assimilate import SamplerSettings, analyse, analysis_dataset
 from alignda.cases import Cases
 from alignda.checkpoints import CHECKPOINT_DIR, HUB_ENV, checkpoint_dir, read_manifest, resolve
+from alignda.cli import SHIPPED_CASES
 from alignda.climate import WorldStats
 from alignda.codec import LatentCodec
 from alignda.grid import Grid
@@ -70,7 +74,7 @@ from alignda.variables import VARIABLE_NAMES, VARIABLES
 
 CHECKPOINTS_ENV = "ALIGNDA_CHECKPOINTS"
 CASES_ENV = "ALIGNDA_CASES"
-SHIPPED_CASES = Path(__file__).resolve().parent.parent / "assets" / "test_cases.nc"
+THREADS_ENV = "ALIGNDA_THREADS"
 
 CSV_PATTERN = "csv"
 OBS_PATTERNS: tuple[str, ...] = (*PATTERNS, CSV_PATTERN)
@@ -87,6 +91,14 @@ BACKGROUND, THREEDVAR, UNALIGNED, ALIGNED_ROW = (
 ANALYSES: tuple[str, ...] = (ALIGNED_ROW, UNALIGNED, THREEDVAR)
 REWARD_COLUMNS = ("accuracy (BT)", f"forecast (-MSE +{FORECAST_HOURS} h)", "physics (Geo-Score %)")
 HISTORY_LENGTH = 20
+#: Columns of :func:`display_table`.
+TABLE_HEADERS: tuple[str, ...] = (
+    "method",
+    "MSE",
+    "MAE",
+    *(f"RMSE {k} [{v['units']}]" for k, v in VARIABLES.items()),
+    *REWARD_COLUMNS,
+)
 
 #: Accepted ranges of the numeric request fields (inclusive), also used by the UI.
 LIMITS: dict[str, tuple[float, float]] = {
@@ -101,6 +113,8 @@ LIMITS: dict[str, tuple[float, float]] = {
 
 #: A progress callback: (fraction done in [0, 1], description).
 Stage = Callable[[float, str], None]
+#: An analysis to run: (show a progress bar) -> members (M, C, H, W).
+Job = Callable[[bool], np.ndarray]
 
 
 class StudioError(ValueError):
@@ -150,7 +164,7 @@ class Request:
     steps: int = 32
     members: int = 4
     seed: int = 0
-    weights: tuple[float, ...] = (0.0, 0.0, 0.0, 1.0)
+    weights: tuple[float, ...] = (1.0, 1.0, 1.0, 0.0)
     forecast: bool = False
     points_csv: str | None = None
 
@@ -208,8 +222,8 @@ class Request:
         return {k: v * self.noise_scale for k, v in DEFAULT_NOISE_STD.items()}
 
     def baseline(self) -> Request:
-        """The same request without weights: the key of everything weights do not change."""
-        return replace(self, weights=(0.0,) * len(DELTAS))
+        """The request without weights and forecast: the key of what those do not change."""
+        return replace(self, weights=(0.0,) * len(DELTAS), forecast=False)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (inverse: ``Request(**d)``)."""
@@ -291,6 +305,29 @@ class PlacedCodec:
         return self.codec.decode(z.to(self.device)).cpu()
 
 
+def torch_threads() -> int:
+    """Intra-op threads for serving: ``$ALIGNDA_THREADS``, else half the usable cores.
+
+    The analyses of a request run side by side (see :func:`parallel_workers`), each with
+    these threads. On a 2-core machine shared with other work, two intra-op threads per
+    analysis were measured to collapse (OpenMP threads waiting for each other: a 4-member
+    DPS analysis 7 s with one thread, over 400 s with two).
+    """
+    value = os.environ.get(THREADS_ENV)
+    return max(1, int(value)) if value else max(1, usable_cores() // 2)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity else os.cpu_count() or 1
+
+
+def parallel_workers() -> int:
+    """Analyses run side by side: the cores over torch's intra-op threads (at least 1)."""
+    return max(1, usable_cores() // torch.get_num_threads())
+
+
 def default_device() -> torch.device:
     """CUDA when present, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -298,17 +335,23 @@ def default_device() -> torch.device:
 
 # --- results --------------------------------------------------------------------------------------
 @dataclass
-class Baseline:
-    """What a request's weights do not change: scenario, baselines and their scores."""
+class Scenario:
+    """A case observed: truth, background, observations (and the truth 48 h later, if any)."""
 
     time: np.datetime64
     truth: np.ndarray
     background: np.ndarray
     future_truth: np.ndarray | None
     obs: Observations
-    analyses: dict[str, np.ndarray]  # name -> members (M, C, H, W)
-    forecasts: dict[str, np.ndarray]  # name -> 48 h forecast of the analysis (C, H, W)
-    seconds: dict[str, float]
+
+
+@dataclass
+class Baseline:
+    """What the reward weights do not change (cached per scenario and sampler settings)."""
+
+    scenario: Scenario
+    analyses: dict[str, np.ndarray]  # 3D-Var (1, C, H, W) and unaligned prior (M, C, H, W)
+    forecasts: dict[str, np.ndarray] = field(default_factory=dict)  # name -> 48 h (C, H, W)
 
 
 @dataclass
@@ -340,7 +383,7 @@ class Result:
 
 # --- the studio -----------------------------------------------------------------------------------
 class Studio:
-    """Models and cases loaded once; :meth:`run` serves requests (thread-safe cache)."""
+    """Models and cases loaded once; :meth:`run` serves requests (thread-safe)."""
 
     def __init__(
         self,
@@ -362,14 +405,16 @@ class Studio:
         self._forecaster: Forecaster | None = None
         self._cache: OrderedDict[Request, Baseline] = OrderedDict()
         self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one request at a time
 
     def _load_soup(self) -> RewardSoup | None:
         if "aligned" not in read_manifest(self.folder):
             return None
         deltas = load_deltas(directory=self.folder)
         moved = {n: {k: v.to(self.device) for k, v in d.items()} for n, d in deltas.items()}
-        return RewardSoup(self.prior, moved)
+        # a copy: the soup swaps parameters in place while it runs (torch.func.functional_call),
+        # so it must not share modules with the unaligned prior running in another thread
+        return RewardSoup(copy.deepcopy(self.prior), moved)
 
     # --- small accessors -------------------------------------------------------------------
     @property
@@ -425,113 +470,156 @@ class Studio:
             where = make_mask(req.pattern, self.grid, rng, density=req.density_pct / 100.0)
         return observe(truth, where, rng, noise_std=req.noise_std())
 
+    def scenario(self, req: Request) -> Scenario:
+        """The request's case and observations."""
+        t = self.case_time(req.case)
+        truth = self.cases.truth_state(t)
+        return Scenario(
+            time=t,
+            truth=truth,
+            background=self.cases.background_state(t),
+            future_truth=self.cases.future_truth(t, FORECAST_HOURS),
+            obs=self.observe(req, truth),
+        )
+
     def analyse(
         self,
         req: Request,
         weights: Mapping[str, float] | None,
-        obs: Observations,
-        background: np.ndarray,
+        sc: Scenario,
+        progress: bool = True,
     ) -> np.ndarray:
         """Members (M, C, H, W) of the prior with ``weights`` under the request's guidance."""
         den = prior_denoiser(self.network(weights))
-        return analyse(den, self.codec, background, obs, req.sampler(), progress=True)
+        return analyse(den, self.codec, sc.background, sc.obs, req.sampler(), progress=progress)
 
-    def forecast(self, states: list[np.ndarray]) -> list[np.ndarray]:
-        """48 h forecasts of states (C, H, W)."""
-        return list(self.forecaster(np.stack(states), FORECAST_HOURS))
+    def threedvar_analysis(self, sc: Scenario, progress: bool = False) -> np.ndarray:
+        """The 3D-Var analysis as a one-member ensemble (1, C, H, W) (no progress bar)."""
+        return self.threedvar.analyse(sc.background, sc.obs)[None]
 
-    def baseline(self, req: Request, stage: Stage) -> Baseline:
-        """Scenario and baselines of a request (cached on everything but the weights)."""
-        key = req.baseline()
-        with self._lock:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                return self._cache[key]
-        base = self._compute_baseline(req, stage)
-        with self._lock:
-            self._cache[key] = base
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return base
+    def forecasts(self, base: Baseline, result: Result) -> dict[str, np.ndarray]:
+        """48 h forecasts of every row (one batch; those of the baselines are cached)."""
+        names = _rows(result)
+        missing = [n for n in names if n not in base.forecasts]
+        new: dict[str, np.ndarray] = {}
+        if missing:
+            states = np.stack([result.mean(n) for n in missing])
+            with _timed(result.seconds, "forecasts"):
+                new = dict(zip(missing, self.forecaster(states, FORECAST_HOURS), strict=True))
+            base.forecasts.update({n: f for n, f in new.items() if n != ALIGNED_ROW})
+        return {n: new[n] if n in new else base.forecasts[n] for n in names}
 
-    def _compute_baseline(self, req: Request, stage: Stage) -> Baseline:
-        t = self.case_time(req.case)
-        truth, bg = self.cases.truth_state(t), self.cases.background_state(t)
-        seconds: dict[str, float] = {}
-        stage(0.02, "observing the truth")
-        obs = self.observe(req, truth)
-        stage(0.05, "3D-Var")
-        with _timed(seconds, THREEDVAR):
-            xa = self.threedvar.analyse(bg, obs, progress=True)
-        stage(0.15, f"unaligned prior ({req.mode}, {req.members} member(s))")
-        with _timed(seconds, UNALIGNED):
-            members = self.analyse(req, None, obs, bg)
-        analyses = {THREEDVAR: xa[None], UNALIGNED: members}
-        future = self.cases.future_truth(t, FORECAST_HOURS)
-        forecasts: dict[str, np.ndarray] = {}
-        if req.forecast and future is not None:
-            stage(0.5, f"{FORECAST_HOURS} h forecasts of the baselines")
-            with _timed(seconds, "forecasts"):
-                names = [BACKGROUND, THREEDVAR, UNALIGNED]
-                states = [bg, xa, members.mean(axis=0)]
-                forecasts = dict(zip(names, self.forecast(states), strict=True))
-        return Baseline(t, truth, bg, future, obs, analyses, forecasts, seconds)
+    def _solve(self, jobs: dict[str, Job], seconds: dict[str, float]) -> dict[str, np.ndarray]:
+        """Run analysis jobs (longest first), in parallel threads where the cores allow.
+
+        Each job is timed. Only the first one shows a progress bar in parallel: the tqdm
+        tracking of gr.Progress follows one context and is not thread-safe.
+        """
+
+        def one(name: str, tracked: bool) -> np.ndarray:
+            with _timed(seconds, name):
+                return jobs[name](tracked)
+
+        workers = min(len(jobs), parallel_workers())
+        if workers <= 1:
+            return {name: one(name, True) for name in jobs}
+        first = next(iter(jobs))
+        with ThreadPoolExecutor(workers, thread_name_prefix="alignda") as pool:
+            futures = {
+                n: pool.submit(contextvars.copy_context().run, one, n, True)
+                if n == first
+                else pool.submit(one, n, False)
+                for n in jobs
+            }
+            return {name: f.result() for name, f in futures.items()}
 
     def run(self, req: Request, stage: Stage | None = None) -> Result:
-        """Serve one request: observations, baselines, aligned prior, scores, settings."""
-        stage = stage or _no_stage
+        """Serve one request: observations, baselines, aligned prior, scores, settings.
+
+        Requests are served one at a time (the analyses inside one run in parallel).
+        """
+        with self._lock:
+            return self._run(req, stage or _no_stage)
+
+    def _run(self, req: Request, stage: Stage) -> Result:
         t0 = time.perf_counter()
-        base = self.baseline(req, stage)
-        seconds = dict(base.seconds)
-        analyses, forecasts = dict(base.analyses), dict(base.forecasts)
-        notes = [self.aligned_note()]
-        if self.aligned_available and req.aligned:
-            stage(0.6, f"aligned prior ({_weights_text(req.weight_dict)})")
-            with _timed(seconds, ALIGNED_ROW):
-                analyses[ALIGNED_ROW] = self.analyse(
-                    req, req.weight_dict, base.obs, base.background
-                )
-            if forecasts:
-                with _timed(seconds, "forecasts"):
-                    (forecasts[ALIGNED_ROW],) = self.forecast([analyses[ALIGNED_ROW].mean(axis=0)])
-        elif self.aligned_available:
-            notes.append("All reward weights are 0: the aligned prior is the unaligned prior.")
-        if req.forecast and base.future_truth is None:
-            notes.append(f"No truth {FORECAST_HOURS} h after this case: no forecast reward.")
-        stage(0.85, "scores")
+        key = req.baseline()
+        base = self._recall(key)
+        sc = base.scenario if base else self.scenario(req)
+        jobs = self._jobs(req, sc, cached=base is not None)
+        aligned = ALIGNED_ROW in jobs
+        stage(0.05, ", ".join(jobs) + f" ({req.mode}, {req.members} member(s))")
+        seconds: dict[str, float] = {}
+        done = self._solve(jobs, seconds)
+        if base is None:
+            base = Baseline(sc, {n: done[n] for n in (THREEDVAR, UNALIGNED)})
+            self._remember(key, base)
         result = Result(
-            req,
-            str(np.datetime_as_string(base.time, unit="h")),
-            base.time,
-            self.grid,
-            base.truth,
-            base.background,
-            base.obs,
-            analyses,
-            pd.DataFrame(),
-            notes,
-            seconds,
+            request=req,
+            label=str(np.datetime_as_string(sc.time, unit="h")),
+            time=sc.time,
+            grid=self.grid,
+            truth=sc.truth,
+            background=sc.background,
+            obs=sc.obs,
+            analyses={**base.analyses, **({ALIGNED_ROW: done[ALIGNED_ROW]} if aligned else {})},
+            table=pd.DataFrame(),
+            notes=self._notes(req, sc, cached=THREEDVAR not in jobs),
+            seconds=seconds,
         )
-        result.table = self.score(result, forecasts, base.future_truth)
+        forecasts = None
+        if req.forecast and sc.future_truth is not None:
+            stage(0.85, f"{FORECAST_HOURS} h forecasts")
+            forecasts = self.forecasts(base, result)
+        result.table = self.score(result, forecasts, sc.future_truth)
         result.settings = self.settings(result)
         seconds["total (no maps)"] = time.perf_counter() - t0
         return result
 
+    def _jobs(self, req: Request, sc: Scenario, cached: bool) -> dict[str, Job]:
+        """The analyses a request still needs, longest first."""
+        jobs: dict[str, Job] = {}
+        if not cached:
+            jobs[UNALIGNED] = partial(self.analyse, req, None, sc)
+        if self.aligned_available and req.aligned:
+            jobs[ALIGNED_ROW] = partial(self.analyse, req, req.weight_dict, sc)
+        if not cached:
+            jobs[THREEDVAR] = partial(self.threedvar_analysis, sc)
+        return jobs
+
+    def _recall(self, key: Request) -> Baseline | None:
+        base = self._cache.get(key)
+        if base is not None:
+            self._cache.move_to_end(key)
+        return base
+
+    def _remember(self, key: Request, base: Baseline) -> None:
+        self._cache[key] = base
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _notes(self, req: Request, sc: Scenario, cached: bool) -> list[str]:
+        notes = [self.aligned_note()]
+        if self.aligned_available and not req.aligned:
+            notes.append("All reward weights are 0: the aligned prior is the unaligned one.")
+        if req.forecast and sc.future_truth is None:
+            notes.append(f"No truth {FORECAST_HOURS} h after this case: no forecast reward.")
+        if cached:
+            notes.append("3D-Var and the unaligned prior were reused (same case and settings).")
+        return notes
+
     def score(
-        self, result: Result, forecasts: dict[str, np.ndarray], future: np.ndarray | None
+        self, result: Result, forecasts: dict[str, np.ndarray] | None, future: np.ndarray | None
     ) -> pd.DataFrame:
         """Metrics (MSE, MAE, RMSE per variable) and the three rewards of every row."""
-        names = [
-            BACKGROUND,
-            *[n for n in (THREEDVAR, UNALIGNED, ALIGNED_ROW) if n in result.analyses],
-        ]
+        names = _rows(result)
         means = np.stack([result.mean(n) for n in names])
         preds = {n: to_dataset(m, self.grid) for n, m in zip(names, means, strict=True)}
         table = score_table(preds, to_dataset(result.truth, self.grid), self.stats.scales)
         table = table.rename(columns=lambda c: _unit_header(c, table.attrs["units"]))
         accuracy, physics = accuracy_reward(means, result.truth), geo_score(means, result.truth)
         fc = np.full(len(names), np.nan)
-        if future is not None and all(n in forecasts for n in names):
+        if forecasts is not None and future is not None:
             fc = forecast_reward(np.stack([forecasts[n] for n in names]), future, self.stats.std)
         for column, values in zip(REWARD_COLUMNS, (accuracy, fc, 100 * physics), strict=True):
             table[column] = values
@@ -562,8 +650,13 @@ class Studio:
                     k: manifest[k]["sha256"] for k in ("vae", "prior", "aligned") if k in manifest
                 },
             },
-            "reproduce": reproduction(req, result.label, self.folder, self.cases_path),
+            "reproduce": reproduction(result, self.folder, self.cases_path),
         }
+
+
+def _rows(result: Result) -> list[str]:
+    """Table rows: the background and the analyses present, in a fixed order."""
+    return [BACKGROUND, *(n for n in (THREEDVAR, UNALIGNED, ALIGNED_ROW) if n in result.analyses)]
 
 
 def _no_stage(fraction: float, description: str) -> None:
@@ -610,26 +703,30 @@ def default_studio() -> Studio:
 
 
 # --- reproduction ---------------------------------------------------------------------------------
-def reproduction(req: Request, label: str, folder: Path, cases: Path) -> dict[str, Any]:
-    """How to re-run a request: the CLI command (unaligned prior) and the Python call."""
+def reproduction(result: Result, folder: Path, cases: Path) -> dict[str, Any]:
+    """How to re-run a request: CLI commands (where the CLI can) and the Python call."""
+    req = result.request
     limits = []
     if req.pattern == CSV_PATTERN:
         limits.append("the CLI has no option for CSV points")
     if req.noise_scale != 1.0:
         limits.append("the CLI uses the default observation noise (noise_scale 1)")
-    cli = None if limits else shlex.join(_cli_args(req, label, folder, cases))
-    if req.aligned:
-        limits.append("the CLI has no reward weights: the aligned prior needs the Python call")
+    commands = dict.fromkeys((n for n in result.analyses if n != THREEDVAR), None)
+    if not limits:
+        for name in commands:
+            argv = _cli_args(req, result.label, folder, cases, aligned=name == ALIGNED_ROW)
+            commands[name] = shlex.join(argv)
     return {
-        "cli": cli,
-        "cli_reproduces": None if cli is None else f"the '{UNALIGNED}' analysis members",
+        "cli": commands[result.main],
+        "cli_reproduces": f"the '{result.main}' analysis members (the netCDF download)",
+        "cli_by_analysis": commands,
         "cli_limits": limits,
         "python": 'python -c "from alignda.studio import reproduce; '
         "reproduce('settings.json', 'analysis.nc')\"",
     }
 
 
-def _cli_args(req: Request, label: str, folder: Path, cases: Path) -> list[str]:
+def _cli_args(req: Request, label: str, folder: Path, cases: Path, aligned: bool) -> list[str]:
     s = req.sampler()
     args = ["python", "-m", "alignda", "assimilate", "--case", label]
     if cases.resolve() != SHIPPED_CASES.resolve():
@@ -642,7 +739,10 @@ def _cli_args(req: Request, label: str, folder: Path, cases: Path) -> list[str]:
     args += ["--pattern", req.pattern, "--density", repr(req.density_pct / 100.0)]
     args += ["--mode", s.mode, "--steps", str(s.steps), "--corrections", str(s.corrections)]
     args += ["--zeta", repr(s.zeta), "--gamma", repr(s.gamma), "--members", str(s.members)]
-    return args + ["--seed", str(s.seed), "--out", "analysis_unaligned.nc"]
+    if aligned:
+        args += ["--weights", ",".join(repr(w) for w in req.weights)]
+    name = "analysis_aligned.nc" if aligned else "analysis_unaligned.nc"
+    return args + ["--seed", str(s.seed), "--out", name]
 
 
 def reproduce(settings: str | Path | Mapping[str, Any], out: str | Path | None = None) -> Result:
@@ -659,6 +759,8 @@ def reproduce(settings: str | Path | Mapping[str, Any], out: str | Path | None =
 def analysis_netcdf(result: Result, path: str | Path) -> Path:
     """The main analysis ensemble (members, mean, spread; CF attributes) as netCDF."""
     req = result.request
+    weights = req.weight_dict if result.main == ALIGNED_ROW else normalise_weights({})
+    settings = {k: v for k, v in req.to_dict().items() if k != "points_csv"}  # in the JSON
     ds = analysis_dataset(
         result.analyses[result.main],
         result.grid,
@@ -667,8 +769,8 @@ def analysis_netcdf(result: Result, path: str | Path) -> Path:
             "title": f"Align-DA Studio analysis ({result.main}), case {result.label}",
             "source": f"alignda {__version__}: latent score-based prior, {req.mode} guidance",
             "analysis": result.main,
-            "reward_weights": json.dumps(req.weight_dict),
-            "settings": json.dumps(result.settings.get("request", req.to_dict())),
+            "reward_weights": json.dumps(weights),
+            "settings": json.dumps(settings),
             "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} "
             "created by the Align-DA Studio app",
         },
@@ -750,7 +852,7 @@ def maps_figure(result: Result, variable: str = "z", analysis: str = ALIGNED_ROW
     long_name = "wind speed" if variable == WIND_SPEED else VARIABLES[variable]["long_name"]
     req = result.request
     where = "CSV points" if req.pattern == CSV_PATTERN else f"{req.density_pct:g} % {req.pattern}"
-    n_obs = len(_obs_points(result, variable)[0])
+    points = _obs_points(result, variable)
     return map_panel(
         panels,
         result.grid.lat,
@@ -759,10 +861,10 @@ def maps_figure(result: Result, variable: str = "z", analysis: str = ALIGNED_ROW
         ncols=4,
         diverging_keys=keys[4:7],
         shared_limits_keys=keys[:4],
-        obs=_obs_points(result, variable),
+        obs=points,
         obs_keys=["observations"],
-        title=f"{long_name} [{_units(variable)}], case {result.label}: {n_obs} obs ({where}), "
-        f"{req.mode} guidance",
+        title=f"{long_name} [{_units(variable)}], case {result.label}: "
+        f"{len(points[0])} obs ({where}), {req.mode} guidance",
     )
 
 
@@ -776,7 +878,7 @@ def tradeoff_point(result: Result) -> dict[str, Any]:
     """This run's aligned (or unaligned) prior on the trade-off axes, for the history."""
     row = result.table.loc[result.main]
     return {
-        "scenario": repr(result.request.baseline()),
+        "scenario": hash(result.request.baseline()),  # same case, obs and sampler settings
         "label": _weights_text(result.request.weight_dict) if result.main == ALIGNED_ROW else "",
         "mse": float(row["MSE"]),
         "physics": float(row[REWARD_COLUMNS[2]]),
@@ -799,29 +901,25 @@ _STYLE = {
 }
 
 
-def tradeoff_figure(result: Result, history: list[dict] | None = None) -> Figure:
-    """Analysis MSE against the Geo-Score (and the 48 h forecast MSE when computed)."""
-    table = result.table
-    forecast = bool(np.isfinite(table[REWARD_COLUMNS[1]]).all())
-    axes_spec = [(REWARD_COLUMNS[2], "physics: Geo-Score (%), higher is better")]
-    if forecast:
-        axes_spec.append((REWARD_COLUMNS[1], f"forecast: -MSE at +{FORECAST_HOURS} h"))
-    fig = Figure(figsize=(3.6 * len(axes_spec), 3.0), dpi=100)
+def tradeoff_figure(result: Result, earlier: list[dict] | None = None) -> Figure:
+    """Analysis MSE against the Geo-Score (and the 48 h forecast MSE when computed).
+
+    ``earlier``: trade-off points of earlier runs (:func:`extend_history`); those of the same
+    scenario with other weights are drawn faded.
+    """
+    scenario = tradeoff_point(result)["scenario"]
+    past = [p for p in earlier or [] if p["label"] and p["scenario"] == scenario]
+    axes = [("physics", REWARD_COLUMNS[2], "physics: Geo-Score (%), higher is better")]
+    if np.isfinite(result.table[REWARD_COLUMNS[1]]).all():
+        axes.append(("forecast", REWARD_COLUMNS[1], f"forecast: -MSE at +{FORECAST_HOURS} h"))
+    fig = Figure(figsize=(3.6 * len(axes), 3.0), dpi=100)
     FigureCanvasAgg(fig)
-    for i, (column, xlabel) in enumerate(axes_spec):
-        ax = fig.add_subplot(1, len(axes_spec), i + 1)
-        key = "physics" if column == REWARD_COLUMNS[2] else "forecast"
-        past = [p for p in history or [] if p["label"]]
+    for i, (key, column, xlabel) in enumerate(axes):
+        ax = fig.add_subplot(1, len(axes), i + 1)
         if past:
-            ax.scatter(
-                [p[key] for p in past],
-                [p["mse"] for p in past],
-                s=18,
-                c="tab:red",
-                alpha=0.3,
-                label="earlier weights",
-            )
-        for name, row in table.iterrows():
+            x, y = [p[key] for p in past], [p["mse"] for p in past]
+            ax.scatter(x, y, s=18, c="tab:red", alpha=0.3, label="earlier weights")
+        for name, row in result.table.iterrows():
             marker, colour = _STYLE[str(name)]
             ax.scatter(row[column], row["MSE"], marker=marker, c=colour, s=70, label=name)
         ax.set_xlabel(xlabel, fontsize=8)

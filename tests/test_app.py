@@ -1,59 +1,319 @@
-"""The app on the shipped cases: a direct call, bad input, and a real request over HTTP."""
+"""The Studio app: request validation, the real app over HTTP, CLI reproduction, weight wiring.
 
+The HTTP tests start the real app (shipped checkpoints and cases) on 127.0.0.1 and drive it
+with ``gradio_client``, with few sampler steps so that they stay quick on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
 import os
+import shlex
+import shutil
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+import xarray as xr
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import gradio as gr  # noqa: E402
+from alignda import studio as st  # noqa: E402
+from alignda.alignment import DELTAS, PRESETS, export_deltas  # noqa: E402
+from alignda.checkpoints import CHECKPOINT_DIR, read_manifest  # noqa: E402
+from alignda.prior import load_prior  # noqa: E402
 
-import app  # noqa: E402
-
-
-def test_assimilate_improves_on_background():
-    label = app.case_labels()[0]
-    image, table = app.assimilate(label, "z", "random", 5.0, 0)
-    assert image.ndim == 3 and image.shape[2] == 3 and image.std() > 10
-    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if "|" in line}
-    assert "background" in rows and "3D-Var" in rows
-
-    def mse(row):
-        return float(rows[row].split("|")[2])
-
-    assert mse("3D-Var") < 0.8 * mse("background")
+QUICK = {"steps": 8, "members": 2}
 
 
+def args(**kw) -> list:
+    """Positional arguments of the /assimilate endpoint (quick defaults, overridable)."""
+    values = {
+        "case": "0",
+        "pattern": "random",
+        "density_pct": 2.0,
+        "noise_scale": 1.0,
+        "mode": "dps",
+        "zeta": 1.0,
+        "steps": QUICK["steps"],
+        "members": QUICK["members"],
+        "seed": 0,
+        "w_accuracy": 0.0,
+        "w_forecast": 0.0,
+        "w_physics": 0.0,
+        "w_multi": 1.0,
+        "forecast": False,
+        "points_file": None,
+        "variable": "z",
+        "analysis": st.ALIGNED_ROW,
+    }
+    unknown = set(kw) - set(values)
+    assert not unknown, unknown
+    return list((values | kw).values())
+
+
+def rows(table: dict) -> dict[str, dict]:
+    """The client's Dataframe payload as {method: {column: value}}."""
+    head = table["headers"]
+    return {r[0]: dict(zip(head, r, strict=True)) for r in table["data"]}
+
+
+# --- the request, without models ---------------------------------------------------------------
 @pytest.mark.parametrize(
-    "args, message",
+    "kw, message",
     [
-        (("random", 0.0, 0), "density must be in"),
-        (("nowhere", 5.0, 0), "pattern"),
+        ({"density_pct": 0.0}, r"density_pct must be in \[0.01, 100\]"),
+        ({"density_pct": 150.0}, "density_pct must be in"),
+        ({"zeta": math.nan}, "zeta must be a finite number"),
+        ({"steps": 2}, r"steps must be in \[4, 256\]"),
+        ({"steps": 8.5}, "steps must be a whole number"),
+        ({"members": 0}, "members must be in"),
+        ({"seed": -1}, "seed must be in"),
+        ({"mode": "magic"}, "unknown guidance mode"),
+        ({"pattern": "nowhere"}, "unknown observation pattern"),
+        ({"weights": (0, 0, -1, 0)}, "weight 'physics' must be in"),
+        ({"weights": (0, math.nan, 0, 0)}, "weight 'forecast' must be a finite number"),
+        ({"weights": (1, 1)}, "expected 4 reward weights"),
+        ({"pattern": "csv"}, "needs a CSV file"),
+        ({"steps": None}, "steps must be a number"),
     ],
 )
-def test_bad_input_gives_clear_error(args, message):
-    with pytest.raises(gr.Error, match=message):
-        app.assimilate(app.case_labels()[0], "z", *args)
+def test_bad_requests_are_refused_clearly(kw, message):
+    with pytest.raises(st.StudioError, match=message):
+        st.Request(**kw)
 
 
-def test_served_over_http():
+def test_request_round_trip_and_presets():
+    req = st.Request(case="3", weights=(0.5, 0, 0.5, 0), steps=16.0)
+    assert req.steps == 16 and isinstance(req.steps, int)
+    assert st.Request.from_dict(json.loads(json.dumps(req.to_dict()))) == req
+    assert req.weight_dict == {"accuracy": 0.5, "forecast": 0.0, "physics": 0.5, "multi": 0.0}
+    assert req.baseline() == st.Request(case="3", weights=(0, 0, 0, 0), steps=16)
+    for name, preset in PRESETS.items():
+        assert dict(zip(DELTAS, st.preset_weights(name), strict=True)) == {
+            k: preset.get(k, 0.0) for k in DELTAS
+        }
+    with pytest.raises(st.StudioError, match="unknown request field"):
+        st.Request.from_dict({"cases": "0"})
+
+
+def test_uploads_are_checked(tmp_path):
+    assert st.read_upload(None) is None
+    good = tmp_path / "p.csv"
+    good.write_text("lat,lon\n10,20\n")
+    assert st.read_upload(good) == "lat,lon\n10,20\n"
+    big = tmp_path / "big.csv"
+    big.write_text("lat,lon\n" + "10,20\n" * 200_000)
+    with pytest.raises(st.StudioError, match="uploads are limited to 1 MB"):
+        st.read_upload(big)
+    binary = tmp_path / "x.csv"
+    binary.write_bytes(b"lat,lon\x00\x01\x02")
+    with pytest.raises(st.StudioError, match="binary file"):
+        st.read_upload(binary)
+    latin = tmp_path / "l.csv"
+    latin.write_bytes("lat,lon\n10,20 \xe9\n".encode("latin-1"))
+    with pytest.raises(st.StudioError, match="not UTF-8"):
+        st.read_upload(latin)
+
+
+# --- the real app over HTTP ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def client():
     from gradio_client import Client
 
-    app.demo.queue(default_concurrency_limit=1)
-    _, url, _ = app.demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    import app
+
+    _, url, _ = app.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     try:
-        client = Client(url, verbose=False)
-        image, table = client.predict(
-            app.case_labels()[1], "u", "stations", 3.0, 1, api_name="/assimilate"
-        )
-        assert "3D-Var" in table and os.path.exists(image)
-        # the app keeps serving after a bad request
-        with pytest.raises(Exception, match="minimum value|density must be in"):
-            client.predict(app.case_labels()[1], "u", "random", 0.0, 1, api_name="/assimilate")
-        _, table2 = client.predict(
-            app.case_labels()[0], "v", "random", 1.0, 2, api_name="/assimilate"
-        )
-        assert np.isfinite(float(table2.splitlines()[2].split("|")[2]))
+        yield Client(url, verbose=False)
     finally:
         app.demo.close()
+
+
+def test_served_over_http_with_the_shipped_checkpoints(client):
+    label = st.default_studio().labels[1]
+    maps, table, plot, files, notes = client.predict(
+        *args(case=label, variable="wind speed"), api_name="/assimilate"
+    )
+    assert os.path.getsize(maps) > 50_000 and os.path.exists(plot)
+    scores = rows(table)
+    assert table["headers"] == list(st.TABLE_HEADERS)
+    assert {"background", "3D-Var", "unaligned prior"} <= set(scores)
+    assert scores["3D-Var"]["MSE"] < 0.8 * scores["background"]["MSE"]
+    for row in scores.values():
+        assert 0 <= row["accuracy (BT)"] <= 1 and 0 <= row["physics (Geo-Score %)"] <= 100
+        assert np.isfinite(row["RMSE z [m]"]) and row["forecast (-MSE +48 h)"] is None
+    if not st.default_studio().aligned_available:
+        assert "aligned deltas are not available" in notes
+    names = {Path(f).name: f for f in files}
+    assert set(names) == {"analysis.nc", "maps.png", "settings.json"}
+    with xr.open_dataset(names["analysis.nc"]) as ds:
+        assert ds.attrs["Conventions"] == "CF-1.8"
+        assert ds.sizes == {"member": 2, "latitude": 64, "longitude": 128}
+        for v, units in (("z", "m"), ("u", "m s-1"), ("tracer", "1")):
+            for name in (v, f"{v}_mean", f"{v}_spread"):
+                assert ds[name].attrs["units"] == units
+        assert str(ds.time.values)[:13] == label
+        assert json.loads(ds.attrs["settings"])["steps"] == QUICK["steps"]
+        assert float(ds.z_spread.mean()) > 0 and np.isfinite(ds.z_mean).all()
+    settings = json.loads(Path(names["settings.json"]).read_text())
+    assert settings["request"]["case"] == label and settings["sampler"]["members"] == 2
+    assert settings["reproduce"]["cli"].startswith("python -m alignda assimilate")
+
+
+def test_bad_input_gives_a_clear_error_and_the_app_keeps_serving(client, tmp_path):
+    def refused(match: str, **kw) -> None:
+        with pytest.raises(Exception, match=match):
+            client.predict(*args(**kw), api_name="/assimilate")
+
+    from gradio_client import handle_file
+
+    nan_csv = tmp_path / "nan.csv"
+    nan_csv.write_text("lat,lon,variable,value\n10,20,z,nan\n")
+    garbled = tmp_path / "garbled.csv"
+    garbled.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00garbage")
+    header_only = tmp_path / "h.csv"
+    header_only.write_text("lat;lon\n1;2\n")
+    huge = tmp_path / "huge.csv"
+    huge.write_text("lat,lon\n" + "10,20\n" * 400_000)
+
+    refused("minimum value|density_pct must be in", density_pct=0.0)
+    refused("tracks|cover", pattern="tracks", density_pct=100.0)
+    refused("weight 'physics' must be in|minimum", w_physics=-1.0)
+    refused("non-finite|finite", pattern="csv", points_file=handle_file(str(nan_csv)))
+    refused("binary", pattern="csv", points_file=handle_file(str(garbled)))
+    refused("unknown column", pattern="csv", points_file=handle_file(str(header_only)))
+    refused("unknown case", case="1999-01-01T00")
+    refused("maximum file size", pattern="csv", points_file=handle_file(str(huge)))
+    refused("CSV file", pattern="csv")
+    # still serving: every grid point observed, all weights zero (= the unaligned prior)
+    _, table, _, _, notes = client.predict(
+        *args(density_pct=100.0, w_multi=0.0, mode="repaint"), api_name="/assimilate"
+    )
+    assert rows(table)["3D-Var"]["MSE"] < 0.05 * rows(table)["background"]["MSE"]
+    assert "Observations: z 8192" in notes
+
+
+def test_csv_points_and_concurrent_requests_queue(client, tmp_path):
+    points = tmp_path / "points.csv"
+    points.write_text("lat,lon,variable,value\n51.5,0,,\n40.6,-73.8,z,5600\n-33.9,151.2,u,\n")
+    csv = {"pattern": "csv", "points_file": _handle(points), "members": 1}
+    jobs = [client.submit(*args(seed=s, **csv), api_name="/assimilate") for s in (1, 2)]
+    for job in jobs:
+        _, table, _, _, notes = job.result(timeout=120)
+        assert "Observations: z 2, u 2, v 1, tracer 1" in notes
+        assert set(rows(table)) >= {"background", "3D-Var", "unaligned prior"}
+
+
+def _handle(path: Path):
+    from gradio_client import handle_file
+
+    return handle_file(str(path))
+
+
+# --- reproduction from the settings JSON -------------------------------------------------------
+def cli_members(command: str, out: Path) -> np.ndarray:
+    """Run a settings JSON's CLI command (``python -m alignda`` dropped) and read its members."""
+    from alignda.cli import main
+
+    argv = shlex.split(command)[3:]
+    assert argv[-2] == "--out"
+    assert main([*argv[:-1], str(out), "--quiet"]) == 0
+    with xr.open_dataset(out) as ds:
+        return np.stack([ds[v].values for v in ("z", "u", "v", "tracer")], axis=1)
+
+
+def test_settings_reproduce_the_run_from_the_cli_and_python(tmp_path):
+    studio = st.default_studio()
+    result = studio.run(
+        st.Request(case="2", seed=5, density_pct=3.0, weights=(0, 0, 1, 0), **QUICK)
+    )
+    settings = result.settings["reproduce"]
+    assert ("--weights" in settings["cli"]) == studio.aligned_available
+    members = cli_members(settings["cli"], tmp_path / "cli.nc")
+    np.testing.assert_allclose(members, result.analyses[result.main], rtol=1e-4, atol=1e-3)
+    again = st.reproduce(result.settings, tmp_path / "again.nc")
+    np.testing.assert_allclose(
+        again.analyses[result.main], result.analyses[result.main], rtol=1e-5, atol=1e-4
+    )
+    with xr.open_dataset(tmp_path / "again.nc") as ds:
+        assert ds.attrs["analysis"] == result.main
+
+
+# --- reward weights with fake deltas (the shipped ones may not exist yet) -----------------------
+def copy_checkpoints(folder: Path) -> Path:
+    """The shipped checkpoints without the aligned deltas, in ``folder``."""
+    manifest = read_manifest(CHECKPOINT_DIR)
+    keep = {k: manifest[k] for k in ("prior", "vae", "world_stats", "threedvar_b")}
+    for entry in keep.values():
+        shutil.copy(CHECKPOINT_DIR / entry["file"], folder / entry["file"])
+    (folder / "manifest.json").write_text(json.dumps(keep))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def fake_studio(tmp_path_factory) -> st.Studio:
+    folder = copy_checkpoints(tmp_path_factory.mktemp("checkpoints"))
+    prior = load_prior(directory=folder)
+    gen = torch.Generator().manual_seed(0)
+    deltas = {
+        name: {
+            k: 0.05 * v.abs().mean() * torch.randn(v.shape, generator=gen)
+            for k, v in prior.state_dict().items()
+        }
+        for name in DELTAS
+    }
+    export_deltas(deltas, "aligned", folder)
+    return st.Studio(folder=folder)
+
+
+def test_reward_weights_select_the_aligned_network(fake_studio, tmp_path):
+    assert fake_studio.aligned_available and "Aligned deltas loaded" in fake_studio.aligned_note()
+    base = st.Request(case="4", steps=4, members=1, density_pct=2.0)
+    physics, accuracy, zero = (
+        fake_studio.run(replace(base, weights=w)) for w in ((0, 0, 1, 0), (1, 0, 0, 0), (0,) * 4)
+    )
+    assert list(physics.table.index) == ["background", "3D-Var", "unaligned prior", "aligned prior"]
+    assert physics.main == st.ALIGNED_ROW and zero.main == st.UNALIGNED
+    assert "aligned prior" not in zero.table.index
+    assert any("All reward weights are 0" in n for n in zero.notes)
+    a, b = physics.analyses[st.ALIGNED_ROW], accuracy.analyses[st.ALIGNED_ROW]
+    u = physics.analyses[st.UNALIGNED]
+    assert np.abs(a - u).max() > 1e-3 and np.abs(a - b).max() > 1e-3
+    # the baselines are cached: a weight change re-runs only the aligned prior
+    np.testing.assert_array_equal(accuracy.analyses[st.UNALIGNED], u)
+    # the settings JSON's CLI command reproduces the aligned members with the same deltas
+    command = physics.settings["reproduce"]["cli"]
+    assert (
+        f"--checkpoints {fake_studio.folder}" in command and "--weights 0.0,0.0,1.0,0.0" in command
+    )
+    np.testing.assert_allclose(cli_members(command, tmp_path / "a.nc"), a, rtol=1e-4, atol=1e-3)
+
+
+def test_maps_tradeoff_and_forecast_reward(fake_studio, tmp_path):
+    req = st.Request(case="0", steps=4, members=2, weights=(0, 0, 0, 1), forecast=True)
+    result = fake_studio.run(req)
+    fc = result.table["forecast (-MSE +48 h)"]
+    assert np.isfinite(fc).all() and (fc < 0).all()
+    history = st.extend_history(None, result)
+    history = st.extend_history(history, result)
+    assert len(history) == 2 and history[0]["label"] == "multi 1.00"
+    image = st.figure_array(st.tradeoff_figure(result, history))
+    assert image.ndim == 3 and image.std() > 10
+    fields = st.map_fields(result, st.WIND_SPEED, st.THREEDVAR)
+    assert len(fields) == 8 and (fields["truth"] >= 0).all()
+    assert "ensemble spread (n/a: one member)" in fields
+    path = st.render_maps(result, "tracer", st.ALIGNED_ROW, tmp_path / "maps.png")
+    assert path.stat().st_size > 50_000
+
+
+def test_without_aligned_deltas_the_unaligned_prior_is_used(tmp_path):
+    studio = st.Studio(folder=copy_checkpoints(tmp_path))
+    result = studio.run(st.Request(case="1", steps=4, members=1, weights=(0, 0, 0, 1)))
+    assert not studio.aligned_available and result.main == st.UNALIGNED
+    assert "aligned deltas are not available" in result.notes[0]
+    assert list(result.table.index) == ["background", "3D-Var", "unaligned prior"]
+    assert "--weights" not in result.settings["reproduce"]["cli"]

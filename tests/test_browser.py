@@ -1,0 +1,113 @@
+"""A real headless browser (Debian chromium driven by playwright) runs one assimilation.
+
+The page is loaded from the real app on 127.0.0.1; every other request of the browser is
+refused, so nothing is downloaded. The screenshot is written to the test's tmp folder (set
+``ALIGNDA_SCREENSHOT=<path.png>`` to keep a copy, e.g. for the README).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"no browser at {CHROMIUM} (apt-get install -y chromium)"
+)
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    import app
+
+    _, local_url, _ = app.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        yield local_url
+    finally:
+        app.demo.close()
+
+
+def _local_only(route) -> None:
+    host = urlparse(route.request.url).hostname
+    if host in ("127.0.0.1", "localhost"):
+        route.continue_()
+    else:
+        route.abort()
+
+
+def _set_number(page, elem_id: str, value: int) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1600, "height": 1300})
+    page.route("**/*", _local_only)
+    page.goto(url, wait_until="domcontentloaded")
+    page.get_by_role("button", name="Assimilate").wait_for(timeout=30_000)
+    yield page
+    page.close()
+
+
+def _wait_for_results(page) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.locator("#maps img")).to_be_visible(timeout=90_000)
+    expect(page.locator("#scores")).to_contain_text("3D-Var", timeout=10_000)
+    expect(page.locator("#notes")).to_contain_text("Observations", timeout=10_000)
+
+
+def test_page_runs_one_assimilation(page, tmp_path: Path) -> None:
+    _set_number(page, "steps", 8)
+    _set_number(page, "members", 2)
+    page.get_by_role("button", name="Assimilate").click()
+    _wait_for_results(page)
+    shot = page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
+    assert len(shot) > 100_000
+    keep = os.environ.get("ALIGNDA_SCREENSHOT")
+    if keep:
+        shutil.copy(tmp_path / "app.png", keep)
+
+
+def test_a_lesson_fills_the_controls_and_runs(page) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Learn").click()
+    page.get_by_text("no guidance (obsfree): the prior alone").click()
+    expect(page.get_by_role("tab", name="Studio")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#steps input[type=number]")).to_have_value("32")
+    _wait_for_results(page)
+    expect(page.locator("#maps img")).to_have_attribute("src", re.compile("maps"))
