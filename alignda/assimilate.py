@@ -17,6 +17,10 @@ from alignda.obs import Observations
 from alignda.state import to_dataset
 
 
+class DivergenceError(ValueError):
+    """The guided sampler produced a non-finite analysis."""
+
+
 @dataclass(frozen=True)
 class SamplerSettings:
     """How an analysis is sampled (defaults sized for a 2-core CPU)."""
@@ -82,7 +86,15 @@ def analyse(
     shape = (settings.members, *zb.shape[1:])
     with torch.no_grad():
         z = sampler(sampler.init(shape), z_b=zb.expand(shape))
-        return codec.decode(z).numpy()
+        x = codec.decode(z).numpy()
+    if not np.isfinite(x).all():
+        hint = f"lower the guidance strength zeta (now {settings.zeta}) or " * (
+            settings.mode == "dps"
+        )
+        raise DivergenceError(
+            f"the {settings.mode} sampler diverged (non-finite analysis); {hint}try another mode"
+        )
+    return x
 
 
 def analysis_dataset(

@@ -136,6 +136,6 @@ def guided(
         obs.y,
         obs,
         DiagonalCovariance(obs.std**2),
-        solver="cg",
+        solver="gmres",
         iterations=mmps_iterations,
     )

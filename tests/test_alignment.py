@@ -169,3 +169,21 @@ def test_preferences_round_trip(tmp_path) -> None:
     for k, v in prefs.rewards.items():
         assert np.array_equal(back.rewards[k], v)
     assert back.config == {"candidates": 5}
+
+
+def test_a_diverging_sampler_gives_a_clear_error() -> None:
+    from alignda.assimilate import DivergenceError, SamplerSettings, analyse
+    from alignda.cases import Cases
+    from alignda.cli import SHIPPED_CASES
+    from alignda.diffusion import EpsilonDenoiser
+    from alignda.train_vae import load_codec
+
+    class NaNNet(torch.nn.Module):
+        def forward(self, x_t, t, z_b):
+            return x_t * float("nan")
+
+    cases = Cases.open(SHIPPED_CASES)
+    bg = cases.background_state(cases.times[0])
+    settings = SamplerSettings(mode="obsfree", steps=2, members=1)
+    with pytest.raises(DivergenceError, match="obsfree sampler diverged"):
+        analyse(EpsilonDenoiser(NaNNet()), load_codec(), bg, None, settings)
