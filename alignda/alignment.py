@@ -7,8 +7,9 @@
 3. :func:`train_dpo`: Diffusion-DPO (Wallace et al. 2024) of a copy of the prior against the
    frozen reference; the result is stored as a delta theta - theta_ref.
 4. :class:`RewardSoup`: theta = theta_ref + sum_i w_i delta_i for user weights w (normalised;
-   all zero = the unaligned prior), applied functionally (no weights are overwritten, so
-   several requests can use different weights at once) in milliseconds.
+   all zero = the unaligned prior), applied with ``torch.func.functional_call`` in milliseconds
+   (the reference's own weights are left as they are; functional_call swaps parameters in
+   the module during a call, so threads running at once need their own module copy).
 """
 
 from __future__ import annotations
@@ -322,14 +323,13 @@ class _SoupNet(nn.Module):
     def __init__(self, net: nn.Module, params: dict[str, torch.Tensor]) -> None:
         super().__init__()
         self.net, self.params = net, params
-        self.config = getattr(net, "config", None)
 
     def forward(self, *args, **kwargs) -> torch.Tensor:
         return functional_call(self.net, self.params, args, kwargs)
 
 
 class RewardSoup:
-    """theta_ref + sum_i w_i delta_i for user reward weights, without copying the network."""
+    """theta_ref + sum_i w_i delta_i for user reward weights, computed on the reference module."""
 
     def __init__(self, ref: nn.Module, deltas: Mapping[str, Mapping[str, torch.Tensor]]):
         self.ref = ref.eval().requires_grad_(False)

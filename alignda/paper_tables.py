@@ -27,7 +27,7 @@ from alignda.codec import LatentCodec
 from alignda.evaluate import draw_observations, run_methods, scores
 from alignda.obs import DEFAULT_NOISE_STD, Observations
 from alignda.prior import prior_denoiser
-from alignda.rewards import REWARDS, Forecaster, accuracy_reward, forecast_reward, geo_score
+from alignda.rewards import REWARDS, Forecaster, candidate_rewards
 from alignda.threedvar import ThreeDVar
 
 #: The paper's prior rows: unaligned, physics-aligned (-P) and multi-reward aligned (-M).
@@ -127,20 +127,25 @@ class Evaluator:
         """Mean rewards per row: accuracy (Bradley-Terry among the rows, per case), forecast
         (minus normalised MSE at +48 h) and physics (Geo-Score, %)."""
         names = list(rows)
-        acc = np.zeros((len(names), len(truth)))
-        fc = np.zeros_like(acc)
-        geo = np.zeros_like(acc)
-        for i in range(len(truth)):
-            cands = np.stack([rows[k][i] for k in names])
-            acc[:, i] = accuracy_reward(cands, truth[i])
-            fcs = np.stack([forecasts[k][i] for k in names])
-            fc[:, i] = forecast_reward(fcs, future[i], self.stats.std)
-            geo[:, i] = geo_score(cands, truth[i])
-        df = pd.DataFrame(
-            {"accuracy": acc.mean(1), "forecast": fc.mean(1), "Geo-Score %": 100 * geo.mean(1)},
+        per_case = [
+            candidate_rewards(
+                np.stack([rows[k][i] for k in names]),
+                truth[i],
+                np.stack([forecasts[k][i] for k in names]),
+                future[i],
+                self.stats.std,
+            )
+            for i in range(len(truth))
+        ]
+        mean = {k: np.mean([r[k] for r in per_case], axis=0) for k in REWARDS}
+        return pd.DataFrame(
+            {
+                "accuracy": mean["accuracy"],
+                "forecast": mean["forecast"],
+                "Geo-Score %": 100 * mean["physics"],
+            },
             index=pd.Index(names, name="method"),
         )
-        return df
 
     def tables(
         self,

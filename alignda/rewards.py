@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from alignda.balance import geostrophic_deviation
-from alignda.grid import Grid, cell_area_weights
+from alignda.grid import Grid
 from alignda.variables import VARIABLE_NAMES
 from alignda.world import ShallowWaterModel, WorldConfig
 
@@ -46,7 +46,7 @@ def weighted_rmse(candidates: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Cell-area-weighted RMSE per candidate and variable (N, C), physical units."""
     x = _check_states(candidates, "candidates")
     t = _check_states(np.asarray(truth)[None], "truth")[0]
-    w = cell_area_weights(Grid(*x.shape[-2:]).lat)[:, None]
+    w = Grid(*x.shape[-2:]).weights[:, None]
     return np.sqrt(((x - t) ** 2 * w).mean(axis=(-2, -1)) / w.mean())
 
 
@@ -111,6 +111,26 @@ def geo_score(states: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.minimum(1.0, d_truth / np.maximum(d, 1e-12))
 
 
+def candidate_rewards(
+    candidates: np.ndarray,
+    truth: np.ndarray,
+    forecasts: np.ndarray | None,
+    future_truth: np.ndarray | None,
+    scale: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The three rewards of a candidate set (each (N,)) from its 48 h forecasts (NaN forecast
+    reward when ``forecasts`` or ``future_truth`` is None)."""
+    if forecasts is None or future_truth is None:
+        fc = np.full(len(candidates), np.nan)
+    else:
+        fc = forecast_reward(forecasts, future_truth, scale)
+    return {
+        "accuracy": accuracy_reward(candidates, truth),
+        "forecast": fc,
+        "physics": geo_score(candidates, truth),
+    }
+
+
 def all_rewards(
     candidates: np.ndarray,
     truth: np.ndarray,
@@ -119,9 +139,4 @@ def all_rewards(
     forecaster: Forecaster,
 ) -> dict[str, np.ndarray]:
     """The three rewards of a candidate set (each (N,)); runs the 48 h forecasts."""
-    fc = forecaster(candidates)
-    return {
-        "accuracy": accuracy_reward(candidates, truth),
-        "forecast": forecast_reward(fc, future_truth, scale),
-        "physics": geo_score(candidates, truth),
-    }
+    return candidate_rewards(candidates, truth, forecaster(candidates), future_truth, scale)

@@ -61,15 +61,10 @@ from alignda.obs import (
     points_from_csv,
 )
 from alignda.prior import load_prior, prior_denoiser
-from alignda.rewards import (
-    FORECAST_HOURS,
-    Forecaster,
-    accuracy_reward,
-    forecast_reward,
-    geo_score,
-)
+from alignda.rewards import FORECAST_HOURS, Forecaster, candidate_rewards
 from alignda.state import to_dataset
 from alignda.threedvar import BackgroundError, ThreeDVar
+from alignda.train_vae import load_codec
 from alignda.variables import VARIABLE_NAMES, VARIABLES
 
 CHECKPOINTS_ENV = "ALIGNDA_CHECKPOINTS"
@@ -399,7 +394,7 @@ class Studio:
         self.grid = Grid(self.cases.truth.sizes["latitude"], self.cases.truth.sizes["longitude"])
         self.stats = WorldStats.load(resolve("world_stats", self.folder))
         self.threedvar = ThreeDVar(BackgroundError.load(resolve("threedvar_b", self.folder)))
-        self.codec = PlacedCodec(_load_codec(self.folder), self.device)
+        self.codec = PlacedCodec(load_codec(self.folder), self.device)
         self.prior = load_prior(directory=self.folder).to(self.device)
         self.soup = self._load_soup()
         self._forecaster: Forecaster | None = None
@@ -617,12 +612,11 @@ class Studio:
         preds = {n: to_dataset(m, self.grid) for n, m in zip(names, means, strict=True)}
         table = score_table(preds, to_dataset(result.truth, self.grid), self.stats.scales)
         table = table.rename(columns=lambda c: _unit_header(c, table.attrs["units"]))
-        accuracy, physics = accuracy_reward(means, result.truth), geo_score(means, result.truth)
-        fc = np.full(len(names), np.nan)
-        if forecasts is not None and future is not None:
-            fc = forecast_reward(np.stack([forecasts[n] for n in names]), future, self.stats.std)
-        for column, values in zip(REWARD_COLUMNS, (accuracy, fc, 100 * physics), strict=True):
-            table[column] = values
+        fcs = None if forecasts is None else np.stack([forecasts[n] for n in names])
+        r = candidate_rewards(means, result.truth, fcs, future, self.stats.std)
+        values = (r["accuracy"], r["forecast"], 100 * r["physics"])
+        for column, v in zip(REWARD_COLUMNS, values, strict=True):
+            table[column] = v
         table.attrs.clear()
         return table
 
@@ -682,12 +676,6 @@ def _unit_header(column: str, units: Mapping[str, str]) -> str:
     if column.startswith("RMSE ") and units.get(column[5:]):
         return f"{column} [{units[column[5:]]}]"
     return column
-
-
-def _load_codec(folder: Path) -> LatentCodec:
-    from alignda.train_vae import load_codec
-
-    return load_codec(folder)
 
 
 def checkpoints_folder() -> Path:
