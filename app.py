@@ -22,8 +22,9 @@ import torch  # noqa: E402
 from alignda import studio as st  # noqa: E402
 from alignda.alignment import DELTAS, PRESETS  # noqa: E402
 from alignda.guidance import MODES  # noqa: E402
+from alignda.runtime import torch_threads  # noqa: E402
 
-torch.set_num_threads(st.torch_threads())
+torch.set_num_threads(torch_threads())
 
 MAX_FILE_SIZE = "1mb"
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "alignda-studio"

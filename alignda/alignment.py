@@ -7,9 +7,8 @@
 3. :func:`train_dpo`: Diffusion-DPO (Wallace et al. 2024) of a copy of the prior against the
    frozen reference; the result is stored as a delta theta - theta_ref.
 4. :class:`RewardSoup`: theta = theta_ref + sum_i w_i delta_i for user weights w (normalised;
-   all zero = the unaligned prior), applied with ``torch.func.functional_call`` in milliseconds
-   (the reference's own weights are left as they are; functional_call swaps parameters in
-   the module during a call, so threads running at once need their own module copy).
+   all zero = the unaligned prior): a standalone network copy with theta(w) loaded, made in
+   milliseconds (the reference is never modified; copies can run in parallel threads).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
-from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from alignda.cases import Cases
@@ -317,17 +315,6 @@ def normalise_weights(
     return {k: (v / total if total > 0 else 0.0) for k, v in out.items()}
 
 
-class _SoupNet(nn.Module):
-    """The reference network called with other parameters (torch.func.functional_call)."""
-
-    def __init__(self, net: nn.Module, params: dict[str, torch.Tensor]) -> None:
-        super().__init__()
-        self.net, self.params = net, params
-
-    def forward(self, *args, **kwargs) -> torch.Tensor:
-        return functional_call(self.net, self.params, args, kwargs)
-
-
 class RewardSoup:
     """theta_ref + sum_i w_i delta_i for user reward weights, computed on the reference module."""
 
@@ -349,8 +336,10 @@ class RewardSoup:
         return {k: v + sum(x * d[k] for d, x in active) for k, v in self.ref_state.items()}
 
     def network(self, weights) -> nn.Module:
-        """A network computing with theta(w) (shares the reference's modules)."""
-        return _SoupNet(self.ref, self.parameters_for(weights))
+        """A standalone copy of the network with theta(w) (milliseconds; safe across threads)."""
+        net = copy.deepcopy(self.ref)
+        net.load_state_dict(self.parameters_for(weights))
+        return net
 
 
 # --- export / load --------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextvars
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -10,7 +12,7 @@ import torch
 import xarray as xr
 
 from alignda.codec import LatentCodec
-from alignda.diffusion import AncestralPCSampler, EpsilonDenoiser
+from alignda.diffusion import AncestralPCSampler, EpsilonDenoiser, member_generators
 from alignda.grid import Grid
 from alignda.guidance import MODES, LatentObservation, guided
 from alignda.obs import Observations
@@ -62,8 +64,15 @@ def analyse(
     obs: Observations | None,
     settings: SamplerSettings,
     progress: bool = False,
+    workers: int = 1,
 ) -> np.ndarray:
-    """Analysis members (members, C, nlat, nlon) in physical units."""
+    """Analysis members (members, C, nlat, nlon) in physical units.
+
+    Member i draws its noise from its own generator (seed, i), so the members are the same
+    however they are split: ``workers > 1`` samples groups of members in parallel threads
+    (give torch one intra-op thread per worker; the progress bar follows the first group;
+    MMPS runs in one group).
+    """
     xb = torch.as_tensor(np.asarray(background), dtype=torch.float32)
     if xb.ndim != 3 or not torch.isfinite(xb).all():
         raise ValueError("background must be a finite (C, nlat, nlon) array")
@@ -75,18 +84,33 @@ def analyse(
             raise ValueError(f"mode {settings.mode!r} needs at least one observation")
         lobs = LatentObservation(codec.decode, codec.encode, obs, scale=codec.stats.std)
     den = guided(settings.mode, denoiser, lobs, settings.zeta, gamma=settings.gamma)
-    sampler = AncestralPCSampler(
-        den,
-        steps=settings.steps,
-        corrections=settings.corrections,
-        delta=settings.delta,
-        generator=torch.Generator().manual_seed(settings.seed),
-        silent=not progress,
-    )
-    shape = (settings.members, *zb.shape[1:])
-    with torch.no_grad():
-        z = sampler(sampler.init(shape), z_b=zb.expand(shape))
-        x = codec.decode(z).numpy()
+
+    def sample(members: np.ndarray, show: bool) -> np.ndarray:
+        sampler = AncestralPCSampler(
+            den,
+            steps=settings.steps,
+            corrections=settings.corrections,
+            delta=settings.delta,
+            generator=member_generators(settings.seed, members),
+            silent=not show,
+        )
+        shape = (len(members), *zb.shape[1:])
+        with torch.no_grad():  # grad mode is per thread
+            z = sampler(sampler.init(shape), z_b=zb.expand(shape))
+            return codec.decode(z).cpu().numpy()
+
+    if settings.mode == "mmps":
+        workers = 1  # azula's MMPS uses forward-mode AD, whose levels are global (not threadable)
+    groups = np.array_split(np.arange(settings.members), max(1, min(workers, settings.members)))
+    if len(groups) == 1:
+        x = sample(groups[0], progress)
+    else:
+        with ThreadPoolExecutor(len(groups), thread_name_prefix="alignda-members") as pool:
+            futures = [
+                pool.submit(contextvars.copy_context().run, sample, g, progress and i == 0)
+                for i, g in enumerate(groups)
+            ]
+            x = np.concatenate([f.result() for f in futures])
     if not np.isfinite(x).all():
         hint = f"lower the guidance strength zeta (now {settings.zeta}) or " * (
             settings.mode == "dps"

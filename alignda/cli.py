@@ -171,11 +171,13 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
 def cmd_assimilate(args: argparse.Namespace) -> None:
     """One analysis of a case: write members, mean and spread to netCDF."""
     import numpy as np
+    import torch
 
     from alignda.assimilate import SamplerSettings, analyse, analysis_dataset
     from alignda.grid import Grid
     from alignda.obs import make_mask, observe
     from alignda.prior import load_prior, prior_denoiser
+    from alignda.runtime import parallel_workers, torch_threads
     from alignda.train_vae import load_codec
 
     cases = Cases.open(args.cases)
@@ -205,7 +207,20 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
         from alignda.alignment import RewardSoup, load_deltas
 
         net = RewardSoup(net, load_deltas("aligned", folder)).network(weights)
-    members = analyse(prior_denoiser(net), codec, bg, obs, settings, progress=not args.quiet)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(torch_threads())  # groups of members share the cores instead
+    try:
+        members = analyse(
+            prior_denoiser(net),
+            codec,
+            bg,
+            obs,
+            settings,
+            progress=not args.quiet,
+            workers=parallel_workers(),
+        )
+    finally:
+        torch.set_num_threads(threads)
     ds = analysis_dataset(
         members,
         grid,

@@ -8,14 +8,17 @@
   background latent ``z_b``) are passed to the network.
 - :class:`AncestralPCSampler`: ancestral (DDPM) predictor plus Langevin corrector steps,
   seeded by its own ``torch.Generator`` (deterministic and thread-safe, unlike the global
-  RNG); tqdm progress bar from azula's ``Sampler``.
+  RNG) or one generator per member (:func:`member_generators`: a member's draws do not
+  depend on how the members are batched); tqdm progress bar from azula's ``Sampler``.
 - :func:`denoising_loss`: epsilon-prediction denoising score matching.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 import torch
 from azula.denoise import Denoiser, DiracPosterior
 from azula.noise import Schedule
@@ -57,6 +60,16 @@ def _expand(a: Tensor, like: Tensor) -> Tensor:
     return a.reshape(-1, *([1] * (like.ndim - 1)))
 
 
+def member_generators(seed: int, members: Sequence[int]) -> list[torch.Generator]:
+    """One generator per ensemble member, seeded from (seed, member index)."""
+    return [
+        torch.Generator().manual_seed(
+            int(np.random.SeedSequence([seed, int(i)]).generate_state(1)[0])
+        )
+        for i in members
+    ]
+
+
 def denoising_loss(
     net: nn.Module, x: Tensor, schedule: Schedule, gen: torch.Generator, **kwargs
 ) -> Tensor:
@@ -83,7 +96,7 @@ class AncestralPCSampler(Sampler):
         steps: int = 64,
         corrections: int = 1,
         delta: float = 0.1,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
         **kwargs,
     ) -> None:
         super().__init__(steps=steps, **kwargs)
@@ -92,16 +105,24 @@ class AncestralPCSampler(Sampler):
         self.delta = delta
         self.generator = generator
 
+    def _randn(self, shape: Sequence[int], dtype: torch.dtype | None) -> Tensor:
+        """Standard normal draws: member i (first axis) from generator i when given a list."""
+        gens = self.generator
+        if gens is None or isinstance(gens, torch.Generator):
+            return torch.randn(tuple(shape), generator=gens, dtype=dtype)
+        if len(gens) != shape[0]:
+            raise ValueError(f"{len(gens)} generators for a batch of {shape[0]} members")
+        return torch.stack([torch.randn(tuple(shape[1:]), generator=g, dtype=dtype) for g in gens])
+
     def noise(self, like: Tensor) -> Tensor:
-        """Standard normal noise from the sampler's own generator."""
-        z = torch.randn(like.shape, generator=self.generator, dtype=like.dtype)
-        return z.to(like.device)
+        """Standard normal noise from the sampler's own generator(s)."""
+        return self._randn(like.shape, like.dtype).to(like.device)
 
     def init(self, shape, mean=0.0, var=1.0, **kwargs) -> Tensor:
-        """x_T ~ N(alpha_T mean, alpha_T^2 var + sigma_T^2) with the sampler's generator."""
+        """x_T ~ N(alpha_T mean, alpha_T^2 var + sigma_T^2) with the sampler's generator(s)."""
         alpha, sigma = self.denoiser.schedule(self.timesteps[0])
         std = torch.sqrt(alpha**2 * torch.as_tensor(var) + sigma**2)
-        z = torch.randn(tuple(shape), generator=self.generator, dtype=kwargs.get("dtype"))
+        z = self._randn(shape, kwargs.get("dtype"))
         return (alpha * mean + std * z).to(**{k: v for k, v in kwargs.items() if k == "device"})
 
     def step(self, x_t: Tensor, t: Tensor, s: Tensor, **kwargs) -> Tensor:

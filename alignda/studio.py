@@ -16,7 +16,6 @@ cached, so changing only the reward weights re-runs only the aligned sampler.
 from __future__ import annotations
 
 import contextvars
-import copy
 import datetime as _dt
 import json
 import math
@@ -62,6 +61,7 @@ from alignda.obs import (
 )
 from alignda.prior import load_prior, prior_denoiser
 from alignda.rewards import FORECAST_HOURS, Forecaster, candidate_rewards
+from alignda.runtime import default_device, parallel_workers
 from alignda.state import to_dataset
 from alignda.threedvar import BackgroundError, ThreeDVar
 from alignda.train_vae import load_codec
@@ -69,7 +69,6 @@ from alignda.variables import VARIABLE_NAMES, VARIABLES
 
 CHECKPOINTS_ENV = "ALIGNDA_CHECKPOINTS"
 CASES_ENV = "ALIGNDA_CASES"
-THREADS_ENV = "ALIGNDA_THREADS"
 
 CSV_PATTERN = "csv"
 OBS_PATTERNS: tuple[str, ...] = (*PATTERNS, CSV_PATTERN)
@@ -300,34 +299,6 @@ class PlacedCodec:
         return self.codec.decode(z.to(self.device)).cpu()
 
 
-def torch_threads() -> int:
-    """Intra-op threads for serving: ``$ALIGNDA_THREADS``, else half the usable cores.
-
-    The analyses of a request run side by side (see :func:`parallel_workers`), each with
-    these threads. On a 2-core machine shared with other work, two intra-op threads per
-    analysis were measured to collapse (OpenMP threads waiting for each other: a 4-member
-    DPS analysis 7 s with one thread, over 400 s with two).
-    """
-    value = os.environ.get(THREADS_ENV)
-    return max(1, int(value)) if value else max(1, usable_cores() // 2)
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    affinity = getattr(os, "sched_getaffinity", None)
-    return len(affinity(0)) if affinity else os.cpu_count() or 1
-
-
-def parallel_workers() -> int:
-    """Analyses run side by side: the cores over torch's intra-op threads (at least 1)."""
-    return max(1, usable_cores() // torch.get_num_threads())
-
-
-def default_device() -> torch.device:
-    """CUDA when present, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 # --- results --------------------------------------------------------------------------------------
 @dataclass
 class Scenario:
@@ -407,9 +378,7 @@ class Studio:
             return None
         deltas = load_deltas(directory=self.folder)
         moved = {n: {k: v.to(self.device) for k, v in d.items()} for n, d in deltas.items()}
-        # a copy: the soup swaps parameters in place while it runs (torch.func.functional_call),
-        # so it must not share modules with the unaligned prior running in another thread
-        return RewardSoup(copy.deepcopy(self.prior), moved)
+        return RewardSoup(self.prior, moved)
 
     # --- small accessors -------------------------------------------------------------------
     @property
@@ -483,10 +452,22 @@ class Studio:
         weights: Mapping[str, float] | None,
         sc: Scenario,
         progress: bool = True,
+        workers: int = 1,
     ) -> np.ndarray:
-        """Members (M, C, H, W) of the prior with ``weights`` under the request's guidance."""
+        """Members (M, C, H, W) of the prior with ``weights`` under the request's guidance.
+
+        ``workers`` groups of members are sampled side by side (same members for any value).
+        """
         den = prior_denoiser(self.network(weights))
-        return analyse(den, self.codec, sc.background, sc.obs, req.sampler(), progress=progress)
+        return analyse(
+            den,
+            self.codec,
+            sc.background,
+            sc.obs,
+            req.sampler(),
+            progress=progress,
+            workers=workers,
+        )
 
     def threedvar_analysis(self, sc: Scenario, progress: bool = False) -> np.ndarray:
         """The 3D-Var analysis as a one-member ensemble (1, C, H, W) (no progress bar)."""
@@ -574,10 +555,13 @@ class Studio:
     def _jobs(self, req: Request, sc: Scenario, cached: bool) -> dict[str, Job]:
         """The analyses a request still needs, longest first."""
         jobs: dict[str, Job] = {}
-        if not cached:
-            jobs[UNALIGNED] = partial(self.analyse, req, None, sc)
+        priors = {UNALIGNED: None} if not cached else {}
         if self.aligned_available and req.aligned:
-            jobs[ALIGNED_ROW] = partial(self.analyse, req, req.weight_dict, sc)
+            priors[ALIGNED_ROW] = req.weight_dict
+        # the cores are shared among the prior analyses (one alone splits its members)
+        workers = max(1, parallel_workers() // max(1, len(priors)))
+        for name, weights in priors.items():
+            jobs[name] = partial(self.analyse, req, weights, sc, workers=workers)
         if not cached:
             jobs[THREEDVAR] = partial(self.threedvar_analysis, sc)
         return jobs

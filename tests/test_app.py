@@ -236,8 +236,9 @@ def test_settings_reproduce_the_run_from_the_cli_and_python(tmp_path):
     members = cli_members(settings["cli"], tmp_path / "cli.nc")
     np.testing.assert_allclose(members, result.analyses[result.main], rtol=1e-4, atol=1e-3)
     again = st.reproduce(result.settings, tmp_path / "again.nc")
+    # same members up to float32 round-off (groups of members may be batched differently)
     np.testing.assert_allclose(
-        again.analyses[result.main], result.analyses[result.main], rtol=1e-5, atol=1e-4
+        again.analyses[result.main], result.analyses[result.main], rtol=1e-4, atol=1e-3
     )
     with xr.open_dataset(tmp_path / "again.nc") as ds:
         assert ds.attrs["analysis"] == result.main

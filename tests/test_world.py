@@ -5,7 +5,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+import torch_harmonics as th
 
+from alignda import sphere
 from alignda.balance import geostrophic_deviation
 from alignda.world import ShallowWaterModel, WorldConfig
 
@@ -87,3 +89,25 @@ def test_imperfect_model_differs():
     assert imp.noise_amplitude == 0.0 and imp.drag_days != cfg.drag_days
     with pytest.raises(ValueError, match="divide"):
         _ = replace(cfg, dt=1000.0).steps_per_6h
+
+
+@pytest.mark.parametrize(
+    ("reference", "fast", "shape", "spectral"),
+    [
+        (th.RealSHT, sphere.FastRealSHT, (3, 64, 128), False),
+        (th.InverseRealSHT, sphere.FastInverseRealSHT, (3, 43, 43), True),
+        (th.RealVectorSHT, sphere.FastRealVectorSHT, (3, 2, 64, 128), False),
+        (th.InverseRealVectorSHT, sphere.FastInverseRealVectorSHT, (3, 2, 43, 43), True),
+    ],
+    ids=["sht", "isht", "vector-sht", "inverse-vector-sht"],
+)
+def test_fast_transforms_match_torch_harmonics(reference, fast, shape, spectral):
+    kw = dict(lmax=43, mmax=43, grid="legendre-gauss", csphase=False)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=gen, dtype=torch.float64)
+    if spectral:
+        x = torch.complex(x, torch.randn(shape, generator=gen, dtype=torch.float64))
+    want = reference(64, 128, **kw).double()(x)
+    got = fast(64, 128, **kw).double()(x)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10 * want.abs().max().item())
