@@ -27,6 +27,10 @@ from alignda.runtime import torch_threads  # noqa: E402
 torch.set_num_threads(torch_threads())
 
 MAX_FILE_SIZE = "1mb"
+#: Requests waiting beyond this are refused with "queue full" (memory stays bounded).
+QUEUE_MAX_SIZE = 16
+#: A browser session's last result and trade-off history are dropped after this (seconds).
+SESSION_TTL = 3600
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "alignda-studio"
 KEEP_OUTPUT_DIRS = 32
 CUSTOM = "custom"
@@ -372,14 +376,15 @@ def build_demo() -> gr.Blocks:
                         c |= _output_panel(default_analysis)
             with gr.Tab("Learn", id="learn"):
                 examples = _learn_tab(c, labels)
-        c["result"], c["history"] = gr.State(None), gr.State([])
+        c["result"] = gr.State(None, time_to_live=SESSION_TTL)
+        c["history"] = gr.State([], time_to_live=SESSION_TTL)
         _wire(c, tabs, examples)
     return demo
 
 
 def launch(**kwargs: Any) -> tuple[Any, str, str]:
-    """Queue (one analysis at a time: the CPU is not oversubscribed) and serve the page."""
-    demo.queue(default_concurrency_limit=1)
+    """Queue (one analysis at a time, at most QUEUE_MAX_SIZE waiting) and serve the page."""
+    demo.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
     return demo.launch(max_file_size=MAX_FILE_SIZE, theme=THEME, **kwargs)
 
 
