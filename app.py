@@ -17,6 +17,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
+import gradio.utils as gradio_utils  # noqa: E402
 import torch  # noqa: E402
 
 from alignda import studio as st  # noqa: E402
@@ -117,7 +118,9 @@ def assimilate(
         trade-off plot, downloads (analysis netCDF, maps PNG, settings JSON), notes.
     """
     try:
-        csv = st.read_upload(points_file) if pattern == st.CSV_PATTERN else None
+        csv = None
+        if pattern == st.CSV_PATTERN:
+            csv = st.read_upload(points_file, root=gradio_utils.get_upload_folder())
         request = st.Request(
             case=case,
             pattern=pattern,

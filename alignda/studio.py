@@ -246,11 +246,24 @@ def preset_weights(name: str) -> tuple[float, ...]:
     return tuple(float(preset.get(k, 0.0)) for k in DELTAS)
 
 
-def read_upload(path: str | os.PathLike[str] | None) -> str | None:
-    """Text of an uploaded CSV, refusing files that are too large, binary or not UTF-8."""
+def read_upload(
+    path: str | os.PathLike[str] | None, root: str | os.PathLike[str] | None = None
+) -> str | None:
+    """Text of an uploaded CSV, refusing files that are too large, binary or not UTF-8.
+
+    With ``root`` (the server's upload folder) any path outside it is refused: a client
+    must upload its file, never name one on the server.
+    """
     if path is None or str(path) == "":
         return None
     path = Path(path)
+    if root is not None and not path.resolve().is_relative_to(Path(root).resolve()):
+        raise StudioError(
+            f"{path.name} was not uploaded: send the file itself (the page's upload box, or "
+            "gradio_client.handle_file), not a path on the server"
+        )
+    if not path.is_file():
+        raise StudioError(f"{path.name} is not a file")
     size = path.stat().st_size
     if size > MAX_UPLOAD_BYTES:
         raise StudioError(
