@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextvars
 import math
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -16,6 +14,7 @@ from alignda.diffusion import AncestralPCSampler, EpsilonDenoiser, member_genera
 from alignda.grid import Grid
 from alignda.guidance import MODES, LatentObservation, guided
 from alignda.obs import Observations
+from alignda.runtime import in_parallel
 from alignda.state import to_dataset
 
 
@@ -101,16 +100,9 @@ def analyse(
 
     if settings.mode == "mmps":
         workers = 1  # azula's MMPS uses forward-mode AD, whose levels are global (not threadable)
-    groups = np.array_split(np.arange(settings.members), max(1, min(workers, settings.members)))
-    if len(groups) == 1:
-        x = sample(groups[0], progress)
-    else:
-        with ThreadPoolExecutor(len(groups), thread_name_prefix="alignda-members") as pool:
-            futures = [
-                pool.submit(contextvars.copy_context().run, sample, g, progress and i == 0)
-                for i, g in enumerate(groups)
-            ]
-            x = np.concatenate([f.result() for f in futures])
+    x = in_parallel(
+        lambda members, first: sample(members, progress and first), settings.members, workers
+    )
     if not np.isfinite(x).all():
         hint = f"lower the guidance strength zeta (now {settings.zeta}) or " * (
             settings.mode == "dps"

@@ -8,11 +8,19 @@ other: a 4-member DPS analysis 7 s with one thread, over 400 s with two).
 
 from __future__ import annotations
 
+import contextvars
 import os
+from collections.abc import Callable, Hashable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import TypeVar
 
+import numpy as np
 import torch
 
 THREADS_ENV = "ALIGNDA_THREADS"
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
 
 
 def usable_cores() -> int:
@@ -35,3 +43,35 @@ def parallel_workers() -> int:
 def default_device() -> torch.device:
     """CUDA when present, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def side_by_side(jobs: Mapping[K, Callable[[bool], T]], workers: int) -> dict[K, T]:
+    """Run ``job(first)`` for each job, up to ``workers`` at once in threads; results by key.
+
+    The flag says whether the job may show progress: all do when they run one after another,
+    only the first when side by side (it runs in a copy of the caller's context, so
+    gr.Progress tracking works; that tracking is not thread-safe).
+    Give torch one intra-op thread per worker (:func:`torch_threads`).
+    """
+    keys = list(jobs)
+    workers = max(1, min(workers, len(keys)))
+    if workers == 1:
+        return {k: jobs[k](True) for k in keys}
+    with ThreadPoolExecutor(workers, thread_name_prefix="alignda") as pool:
+        futures = {
+            k: pool.submit(contextvars.copy_context().run, jobs[k], True)
+            if i == 0
+            else pool.submit(jobs[k], False)
+            for i, k in enumerate(keys)
+        }
+        return {k: f.result() for k, f in futures.items()}
+
+
+def in_parallel(fn: Callable[[np.ndarray, bool], np.ndarray], n: int, workers: int) -> np.ndarray:
+    """``fn(indices, progress)`` over up to ``workers`` groups of range(n), side by side.
+
+    The results are concatenated along axis 0 in order (see :func:`side_by_side`).
+    """
+    groups = np.array_split(np.arange(n), max(1, min(workers, n)))
+    done = side_by_side({i: partial(fn, g) for i, g in enumerate(groups)}, len(groups))
+    return np.concatenate([done[i] for i in range(len(groups))])

@@ -15,7 +15,6 @@ cached, so changing only the reward weights re-runs only the aligned sampler.
 
 from __future__ import annotations
 
-import contextvars
 import datetime as _dt
 import json
 import math
@@ -25,7 +24,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache, partial
@@ -61,7 +59,7 @@ from alignda.obs import (
 )
 from alignda.prior import load_prior, prior_denoiser
 from alignda.rewards import FORECAST_HOURS, Forecaster, candidate_rewards
-from alignda.runtime import default_device, parallel_workers
+from alignda.runtime import default_device, in_parallel, parallel_workers, side_by_side
 from alignda.state import to_dataset
 from alignda.threedvar import BackgroundError, ThreeDVar
 from alignda.train_vae import load_codec
@@ -487,40 +485,30 @@ class Studio:
         return self.threedvar.analyse(sc.background, sc.obs)[None]
 
     def forecasts(self, base: Baseline, result: Result) -> dict[str, np.ndarray]:
-        """48 h forecasts of every row (one batch; those of the baselines are cached)."""
+        """48 h forecasts of every row (split over the cores; the baselines' are cached)."""
         names = _rows(result)
         missing = [n for n in names if n not in base.forecasts]
         new: dict[str, np.ndarray] = {}
         if missing:
             states = np.stack([result.mean(n) for n in missing])
+
+            def run(rows: np.ndarray, first: bool) -> np.ndarray:
+                return self.forecaster(states[rows], FORECAST_HOURS)
+
             with _timed(result.seconds, "forecasts"):
-                new = dict(zip(missing, self.forecaster(states, FORECAST_HOURS), strict=True))
+                done = in_parallel(run, len(states), parallel_workers())
+                new = dict(zip(missing, done, strict=True))
             base.forecasts.update({n: f for n, f in new.items() if n != ALIGNED_ROW})
         return {n: new[n] if n in new else base.forecasts[n] for n in names}
 
     def _solve(self, jobs: dict[str, Job], seconds: dict[str, float]) -> dict[str, np.ndarray]:
-        """Run analysis jobs (longest first), in parallel threads where the cores allow.
+        """Run analysis jobs (longest first) side by side where the cores allow, each timed."""
 
-        Each job is timed. Only the first one shows a progress bar in parallel: the tqdm
-        tracking of gr.Progress follows one context and is not thread-safe.
-        """
-
-        def one(name: str, tracked: bool) -> np.ndarray:
+        def timed(name: str, tracked: bool) -> np.ndarray:
             with _timed(seconds, name):
                 return jobs[name](tracked)
 
-        workers = min(len(jobs), parallel_workers())
-        if workers <= 1:
-            return {name: one(name, True) for name in jobs}
-        first = next(iter(jobs))
-        with ThreadPoolExecutor(workers, thread_name_prefix="alignda") as pool:
-            futures = {
-                n: pool.submit(contextvars.copy_context().run, one, n, True)
-                if n == first
-                else pool.submit(one, n, False)
-                for n in jobs
-            }
-            return {name: f.result() for name, f in futures.items()}
+        return side_by_side({n: partial(timed, n) for n in jobs}, parallel_workers())
 
     def run(self, req: Request, stage: Stage | None = None) -> Result:
         """Serve one request: observations, baselines, aligned prior, scores, settings.
