@@ -28,7 +28,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from alignda.cases import Cases
-from alignda.checkpoints import CHECKPOINT_DIR, register, resolve
+from alignda.checkpoints import (
+    CHECKPOINT_DIR,
+    CheckpointError,
+    register,
+    resolve,
+    safetensors_metadata,
+)
 from alignda.codec import LatentCodec
 from alignda.diffusion import AncestralPCSampler, EpsilonDenoiser, SDACosineSchedule, _expand
 from alignda.rewards import FORECAST_HOURS, REWARDS, Forecaster, all_rewards
@@ -366,12 +372,12 @@ def load_deltas(
 ) -> dict[str, dict[str, torch.Tensor]]:
     """The registered deltas (sha256-checked), float32."""
     path = resolve(name, directory)
-    with safe_open(str(path), "pt") as f:
-        names = json.loads(f.metadata()["deltas"])
-    tensors = load_file(str(path))
-    out: dict[str, dict[str, torch.Tensor]] = {n: {} for n in names}
-    for key, v in tensors.items():
-        n, k = key.split(".", 1)
+    names = safetensors_metadata(path, "deltas", "a file of aligned deltas")
+    out: dict[str, dict[str, torch.Tensor]] = {str(n): {} for n in names}
+    for key, v in load_file(str(path)).items():
+        n, _, k = key.partition(".")
+        if n not in out or not k:
+            raise CheckpointError(f"{path}: tensor {key!r} belongs to none of the deltas {names}")
         out[n][k] = v.float()
     return out
 

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from alignda.grid import Grid
 from alignda.state import stack, to_dataset
+from alignda.variables import VARIABLE_NAMES
 from alignda.world import DAY, HOUR, ShallowWaterModel, WorldConfig
 
 EPOCH = np.datetime64("2000-01-01T00:00")
@@ -117,12 +118,23 @@ class Cases:
             if not -len(self) <= key < len(self):
                 raise IndexError(f"case index {key} out of range (0..{len(self) - 1})")
             return self.times[key]
-        t = np.datetime64(key, "ns")
+        hint = f"give an index 0..{len(self) - 1} or an analysis time like {self._label(0)}"
+        if isinstance(key, str) and not key.strip():
+            raise ValueError(f"no case given: {hint}")
+        try:
+            t = np.datetime64(key, "ns")
+        except (ValueError, TypeError):
+            raise ValueError(f"case {key!r} is neither an index nor a time: {hint}") from None
         if t not in self.times:
             raise KeyError(
-                f"no analysis case at {key}; first {self.times[0]}, last {self.times[-1]}"
+                f"no analysis case at {key}; first {self._label(0)}, last {self._label(-1)}"
             )
         return t
+
+    def _label(self, i: int) -> str:
+        if not len(self):
+            return "(none: no cases)"
+        return str(np.datetime_as_string(self.times[i], unit="h"))
 
     def truth_state(self, t: np.datetime64) -> np.ndarray:
         """Stacked truth (C, nlat, nlon) at time t."""
@@ -178,14 +190,45 @@ class Cases:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no cases file at {path}")
+        expected = (
+            "expected netCDF with groups 'truth' and 'background' as `alignda generate` writes"
+        )
         try:
             with xr.open_dataset(path, engine="netcdf4") as root:
                 attrs = dict(root.attrs)
-            truth = xr.load_dataset(path, group="truth", engine="netcdf4")
-            background = xr.load_dataset(path, group="background", engine="netcdf4")
         except (OSError, ValueError) as err:
-            raise ValueError(f"{path} is not a readable cases file: {err}") from err
-        return cls(truth, background, attrs)
+            raise ValueError(f"{path} is not a readable cases file ({err}); {expected}") from err
+        groups = {}
+        for group in ("truth", "background"):
+            try:
+                groups[group] = xr.load_dataset(path, group=group, engine="netcdf4")
+            except (OSError, ValueError) as err:
+                raise ValueError(
+                    f"{path} is not a readable cases file: no group {group!r}; {expected}"
+                ) from err
+            _check_fields(groups[group], f"{path} group {group!r}")
+        return cls(groups["truth"], groups["background"], attrs)
+
+
+def _check_fields(ds: xr.Dataset, where: str) -> None:
+    """Refuse a case Dataset without the world's variables on (time, latitude, longitude),
+    or with NaN/inf values (which would otherwise flow silently into the analyses)."""
+    missing = [v for v in VARIABLE_NAMES if v not in ds.data_vars]
+    if missing:
+        raise ValueError(
+            f"{where} lacks variable(s) {missing}: a cases file needs {list(VARIABLE_NAMES)} "
+            f"(it has {list(ds.data_vars)})"
+        )
+    for v in VARIABLE_NAMES:
+        dims = set(ds[v].dims)
+        if dims != {"time", "latitude", "longitude"}:
+            raise ValueError(
+                f"{where}: variable {v!r} has dims {ds[v].dims}, expected "
+                "(time, latitude, longitude)"
+            )
+        bad = int(np.size(ds[v].values) - np.count_nonzero(np.isfinite(ds[v].values)))
+        if bad:
+            raise ValueError(f"{where}: variable {v!r} has {bad} NaN or infinite value(s)")
 
 
 def _encoding(da: xr.DataArray, packed: bool) -> dict:

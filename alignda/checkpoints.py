@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT_DIR = ROOT / "checkpoints"
@@ -19,7 +20,11 @@ MANIFEST_NAME = "manifest.json"
 HUB_ENV = "ALIGNDA_HUB_REPO"
 
 
-class ChecksumError(ValueError):
+class CheckpointError(ValueError):
+    """A checkpoint folder, manifest entry or file that cannot be used (the message says why)."""
+
+
+class ChecksumError(CheckpointError):
     """A checkpoint file does not match the sha256 recorded in its manifest."""
 
 
@@ -49,9 +54,14 @@ def read_manifest(directory: str | Path = CHECKPOINT_DIR) -> dict:
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from err
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(manifest, dict):
+        raise CheckpointError(
+            f"{path} must hold a JSON object of named checkpoints, not {type(manifest).__name__}"
+        )
+    return manifest
 
 
 def register(
@@ -82,15 +92,37 @@ def register(
 
 
 def resolve(name: str, directory: str | Path = CHECKPOINT_DIR) -> Path:
-    """Path of a registered artifact after checking its sha256 (ChecksumError on mismatch)."""
+    """Path of a registered artifact after checking its sha256 (ChecksumError on mismatch).
+
+    A safetensors file must also be complete and readable (CheckpointError otherwise), so
+    that a damaged file that was re-registered is refused here with its name.
+    """
     directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"checkpoint folder {directory} does not exist")
+    if not (directory / MANIFEST_NAME).is_file():
+        raise FileNotFoundError(
+            f"{directory} has no {MANIFEST_NAME}: not a checkpoint folder (see checkpoints/)"
+        )
     manifest = read_manifest(directory)
     if name not in manifest:
         raise FileNotFoundError(
             f"no checkpoint '{name}' in {directory / MANIFEST_NAME} (has {sorted(manifest)})"
         )
     entry = manifest[name]
+    if not isinstance(entry, dict) or not all(
+        isinstance(entry.get(k), str) for k in ("file", "sha256")
+    ):
+        raise CheckpointError(
+            f"manifest entry '{name}' in {directory / MANIFEST_NAME} needs 'file' and 'sha256' "
+            "strings; re-register the checkpoint"
+        )
     path = directory / entry["file"]
+    # lexical check (Hub snapshots hold symlinks into the cache's blobs: do not resolve them)
+    if not Path(os.path.normpath(path)).is_relative_to(os.path.normpath(directory)):
+        raise CheckpointError(
+            f"manifest entry '{name}' points outside {directory}: {entry['file']!r}"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint file {path} listed in the manifest is missing")
     digest = sha256(path)
@@ -99,7 +131,40 @@ def resolve(name: str, directory: str | Path = CHECKPOINT_DIR) -> Path:
             f"{path} is corrupt or was changed: sha256 {digest[:12]}... does not match the "
             f"manifest's {entry['sha256'][:12]}...; restore the file or re-register it"
         )
+    if path.suffix == ".safetensors":
+        _check_safetensors(path)
     return path
+
+
+def _check_safetensors(path: Path) -> None:
+    """Refuse a file that safetensors cannot open (truncated, not safetensors at all)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), "np"):
+            pass
+    except SafetensorError as err:
+        raise CheckpointError(
+            f"{path} is not a valid safetensors file ({err}); restore it from the original "
+            "checkpoints"
+        ) from err
+
+
+def safetensors_metadata(path: str | Path, key: str, what: str) -> Any:
+    """The JSON value stored under ``key`` in a safetensors file's metadata.
+
+    ``what`` names the expected checkpoint kind for the message (e.g. 'a prior checkpoint').
+    """
+    from safetensors import safe_open
+
+    with safe_open(str(path), "np") as f:
+        metadata = f.metadata() or {}
+    if key not in metadata:
+        raise CheckpointError(f"{path} has no '{key}' metadata: it is not {what}")
+    try:
+        return json.loads(metadata[key])
+    except json.JSONDecodeError as err:
+        raise CheckpointError(f"{path}: '{key}' metadata is not valid JSON: {err}") from err
 
 
 def checkpoint_dir(

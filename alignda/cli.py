@@ -180,6 +180,8 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
     from alignda.runtime import parallel_workers, torch_threads
     from alignda.train_vae import load_codec
 
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
     cases = Cases.open(args.cases)
     t = cases.time_of(args.case)
     truth, bg = cases.truth_state(t), cases.background_state(t)
@@ -471,7 +473,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--prior", default="prior", help="checkpoint name in the manifest")
     a.add_argument(
         "--weights",
-        help="reward weights accuracy,forecast,physics[,multi] (normalised; default unaligned)",
+        help="reward weights accuracy,forecast,physics[,multi] (normalised; default unaligned;"
+        " a value starting with '-' needs --weights=...)",
     )
     a.add_argument("--preset", help="named weights, e.g. 'paper -M' (see alignda.alignment)")
     a.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
@@ -554,6 +557,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except (ValueError, FileNotFoundError, KeyError, IndexError) as err:
-        print(f"alignda {args.command}: error: {err}", file=sys.stderr)
+        # str(KeyError) is the repr of its message: print the message itself
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"alignda {args.command}: error: {message}", file=sys.stderr)
         return 2
     return 0

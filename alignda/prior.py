@@ -7,11 +7,16 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from alignda.cases import Cases
-from alignda.checkpoints import CHECKPOINT_DIR, register, resolve
+from alignda.checkpoints import (
+    CHECKPOINT_DIR,
+    CheckpointError,
+    register,
+    resolve,
+    safetensors_metadata,
+)
 from alignda.codec import LatentCodec
 from alignda.datasets import roll_longitude
 from alignda.diffusion import EpsilonDenoiser, SDACosineSchedule, denoising_loss
@@ -84,12 +89,17 @@ def export_prior(
 
 
 def load_prior(name: str = "prior", directory: str | Path = CHECKPOINT_DIR) -> DiT:
-    """A registered score network (sha256-checked)."""
+    """A registered score network (sha256-checked; CheckpointError if it is not a prior)."""
     path = resolve(name, directory)
-    with safe_open(str(path), "pt") as f:
-        cfg = DiTConfig(**json.loads(f.metadata()["config"]))
-    net = DiT(cfg)
-    net.load_state_dict(load_file(str(path)))
+    config = safetensors_metadata(path, "config", "a prior checkpoint (DiT config)")
+    try:
+        net = DiT(DiTConfig(**config))
+        net.load_state_dict(load_file(str(path)))
+    except (TypeError, RuntimeError) as err:
+        detail = " ".join(str(err).split())
+        raise CheckpointError(
+            f"{path} does not hold the weights of a prior: {detail[:300]}"
+        ) from err
     return net.eval().requires_grad_(False)
 
 
