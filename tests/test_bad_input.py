@@ -523,7 +523,7 @@ REQUESTS: dict[str, Any] = {
     "NaN noise": ({"noise_scale": float("nan")}, "noise_scale must be a finite number"),
     "string NaN density": ({"density_pct": "nan"}, "density_pct must be a number, got 'nan'"),
     "weights of 3": ({"weights": [1, 0, 0]}, "expected 4 reward weights"),
-    "weights a string": ({"weights": "abcd"}, "weight 'accuracy' must be a number"),
+    "weights a string": ({"weights": "abcd"}, "weight .accuracy. must be a number|weights must be"),
     "weights unknown name": ({"weights": {"speed": 1}}, r"unknown reward weight\(s\) \['speed'\]"),
     "weights text value": ({"weights": {"physics": "x"}}, "weight 'physics' must be a number"),
     "pattern None": ({"pattern": None}, "unknown observation pattern None"),
