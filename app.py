@@ -388,6 +388,7 @@ def build_demo() -> gr.Blocks:
 def launch(**kwargs: Any) -> tuple[Any, str, str]:
     """Queue (one analysis at a time, at most QUEUE_MAX_SIZE waiting) and serve the page."""
     demo.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
+    kwargs.setdefault("show_error", True)  # gradio's own input errors reach API clients
     return demo.launch(max_file_size=MAX_FILE_SIZE, theme=THEME, **kwargs)
 
 

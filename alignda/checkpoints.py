@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -147,6 +149,23 @@ def _check_safetensors(path: Path) -> None:
         raise CheckpointError(
             f"{path} is not a valid safetensors file ({err}); restore it from the original "
             "checkpoints"
+        ) from err
+
+
+@contextmanager
+def reading(path: str | Path, what: str) -> Iterator[None]:
+    """Turn a loader's errors on unexpected content into one CheckpointError naming the file.
+
+    ``what`` says what the file should hold (e.g. 'the 3D-Var background error').
+    """
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, RuntimeError, ValueError) as err:
+        detail = " ".join(str(err).split())[:300]
+        raise CheckpointError(
+            f"{path} does not hold {what}: {type(err).__name__}: {detail}; restore the file"
         ) from err
 
 

@@ -88,5 +88,8 @@ class WorldStats:
         """Read a file written by :meth:`save`."""
         from safetensors.torch import load_file
 
-        t = load_file(str(path))
-        return cls(**{k: v.numpy() for k, v in t.items()})
+        from alignda.checkpoints import reading
+
+        with reading(path, "world statistics"):
+            t = load_file(str(path))
+            return cls(**{k: v.numpy() for k, v in t.items()})

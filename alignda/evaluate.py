@@ -41,8 +41,7 @@ def draw_observations(
     grid = Grid(*truth.shape[-2:])
     rng = np.random.default_rng(seed)
     return [
-        observe(x, make_mask(pattern, grid, rng, density=density), rng, noise_std)
-        for x in truth
+        observe(x, make_mask(pattern, grid, rng, density=density), rng, noise_std) for x in truth
     ]
 
 

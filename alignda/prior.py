@@ -12,7 +12,7 @@ from safetensors.torch import load_file, save_file
 from alignda.cases import Cases
 from alignda.checkpoints import (
     CHECKPOINT_DIR,
-    CheckpointError,
+    reading,
     register,
     resolve,
     safetensors_metadata,
@@ -92,14 +92,9 @@ def load_prior(name: str = "prior", directory: str | Path = CHECKPOINT_DIR) -> D
     """A registered score network (sha256-checked; CheckpointError if it is not a prior)."""
     path = resolve(name, directory)
     config = safetensors_metadata(path, "config", "a prior checkpoint (DiT config)")
-    try:
+    with reading(path, "the weights of a prior"):
         net = DiT(DiTConfig(**config))
         net.load_state_dict(load_file(str(path)))
-    except (TypeError, RuntimeError) as err:
-        detail = " ".join(str(err).split())
-        raise CheckpointError(
-            f"{path} does not hold the weights of a prior: {detail[:300]}"
-        ) from err
     return net.eval().requires_grad_(False)
 
 

@@ -23,7 +23,7 @@ import shlex
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache, partial
@@ -129,6 +129,12 @@ def _number(value: Any, name: str, integer: bool = False) -> float | int:
     return int(value) if integer else value
 
 
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise StudioError(f"{name} must be true or false, got {value!r}")
+    return bool(value)
+
+
 def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise StudioError(f"unknown {name} {value!r}; choose one of {list(choices)}")
@@ -172,13 +178,20 @@ class Request:
             "members": _number(self.members, "members", integer=True),
             "seed": _number(self.seed, "seed", integer=True),
             "weights": self._checked_weights(),
-            "forecast": bool(self.forecast),
+            "forecast": _flag(self.forecast, "forecast"),
             "points_csv": self._checked_points(),
         }
         for key, value in checked.items():
             object.__setattr__(self, key, value)
 
     def _checked_weights(self) -> tuple[float, ...]:
+        if isinstance(self.weights, str | bytes | Mapping) or not isinstance(
+            self.weights, Iterable
+        ):
+            raise StudioError(
+                f"weights must be a list of {len(DELTAS)} numbers {list(DELTAS)}, "
+                f"got {self.weights!r}"
+            )
         w = tuple(self.weights)
         if len(w) != len(DELTAS):
             raise StudioError(f"expected {len(DELTAS)} reward weights {list(DELTAS)}, got {w}")
@@ -226,6 +239,8 @@ class Request:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Request:
         """From :meth:`to_dict` output (weights as a mapping or a sequence)."""
+        if not isinstance(d, Mapping):
+            raise StudioError(f"a request must be a JSON object of fields, got {d!r:.80}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)
         if unknown:
@@ -721,8 +736,18 @@ def _cli_args(req: Request, label: str, folder: Path, cases: Path, aligned: bool
 def reproduce(settings: str | Path | Mapping[str, Any], out: str | Path | None = None) -> Result:
     """Re-run a settings JSON (file or dict) on the default studio; optionally write its netCDF."""
     if not isinstance(settings, Mapping):
-        settings = json.loads(Path(settings).read_text())
-    result = default_studio().run(Request.from_dict(settings["request"]))
+        path = Path(settings)
+        try:
+            settings = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise StudioError(f"cannot read settings file {path.name}: {err}") from None
+    request = settings.get("request") if isinstance(settings, Mapping) else None
+    if not isinstance(request, Mapping):
+        raise StudioError(
+            "settings must be a JSON object with a 'request' object (the app's settings.json)"
+        )
+    req = Request.from_dict(request)  # refused before any model loads
+    result = default_studio().run(req)
     if out is not None:
         analysis_netcdf(result, out)
     return result

@@ -55,8 +55,11 @@ class BackgroundError:
         """Read a file written by :meth:`save`."""
         from safetensors.torch import load_file
 
-        t = load_file(str(path))
-        return cls(t["sigma"].double(), t["beta"].double())
+        from alignda.checkpoints import reading
+
+        with reading(path, "the 3D-Var background error (sigma, beta)"):
+            t = load_file(str(path))
+            return cls(t["sigma"].double(), t["beta"].double())
 
 
 class ThreeDVar:

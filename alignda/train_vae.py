@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from alignda.cases import Cases
-from alignda.checkpoints import CHECKPOINT_DIR, register, resolve
+from alignda.checkpoints import CHECKPOINT_DIR, reading, register, resolve, safetensors_metadata
 from alignda.climate import WorldStats
 from alignda.codec import LatentCodec
 from alignda.datasets import CaseTensors
@@ -110,15 +110,13 @@ def export_vae(
 
 def load_codec(directory: str | Path = CHECKPOINT_DIR) -> LatentCodec:
     """The shipped latent codec (sha256-checked VAE + world statistics)."""
-    from safetensors import safe_open
-
     path = resolve("vae", directory)
-    with safe_open(str(path), "pt") as f:
-        cfg = VAEConfig(**json.loads(f.metadata()["config"]))
-    tensors = load_file(str(path))
-    scale = tensors.pop("latent_scale")
-    vae = VAE(cfg)
-    vae.load_state_dict(tensors)
+    config = safetensors_metadata(path, "config", "a VAE checkpoint (VAE config)")
+    with reading(path, "the weights of a VAE"):
+        tensors = load_file(str(path))
+        scale = tensors.pop("latent_scale")
+        vae = VAE(VAEConfig(**config))
+        vae.load_state_dict(tensors)
     vae.eval().requires_grad_(False)
     stats = WorldStats.load(resolve("world_stats", directory))
     return LatentCodec(vae, stats, scale).eval()

@@ -14,7 +14,6 @@ import shlex
 import shutil
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -172,18 +171,6 @@ UPLOADS = {  # CSV point files the bad requests below upload
     "semicolons.csv": b"lat;lon\n1;2\n",
     "huge.csv": b"lat,lon\n" + b"10,20\n" * 400_000,
 }
-SHOW_ERROR = (
-    "app.launch does not pass show_error=True: gradio's own message for a value of the wrong "
-    "type reaches the client only as 'has not enabled verbose error reporting'"
-)
-
-
-def _no_verbose_errors(kw: dict, match: str) -> Any:
-    """A case refused today without a readable message (an accepted request still fails)."""
-    mark = pytest.mark.xfail(strict=True, raises=AssertionError, reason=SHOW_ERROR)
-    return pytest.param(kw, match, marks=mark)
-
-
 BAD_API = {
     "density 0": ({"density_pct": 0.0}, "minimum value|density_pct must be in"),
     "tracks at 100 %": ({"pattern": "tracks", "density_pct": 100.0}, "tracks|cover"),
@@ -202,9 +189,9 @@ BAD_API = {
     "density 1e308": ({"density_pct": 1e308}, "greater than maximum value 100"),
     "steps 4.5": ({"steps": 4.5}, "steps must be a whole number, got 4.5"),
     "mode a number": ({"mode": 3}, "not in the list of choices"),
-    "string for density": _no_verbose_errors({"density_pct": "abc"}, "Expected a `float`"),
-    "None for steps": _no_verbose_errors({"steps": None}, "Expected a `float`"),
-    "list for members": _no_verbose_errors({"members": [1]}, "Expected a `float`"),
+    "string for density": ({"density_pct": "abc"}, "Expected a `float`"),
+    "None for steps": ({"steps": None}, "Expected a `float`"),
+    "list for members": ({"members": [1]}, "Expected a `float`"),
 }
 
 

@@ -2,9 +2,6 @@
 case files, settings JSON and requests. Each must be refused with an exception of the
 project's types (or a CLI exit status 2) and a message that says what is wrong, never a
 traceback from deep inside numpy/torch/xarray and never a silently wrong result.
-
-Cases marked ``xfail(strict=True)`` are known gaps in ``alignda/studio.py`` (the reason says
-which): they fail loudly once fixed, so the mark must then be removed.
 """
 
 from __future__ import annotations
@@ -38,11 +35,10 @@ from alignda.cli import SHIPPED_CASES, main
 from alignda.grid import Grid
 from alignda.obs import DEFAULT_MAX_ROWS, ObsError, points_from_csv
 from alignda.prior import load_prior
+from alignda.threedvar import BackgroundError
 from alignda.train_vae import load_codec
 
 GRID = Grid(64, 128)
-NOT_JSON = "studio.reproduce: a JSONDecodeError that does not name the file, not a StudioError"
-NO_REQUEST = "studio.reproduce: reads settings['request'] unchecked (TypeError/KeyError)"
 
 
 # --- bad files, written once ----------------------------------------------------------------
@@ -210,11 +206,11 @@ def truncate_and_register(folder: Path, name: str) -> None:
     register(name, path, directory=folder)
 
 
-def replace_prior_with_other_tensors(folder: Path) -> None:
-    """A valid safetensors file without the prior's config and weights, registered."""
-    path = folder / "prior.safetensors"
-    save_file({"weight": torch.zeros(3)}, str(path))
-    register("prior", path, directory=folder)
+def other_tensors_registered(folder: Path, name: str, metadata: dict | None = None) -> None:
+    """A valid safetensors file holding other tensors, registered as checkpoint ``name``."""
+    path = folder / f"{name}.safetensors"
+    save_file({"weight": torch.zeros(3)}, str(path), metadata=metadata)
+    register(name, path, directory=folder)
 
 
 def junk_registered(folder: Path) -> None:
@@ -293,10 +289,34 @@ DAMAGE: dict[str, tuple[Callable[[Path], Any], Callable[[Path], Any], type, str]
         "world_stats.safetensors is not a valid safetensors file",
     ),
     "other tensors registered as the prior": (
-        replace_prior_with_other_tensors,
+        lambda d: other_tensors_registered(d, "prior"),
         lambda d: load_prior(directory=d),
         CheckpointError,
         "prior.safetensors has no 'config' metadata: it is not a prior checkpoint",
+    ),
+    "other tensors with a prior's config": (
+        lambda d: other_tensors_registered(d, "prior", {"config": "{}"}),
+        lambda d: load_prior(directory=d),
+        CheckpointError,
+        "prior.safetensors does not hold the weights of a prior: RuntimeError",
+    ),
+    "other tensors registered as the vae": (
+        lambda d: other_tensors_registered(d, "vae", {"config": "{}"}),
+        load_codec,
+        CheckpointError,
+        "vae.safetensors does not hold the weights of a VAE: KeyError",
+    ),
+    "other tensors registered as world stats": (
+        lambda d: other_tensors_registered(d, "world_stats"),
+        load_codec,
+        CheckpointError,
+        "world_stats.safetensors does not hold world statistics: TypeError",
+    ),
+    "other tensors registered as the 3D-Var B": (
+        lambda d: other_tensors_registered(d, "threedvar_b"),
+        lambda d: BackgroundError.load(resolve("threedvar_b", d)),
+        CheckpointError,
+        r"threedvar_b.safetensors does not hold the 3D-Var background error \(sigma, beta\)",
     ),
 }
 
@@ -463,35 +483,30 @@ SETTINGS: dict[str, Any] = {
         "steps must be a number",
     ),
     "steps out of range": ('{"request": {"steps": 1e308}}', st.StudioError, "steps must be in"),
-    "not JSON": pytest.param(
+    "not JSON": (
         "{request: 1",
         st.StudioError,
         "settings.json",
-        marks=pytest.mark.xfail(strict=True, raises=json.JSONDecodeError, reason=NOT_JSON),
     ),
-    "empty file": pytest.param(
+    "empty file": (
         "",
         st.StudioError,
         "settings.json",
-        marks=pytest.mark.xfail(strict=True, raises=json.JSONDecodeError, reason=NOT_JSON),
     ),
-    "a JSON list": pytest.param(
+    "a JSON list": (
         "[1, 2]",
         st.StudioError,
         "'request'",
-        marks=pytest.mark.xfail(strict=True, raises=TypeError, reason=NO_REQUEST),
     ),
-    "no request": pytest.param(
+    "no request": (
         '{"sampler": {}}',
         st.StudioError,
         "'request'",
-        marks=pytest.mark.xfail(strict=True, raises=KeyError, reason=NO_REQUEST),
     ),
-    "request null": pytest.param(
+    "request null": (
         '{"request": null}',
         st.StudioError,
         "'request'",
-        marks=pytest.mark.xfail(strict=True, raises=TypeError, reason=NO_REQUEST),
     ),
 }
 
@@ -528,21 +543,13 @@ REQUESTS: dict[str, Any] = {
     "weights text value": ({"weights": {"physics": "x"}}, "weight 'physics' must be a number"),
     "pattern None": ({"pattern": None}, "unknown observation pattern None"),
     "csv without points": ({"pattern": "csv", "points_csv": "  "}, "needs a CSV file"),
-    "weights None": pytest.param(
+    "weights None": (
         {"weights": None},
         "weights",
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=TypeError,
-            reason="studio.Request._checked_weights: tuple(None) raises a TypeError",
-        ),
     ),
-    "forecast a string": pytest.param(
+    "forecast a string": (
         {"forecast": "no"},
         "forecast",
-        marks=pytest.mark.xfail(
-            strict=True, reason="studio.Request.__post_init__: bool('no') is True, accepted"
-        ),
     ),
 }
 
