@@ -171,13 +171,12 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
 def cmd_assimilate(args: argparse.Namespace) -> None:
     """One analysis of a case: write members, mean and spread to netCDF."""
     import numpy as np
-    import torch
 
     from alignda.assimilate import SamplerSettings, analyse, analysis_dataset
     from alignda.grid import Grid
     from alignda.obs import make_mask, observe
     from alignda.prior import load_prior, prior_denoiser
-    from alignda.runtime import parallel_workers, torch_threads
+    from alignda.runtime import worker_threads
     from alignda.train_vae import load_codec
 
     if args.seed < 0:
@@ -209,20 +208,10 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
         from alignda.alignment import RewardSoup, load_deltas
 
         net = RewardSoup(net, load_deltas("aligned", folder)).network(weights)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(torch_threads())  # groups of members share the cores instead
-    try:
+    with worker_threads() as workers:  # groups of members side by side, one thread each
         members = analyse(
-            prior_denoiser(net),
-            codec,
-            bg,
-            obs,
-            settings,
-            progress=not args.quiet,
-            workers=parallel_workers(),
+            prior_denoiser(net), codec, bg, obs, settings, progress=not args.quiet, workers=workers
         )
-    finally:
-        torch.set_num_threads(threads)
     ds = analysis_dataset(
         members,
         grid,
@@ -325,6 +314,13 @@ def cmd_align(args: argparse.Namespace) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
     """The paper's Tables 1 and 2, the obs density/noise sweep and the trade-off PNG."""
+    from alignda.runtime import worker_threads
+
+    with worker_threads() as workers:  # one torch thread per worker: members side by side
+        _evaluate(args, workers)
+
+
+def _evaluate(args: argparse.Namespace, workers: int) -> None:
     import numpy as np
 
     from alignda.alignment import load_soup
@@ -346,6 +342,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         ThreeDVar(BackgroundError.load(resolve("threedvar_b", folder))),
         stats,
         progress=not args.quiet,
+        workers=workers,
     )
     times = [t for t in cases.times if cases.future_truth(t, 48) is not None][: args.n_cases]
     truth = np.stack([cases.truth_state(t) for t in times])

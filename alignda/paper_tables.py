@@ -28,6 +28,7 @@ from alignda.evaluate import draw_observations, run_methods, scores
 from alignda.obs import DEFAULT_NOISE_STD, Observations
 from alignda.prior import prior_denoiser
 from alignda.rewards import REWARDS, Forecaster, candidate_rewards
+from alignda.runtime import in_parallel
 from alignda.threedvar import ThreeDVar
 
 #: The paper's prior rows: unaligned, physics-aligned (-P) and multi-reward aligned (-M).
@@ -64,10 +65,12 @@ class Evaluator:
         stats: WorldStats,
         forecaster: Forecaster | None = None,
         progress: bool = True,
+        workers: int = 1,
     ) -> None:
         self.soup, self.codec, self.threedvar, self.stats = soup, codec, threedvar, stats
         self.forecaster = forecaster or Forecaster()
         self.progress = progress
+        self.workers = workers  # members and forecasts split over this many threads
 
     def observations(self, truth: np.ndarray, cfg: EvalConfig) -> list[Observations]:
         """The observations of every case."""
@@ -85,7 +88,7 @@ class Evaluator:
         out = []
         for i, (xb, o) in enumerate(zip(background, obs, strict=True)):
             s = replace(settings, seed=settings.seed + i)
-            out.append(analyse(den, self.codec, xb, o, s).mean(0))
+            out.append(analyse(den, self.codec, xb, o, s, workers=self.workers).mean(0))
         return np.stack(out)
 
     def analyses(
@@ -113,7 +116,7 @@ class Evaluator:
         """48 h forecasts from every row's analyses."""
         names = list(rows)
         stacked = np.concatenate([rows[k] for k in names])
-        fc = self.forecaster(stacked)
+        fc = in_parallel(lambda i, _: self.forecaster(stacked[i]), len(stacked), self.workers)
         n = len(rows[names[0]])
         return {k: fc[i * n : (i + 1) * n] for i, k in enumerate(names)}
 

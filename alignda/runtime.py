@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextvars
 import os
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from functools import partial
 from typing import TypeVar
 
@@ -38,6 +39,18 @@ def torch_threads() -> int:
 def parallel_workers() -> int:
     """Workers that run side by side: the cores over torch's intra-op threads (at least 1)."""
     return max(1, usable_cores() // torch.get_num_threads())
+
+
+@contextmanager
+def worker_threads() -> Iterator[int]:
+    """Within: torch uses :func:`torch_threads` intra-op threads (restored after); yields the
+    number of workers to run side by side (:func:`parallel_workers`)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(torch_threads())
+    try:
+        yield parallel_workers()
+    finally:
+        torch.set_num_threads(before)
 
 
 def default_device() -> torch.device:
