@@ -28,7 +28,6 @@ from alignda.evaluate import draw_observations, run_methods, scores
 from alignda.obs import DEFAULT_NOISE_STD, Observations
 from alignda.prior import prior_denoiser
 from alignda.rewards import REWARDS, Forecaster, candidate_rewards
-from alignda.runtime import in_parallel
 from alignda.threedvar import ThreeDVar
 
 #: The paper's prior rows: unaligned, physics-aligned (-P) and multi-reward aligned (-M).
@@ -68,9 +67,9 @@ class Evaluator:
         workers: int = 1,
     ) -> None:
         self.soup, self.codec, self.threedvar, self.stats = soup, codec, threedvar, stats
-        self.forecaster = forecaster or Forecaster()
+        self.forecaster = forecaster or Forecaster(workers=workers)
         self.progress = progress
-        self.workers = workers  # members and forecasts split over this many threads
+        self.workers = workers  # members (and forecasts) split over this many threads
 
     def observations(self, truth: np.ndarray, cfg: EvalConfig) -> list[Observations]:
         """The observations of every case."""
@@ -116,7 +115,7 @@ class Evaluator:
         """48 h forecasts from every row's analyses."""
         names = list(rows)
         stacked = np.concatenate([rows[k] for k in names])
-        fc = in_parallel(lambda i, _: self.forecaster(stacked[i]), len(stacked), self.workers)
+        fc = self.forecaster(stacked)
         n = len(rows[names[0]])
         return {k: fc[i * n : (i + 1) * n] for i, k in enumerate(names)}
 

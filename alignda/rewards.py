@@ -22,6 +22,7 @@ import torch
 
 from alignda.balance import geostrophic_deviation
 from alignda.grid import Grid
+from alignda.runtime import in_parallel
 from alignda.variables import VARIABLE_NAMES
 from alignda.world import ShallowWaterModel, WorldConfig
 
@@ -76,17 +77,26 @@ def normalised_mse(states: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> 
 class Forecaster:
     """The forecaster's model: deterministic 48 h forecasts of batches of states."""
 
-    def __init__(self, config: WorldConfig | None = None, batch: int = 32) -> None:
+    def __init__(
+        self, config: WorldConfig | None = None, batch: int = 32, workers: int = 1
+    ) -> None:
         self.model = ShallowWaterModel(config or WorldConfig().imperfect())
         self.batch = batch
+        self.workers = workers  # states split over this many threads (one torch thread each)
 
     def __call__(self, states: np.ndarray, hours: float = FORECAST_HOURS) -> np.ndarray:
         """Forecasts (N, C, nlat, nlon) of states ``hours`` ahead."""
         x = _check_states(states, "states").astype(np.float32)
-        out = []
-        for i in range(0, len(x), self.batch):
-            out.append(self.model.forecast(torch.from_numpy(x[i : i + self.batch]), hours))
-        return torch.cat(out).numpy()
+
+        def run(rows: np.ndarray, progress: bool) -> np.ndarray:
+            part = torch.from_numpy(x[rows])
+            out = [
+                self.model.forecast(part[i : i + self.batch], hours)
+                for i in range(0, len(part), self.batch)
+            ]
+            return torch.cat(out).numpy()
+
+        return in_parallel(run, len(x), self.workers)
 
 
 def forecast_reward(

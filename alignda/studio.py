@@ -59,7 +59,7 @@ from alignda.obs import (
 )
 from alignda.prior import load_prior, prior_denoiser
 from alignda.rewards import FORECAST_HOURS, Forecaster, candidate_rewards
-from alignda.runtime import default_device, in_parallel, parallel_workers, side_by_side
+from alignda.runtime import default_device, parallel_workers, side_by_side
 from alignda.state import to_dataset
 from alignda.threedvar import BackgroundError, ThreeDVar
 from alignda.train_vae import load_codec
@@ -421,7 +421,7 @@ class Studio:
     def forecaster(self) -> Forecaster:
         """The 48 h forecast model (built on first use)."""
         if self._forecaster is None:
-            self._forecaster = Forecaster()
+            self._forecaster = Forecaster(workers=parallel_workers())
         return self._forecaster
 
     def aligned_note(self) -> str:
@@ -506,13 +506,8 @@ class Studio:
         new: dict[str, np.ndarray] = {}
         if missing:
             states = np.stack([result.mean(n) for n in missing])
-
-            def run(rows: np.ndarray, first: bool) -> np.ndarray:
-                return self.forecaster(states[rows], FORECAST_HOURS)
-
             with _timed(result.seconds, "forecasts"):
-                done = in_parallel(run, len(states), parallel_workers())
-                new = dict(zip(missing, done, strict=True))
+                new = dict(zip(missing, self.forecaster(states, FORECAST_HOURS), strict=True))
             base.forecasts.update({n: f for n, f in new.items() if n != ALIGNED_ROW})
         return {n: new[n] if n in new else base.forecasts[n] for n in names}
 
