@@ -243,14 +243,21 @@ def _observation_controls(labels: list[str]) -> dict[str, Any]:
     lo = st.LIMITS
     return {
         "case": gr.Dropdown(
-            labels, value=labels[0], label="case (analysis time)", allow_custom_value=True
+            labels,
+            value=labels[0],
+            label="case (analysis time)",
+            allow_custom_value=True,
+            elem_id="case",
         ),
-        "pattern": gr.Dropdown(PATTERN_CHOICES, value="random", label="observation pattern"),
+        "pattern": gr.Dropdown(
+            PATTERN_CHOICES, value="random", label="observation pattern", elem_id="pattern"
+        ),
         "points": gr.File(
             label="CSV points: lat, lon[, variable, value] (max 1 MB)",
             file_types=[".csv", ".txt"],
             type="filepath",
             visible=False,
+            elem_id="points",
         ),
         "density": gr.Slider(0.1, 100, value=1.0, step=0.1, label="density (% of grid points)"),
         "noise": gr.Slider(

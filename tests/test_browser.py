@@ -111,3 +111,40 @@ def test_a_lesson_fills_the_controls_and_runs(page) -> None:
     expect(page.locator("#steps input[type=number]")).to_have_value("32")
     _wait_for_results(page)
     expect(page.locator("#maps img")).to_have_attribute("src", re.compile("maps"))
+
+
+def _refused(page, message: str) -> None:
+    """Click Assimilate and expect an error toast with ``message`` (no results drawn)."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("button", name="Assimilate").click()
+    toast = page.locator("[data-testid=toast-body]").filter(has_text=message)
+    expect(toast.first).to_be_visible(timeout=30_000)
+    expect(page.locator("#maps img")).to_have_count(0)
+    for close in page.locator("[data-testid=toast-close]").all():
+        close.click()
+
+
+def test_bad_input_on_the_page_is_refused_and_the_page_keeps_working(page, tmp_path) -> None:
+    case = page.locator("#case input")
+    case.fill("not a case")
+    case.press("Enter")
+    _refused(page, "neither an index nor a time")
+
+    page.locator("#pattern input").click()
+    page.get_by_role("option", name="CSV points (upload)").click()
+    _refused(page, "needs a CSV file")
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00 not text")
+    page.locator("#points input[type=file]").set_input_files(str(junk))
+    page.locator("#points").get_by_text("junk.csv").wait_for(timeout=10_000)
+    _refused(page, "binary file")
+
+    page.locator("#pattern input").click()
+    page.get_by_role("option", name="random").click()
+    case.fill("0")
+    case.press("Enter")
+    _set_number(page, "steps", 8)
+    _set_number(page, "members", 2)
+    page.get_by_role("button", name="Assimilate").click()
+    _wait_for_results(page)
