@@ -184,7 +184,10 @@ airport hubs, or your own points (CSV with `lat, lon[, variable, value]`).
 
 **Analysis and increment.** Data assimilation blends background and observations into the
 analysis. The *increment* (analysis - background) is the correction; a good one cancels the
-background error (compare *increment* with *background - truth* sign-flipped).
+background error (compare *increment* with *background - truth* sign-flipped). Without the
+truth, DA checks itself against the observations: the *obs misfit* column is the rms of
+(observation - state) / observation error, *O-B* for the background and *O-A* for an
+analysis; a sound analysis has O-A well below O-B (about 1 means within the observation error).
 
 **3D-Var vs score-based DA.** 3D-Var minimises a quadratic cost with a static
 background-error covariance B: errors are Gaussian, balanced and the same every day. The
@@ -304,11 +307,15 @@ def _output_panel(default_analysis: str) -> dict[str, Any]:
         )
     maps = gr.Image(label="maps", type="filepath", elem_id="maps")
     table = gr.Dataframe(
-        label="scores (MSE, MAE: normalised, mean over variables; rewards: higher is better)",
+        label=(
+            "scores (MSE, MAE: normalised, mean over variables; obs misfit: rms of (obs - state) "
+            "/ obs error, O-B for the background; rewards: higher is better)"
+        ),
         elem_id="scores",
         headers=list(st.TABLE_HEADERS),
         wrap=True,
-        column_widths=["13%"] + ["9.6%"] * (len(st.TABLE_HEADERS) - 1),
+        column_widths=["12%"]
+        + [f"{88 / (len(st.TABLE_HEADERS) - 1):.1f}%"] * (len(st.TABLE_HEADERS) - 1),
     )
     with gr.Row():
         plot = gr.Image(label="trade-off", type="numpy", scale=2)

@@ -794,6 +794,21 @@ class Observations:
         """Number of observations per variable."""
         return {name: int(m.sum()) for name, m in zip(VARIABLE_NAMES, self.mask, strict=True)}
 
+    def misfit(self, state: np.ndarray) -> float:
+        """RMS of the normalised innovations (y - H x) / sigma_o of a state (C, nlat, nlon).
+
+        About 1 for an analysis that fits the observations to within their error; the
+        background's value (O-B) is the scale an analysis (O-A) should come well below.
+        Perfect observations (sigma 0) are measured in units of the default error std.
+        """
+        x = np.asarray(state, dtype=np.float64)
+        if x.shape != self.mask.shape:
+            raise ObsError(f"state shape {x.shape} != observation shape {self.mask.shape}")
+        default = np.array([DEFAULT_NOISE_STD[k] for k in VARIABLE_NAMES])
+        std = np.where(self.noise_std > 0, self.noise_std, default)
+        r = ((self.values - x) / std.reshape(-1, 1, 1))[self.mask]
+        return float(np.sqrt(np.mean(r**2))) if r.size else float("nan")
+
     def to_dataset(self, grid: Grid) -> xr.Dataset:
         """xarray Dataset with ``<var>_obs`` (NaN where unobserved) and CF attributes."""
         if tuple(grid.shape) != self.mask.shape[1:]:

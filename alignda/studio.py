@@ -82,6 +82,8 @@ BACKGROUND, THREEDVAR, UNALIGNED, ALIGNED_ROW = (
 )
 ANALYSES: tuple[str, ...] = (ALIGNED_ROW, UNALIGNED, THREEDVAR)
 REWARD_COLUMNS = ("accuracy (BT)", f"forecast (-MSE +{FORECAST_HOURS} h)", "physics (Geo-Score %)")
+#: RMS of (observation - state) / obs error std: O-B for the background, O-A for analyses.
+FIT_COLUMN = "obs misfit (rms / std)"
 HISTORY_LENGTH = 20
 #: Columns of :func:`display_table`.
 TABLE_HEADERS: tuple[str, ...] = (
@@ -89,6 +91,7 @@ TABLE_HEADERS: tuple[str, ...] = (
     "MSE",
     "MAE",
     *(f"RMSE {k} [{v['units']}]" for k, v in VARIABLES.items()),
+    FIT_COLUMN,
     *REWARD_COLUMNS,
 )
 
@@ -559,6 +562,7 @@ class Studio:
             stage(0.85, f"{FORECAST_HOURS} h forecasts")
             forecasts = self.forecasts(base, result)
         result.table = self.score(result, forecasts, sc.future_truth)
+        result.notes += _fit_notes(result.table, req)
         result.settings = self.settings(result)
         seconds["total (no maps)"] = time.perf_counter() - t0
         return result
@@ -601,12 +605,14 @@ class Studio:
     def score(
         self, result: Result, forecasts: dict[str, np.ndarray] | None, future: np.ndarray | None
     ) -> pd.DataFrame:
-        """Metrics (MSE, MAE, RMSE per variable) and the three rewards of every row."""
+        """Metrics (MSE, MAE, RMSE per variable), the fit to the observations (O-B, O-A) and
+        the three rewards of every row."""
         names = _rows(result)
         means = np.stack([result.mean(n) for n in names])
         preds = {n: to_dataset(m, self.grid) for n, m in zip(names, means, strict=True)}
         table = score_table(preds, to_dataset(result.truth, self.grid), self.stats.scales)
         table = table.rename(columns=lambda c: _unit_header(c, table.attrs["units"]))
+        table[FIT_COLUMN] = [result.obs.misfit(m) for m in means]
         fcs = None if forecasts is None else np.stack([forecasts[n] for n in names])
         r = candidate_rewards(means, result.truth, fcs, future, self.stats.std)
         values = (r["accuracy"], r["forecast"], 100 * r["physics"])
@@ -641,6 +647,26 @@ class Studio:
             },
             "reproduce": reproduction(result, self.folder, self.cases_path),
         }
+
+
+def _fit_notes(table: pd.DataFrame, req: Request) -> list[str]:
+    """A warning for each prior analysis that fits the observations worse than the background
+    (O-A > O-B): the guidance pulled it away (too strong for this many observations or this
+    few steps)."""
+    fit = table[FIT_COLUMN]
+    notes = []
+    for row in (UNALIGNED, ALIGNED_ROW):
+        if row in fit.index and fit[row] > fit[BACKGROUND]:
+            hint = (
+                f"lower zeta (now {req.zeta:g}) or use more steps"
+                if req.mode == "dps"
+                else "try DPS"
+            )
+            notes.append(
+                f"The {row} fits the observations worse than the background (misfit "
+                f"{fit[row]:.2f} > {fit[BACKGROUND]:.2f}): the guidance diverged; {hint}."
+            )
+    return notes
 
 
 def _rows(result: Result) -> list[str]:

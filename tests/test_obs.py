@@ -532,3 +532,15 @@ def test_observations_validation() -> None:
         obs.to_dataset(GRID)
     with pytest.raises(ObsError, match="none of"):
         Observations.from_dataset(xr.Dataset())
+
+
+def test_misfit_is_one_for_the_truth_and_grows_with_error() -> None:
+    truth = rng(1).normal(0.0, 5.0, size=(4, *GRID.shape))
+    obs = observe(truth, make_mask("random", GRID, rng(2), density=0.2), rng(3))
+    assert obs.misfit(truth) == pytest.approx(1.0, abs=0.05)  # noise of the stated std
+    shifted = truth + np.array([20.0, 0.0, 0.0, 0.0]).reshape(-1, 1, 1)  # z off by 2 sigma
+    assert obs.misfit(shifted) == pytest.approx(np.sqrt((5 + 1 + 1 + 1) / 4), abs=0.07)
+    perfect = observe(truth, make_mask("random", GRID, rng(2), density=0.2), rng(3), 0.0)
+    assert perfect.misfit(truth) == pytest.approx(0.0, abs=1e-5)
+    with pytest.raises(ObsError, match="state shape"):
+        obs.misfit(truth[:3])
