@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -174,19 +175,26 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
 
     from alignda.assimilate import SamplerSettings, analyse, analysis_dataset
     from alignda.grid import Grid
-    from alignda.obs import make_mask, observe
+    from alignda.obs import DEFAULT_NOISE_STD, make_mask, observe, points_from_csv
     from alignda.prior import load_prior, prior_denoiser
     from alignda.runtime import worker_threads
     from alignda.train_vae import load_codec
 
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if not (math.isfinite(args.noise_scale) and args.noise_scale >= 0):
+        raise ValueError(f"--noise-scale must be finite and >= 0, got {args.noise_scale}")
     cases = Cases.open(args.cases)
     t = cases.time_of(args.case)
     truth, bg = cases.truth_state(t), cases.background_state(t)
     grid = Grid(*truth.shape[-2:])
     rng = np.random.default_rng(args.seed)
-    obs = observe(truth, make_mask(args.pattern, grid, rng, density=args.density), rng)
+    if args.points:
+        where = points_from_csv(Path(args.points), grid)
+    else:
+        where = make_mask(args.pattern, grid, rng, density=args.density)
+    noise = {k: v * args.noise_scale for k, v in DEFAULT_NOISE_STD.items()}
+    obs = observe(truth, where, rng, noise_std=noise)
     settings = SamplerSettings(
         mode=args.mode,
         steps=args.steps,
@@ -218,8 +226,9 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
         t,
         attrs={
             "settings": json.dumps(settings.to_dict()),
-            "pattern": args.pattern,
+            "pattern": f"csv points {Path(args.points).name}" if args.points else args.pattern,
             "density": args.density,
+            "noise_scale": args.noise_scale,
             "reward_weights": json.dumps(weights),
         },
     )
@@ -460,6 +469,15 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--case", default="0", help="index or analysis time (e.g. 2000-07-04T00)")
     a.add_argument("--pattern", default="random")
     a.add_argument("--density", type=float, default=0.01)
+    a.add_argument(
+        "--points", help="CSV of observed points: lat, lon[, variable, value] (replaces --pattern)"
+    )
+    a.add_argument(
+        "--noise-scale",
+        type=float,
+        default=1.0,
+        help="obs error std as a multiple of z 10 m, u/v 1 m/s, tracer 0.02 (0: perfect obs)",
+    )
     a.add_argument("--mode", default="dps")
     a.add_argument("--steps", type=int, default=32)
     a.add_argument("--corrections", type=int, default=1)

@@ -72,6 +72,8 @@ CSV_PATTERN = "csv"
 OBS_PATTERNS: tuple[str, ...] = (*PATTERNS, CSV_PATTERN)
 MAX_UPLOAD_BYTES = 1_000_000
 MAX_CSV_ROWS = 20_000
+#: File name the CLI reproduction of a CSV-points request reads the points from.
+POINTS_FILE = "points.csv"
 WIND_SPEED = "wind speed"
 MAP_VARIABLES: tuple[str, ...] = (*VARIABLE_NAMES, WIND_SPEED)
 BACKGROUND, THREEDVAR, UNALIGNED, ALIGNED_ROW = (
@@ -715,21 +717,19 @@ def default_studio() -> Studio:
 def reproduction(result: Result, folder: Path, cases: Path) -> dict[str, Any]:
     """How to re-run a request: CLI commands (where the CLI can) and the Python call."""
     req = result.request
-    limits = []
+    needs = []
     if req.pattern == CSV_PATTERN:
-        limits.append("the CLI has no option for CSV points")
-    if req.noise_scale != 1.0:
-        limits.append("the CLI uses the default observation noise (noise_scale 1)")
-    commands = dict.fromkeys((n for n in result.analyses if n != THREEDVAR), None)
-    if not limits:
-        for name in commands:
-            argv = _cli_args(req, result.label, folder, cases, aligned=name == ALIGNED_ROW)
-            commands[name] = shlex.join(argv)
+        needs.append(f"{POINTS_FILE}: the text of request.points_csv (the uploaded CSV)")
+    commands = {
+        n: shlex.join(_cli_args(req, result.label, folder, cases, aligned=n == ALIGNED_ROW))
+        for n in result.analyses
+        if n != THREEDVAR
+    }
     return {
         "cli": commands[result.main],
         "cli_reproduces": f"the '{result.main}' analysis members (the netCDF download)",
         "cli_by_analysis": commands,
-        "cli_limits": limits,
+        "cli_needs": needs,
         "python": 'python -c "from alignda.studio import reproduce; '
         "reproduce('settings.json', 'analysis.nc')\"",
     }
@@ -745,7 +745,12 @@ def _cli_args(req: Request, label: str, folder: Path, cases: Path, aligned: bool
         args += ["--hub-repo", hub]
     elif folder.resolve() != CHECKPOINT_DIR.resolve():
         args += ["--checkpoints", str(folder)]
-    args += ["--pattern", req.pattern, "--density", repr(req.density_pct / 100.0)]
+    if req.pattern == CSV_PATTERN:
+        args += ["--points", POINTS_FILE]
+    else:
+        args += ["--pattern", req.pattern, "--density", repr(req.density_pct / 100.0)]
+    if req.noise_scale != 1.0:
+        args += ["--noise-scale", repr(req.noise_scale)]
     args += ["--mode", s.mode, "--steps", str(s.steps), "--corrections", str(s.corrections)]
     args += ["--zeta", repr(s.zeta), "--gamma", repr(s.gamma), "--members", str(s.members)]
     if aligned:

@@ -374,3 +374,20 @@ def test_obs_misfit_column_and_a_diverged_guidance_is_flagged():
     assert drift.table[st.FIT_COLUMN]["unaligned prior"] > drift.table[st.FIT_COLUMN]["background"]
     assert any("fits the observations worse than the background" in n for n in drift.notes)
     assert any("lower zeta (now 1" in n for n in drift.notes)
+
+
+def test_csv_points_and_noise_reproduce_from_the_cli(tmp_path, monkeypatch):
+    studio = st.default_studio()
+    points = "lat,lon\n" + "".join(
+        f"{lat},{lon}\n" for lat in (-60, -20, 20, 60) for lon in (0, 90, 180, 270)
+    )
+    req = st.Request(case="3", pattern="csv", points_csv=points, noise_scale=2.5, **QUICK)
+    result = studio.run(req)
+    how = result.settings["reproduce"]
+    assert "--points points.csv" in how["cli"] and "--noise-scale 2.5" in how["cli"]
+    assert how["cli_needs"] and "points_csv" in how["cli_needs"][0]
+    monkeypatch.chdir(tmp_path)
+    Path(st.POINTS_FILE).write_text(result.settings["request"]["points_csv"])
+    members = cli_members(how["cli"], tmp_path / "cli.nc")
+    np.testing.assert_allclose(members, result.analyses[result.main], rtol=1e-4, atol=1e-3)
+    assert result.obs.counts["z"] == 16 and result.obs.noise_std[0] == 25.0

@@ -123,6 +123,13 @@ CLI_ASSIMILATE = {
         ".* has no manifest.json: not a checkpoint folder",
     ),
     "unknown prior name": (["--prior", "nope"], r"no checkpoint 'nope' in .*manifest.json \(has"),
+    "noise scale nan": (["--noise-scale", "nan"], "--noise-scale must be finite and >= 0"),
+    "noise scale -1": (["--noise-scale=-1"], "--noise-scale must be finite and >= 0, got -1"),
+    "points file missing": (
+        ["--points", "{bad}/no_points.csv"],
+        "cannot read CSV file .*no_points.csv.*No such file",
+    ),
+    "points file garbage": (["--points", "{bad}/garbage.nc"], "CSV is not UTF-8 text|header"),
 }
 
 
