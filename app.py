@@ -114,7 +114,7 @@ def assimilate(
         analysis: analysis mapped: aligned prior, unaligned prior or 3D-Var.
 
     Returns:
-        maps PNG, score table (MSE, MAE, RMSE per variable, three rewards per method),
+        maps PNG, score table (MSE, MAE, RMSE per variable, obs misfit, three rewards),
         trade-off plot, downloads (analysis netCDF, maps PNG, settings JSON), notes.
     """
     try:

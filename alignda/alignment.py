@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
@@ -100,8 +99,7 @@ class Preferences:
     @classmethod
     def load(cls, path: str | Path) -> Preferences:
         """Read what :meth:`save` wrote."""
-        with safe_open(str(path), "pt") as f:
-            config = json.loads(f.metadata()["config"])
+        config = safetensors_metadata(path, "config", "a preference-data file")
         t = load_file(str(path))
         rewards = {k[7:]: v.numpy() for k, v in t.items() if k.startswith("reward.")}
         times = t["times"].numpy().astype("datetime64[ns]")

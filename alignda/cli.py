@@ -171,11 +171,10 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
 
 def cmd_assimilate(args: argparse.Namespace) -> None:
     """One analysis of a case: write members, mean and spread to netCDF."""
-    import numpy as np
 
     from alignda.assimilate import SamplerSettings, analyse, analysis_dataset
     from alignda.grid import Grid
-    from alignda.obs import DEFAULT_NOISE_STD, make_mask, observe, points_from_csv
+    from alignda.obs import observe_case
     from alignda.prior import load_prior, prior_denoiser
     from alignda.runtime import worker_threads
     from alignda.train_vae import load_codec
@@ -188,13 +187,14 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
     t = cases.time_of(args.case)
     truth, bg = cases.truth_state(t), cases.background_state(t)
     grid = Grid(*truth.shape[-2:])
-    rng = np.random.default_rng(args.seed)
-    if args.points:
-        where = points_from_csv(Path(args.points), grid)
-    else:
-        where = make_mask(args.pattern, grid, rng, density=args.density)
-    noise = {k: v * args.noise_scale for k, v in DEFAULT_NOISE_STD.items()}
-    obs = observe(truth, where, rng, noise_std=noise)
+    obs = observe_case(
+        truth,
+        args.seed,
+        pattern=args.pattern,
+        density=args.density,
+        points=Path(args.points) if args.points else None,
+        noise_scale=args.noise_scale,
+    )
     settings = SamplerSettings(
         mode=args.mode,
         steps=args.steps,

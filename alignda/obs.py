@@ -967,6 +967,36 @@ def observe(
     return Observations(mask=np.array(m), values=values32, noise_std=std)
 
 
+def scaled_noise_std(scale: float) -> dict[str, float]:
+    """The default observation error std of every variable times ``scale``."""
+    return {k: v * scale for k, v in DEFAULT_NOISE_STD.items()}
+
+
+def observe_case(
+    truth: np.ndarray,
+    seed: int,
+    *,
+    pattern: str = "random",
+    density: float | None = None,
+    points: str | os.PathLike[str] | bytes | None = None,
+    noise_scale: float = 1.0,
+    max_rows: int = DEFAULT_MAX_ROWS,
+) -> Observations:
+    """One truth state (C, nlat, nlon) observed as the app, the CLI and the case plots do.
+
+    ``default_rng(seed)`` draws the network of ``pattern`` at ``density`` (unless ``points``,
+    a CSV source for :func:`points_from_csv`, gives it), then the noise of std
+    :func:`scaled_noise_std` (``noise_scale``).
+    """
+    grid = Grid(*np.shape(truth)[-2:])
+    rng = np.random.default_rng(seed)
+    if points is not None:
+        where: np.ndarray | PointObs = points_from_csv(points, grid, max_rows=max_rows)
+    else:
+        where = make_mask(pattern, grid, rng, density=density)
+    return observe(truth, where, rng, noise_std=scaled_noise_std(noise_scale))
+
+
 def apply_user_points(
     points: PointObs,
     truth: np.ndarray,

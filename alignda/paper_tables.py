@@ -25,7 +25,7 @@ from alignda.assimilate import SamplerSettings, analyse
 from alignda.climate import WorldStats
 from alignda.codec import LatentCodec
 from alignda.evaluate import draw_observations, run_methods, scores
-from alignda.obs import DEFAULT_NOISE_STD, Observations
+from alignda.obs import Observations, scaled_noise_std
 from alignda.prior import prior_denoiser
 from alignda.rewards import REWARDS, Forecaster, candidate_rewards
 from alignda.threedvar import ThreeDVar
@@ -50,7 +50,7 @@ class EvalConfig:
 
     def noise_std(self) -> dict[str, float]:
         """Observation error std per variable (the defaults times ``noise_scale``)."""
-        return {k: v * self.noise_scale for k, v in DEFAULT_NOISE_STD.items()}
+        return scaled_noise_std(self.noise_scale)
 
 
 class Evaluator:

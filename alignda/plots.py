@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from alignda.cases import Cases
-from alignda.grid import Grid
 from alignda.maps import map_panel, save_png
-from alignda.obs import make_mask, observe
+from alignda.obs import observe_case
 from alignda.variables import VARIABLE_NAMES, VARIABLES
 
 
@@ -26,9 +25,7 @@ def plot_case(
     t = cases.time_of(index)
     truth, bg = cases.truth_state(t), cases.background_state(t)
     lat, lon = cases.truth.latitude.values, cases.truth.longitude.values
-    grid = Grid(len(lat), len(lon))
-    rng = np.random.default_rng(seed)
-    obs = observe(truth, make_mask(pattern, grid, rng, density=density), rng)
+    obs = observe_case(truth, seed, pattern=pattern, density=density)
     future = cases.future_truth(t, cases.lead_hours)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

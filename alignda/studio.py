@@ -49,14 +49,7 @@ from alignda.grid import Grid
 from alignda.guidance import MODES
 from alignda.maps import map_panel, save_png
 from alignda.metrics import score_table
-from alignda.obs import (
-    DEFAULT_NOISE_STD,
-    PATTERNS,
-    Observations,
-    make_mask,
-    observe,
-    points_from_csv,
-)
+from alignda.obs import PATTERNS, Observations, observe_case, scaled_noise_std
 from alignda.prior import load_prior, prior_denoiser
 from alignda.rewards import FORECAST_HOURS, Forecaster, candidate_rewards
 from alignda.runtime import default_device, parallel_workers, side_by_side
@@ -229,7 +222,7 @@ class Request:
 
     def noise_std(self) -> dict[str, float]:
         """Observation error std per variable (physical units)."""
-        return {k: v * self.noise_scale for k, v in DEFAULT_NOISE_STD.items()}
+        return scaled_noise_std(self.noise_scale)
 
     def baseline(self) -> Request:
         """The request without weights and forecast: the key of what those do not change."""
@@ -457,13 +450,16 @@ class Studio:
     # --- the work --------------------------------------------------------------------------
     def observe(self, req: Request, truth: np.ndarray) -> Observations:
         """The request's observations of a truth state (seeded like the CLI)."""
-        rng = np.random.default_rng(req.seed)
-        if req.pattern == CSV_PATTERN:
-            assert req.points_csv is not None
-            where = points_from_csv(req.points_csv.encode(), self.grid, max_rows=MAX_CSV_ROWS)
-        else:
-            where = make_mask(req.pattern, self.grid, rng, density=req.density_pct / 100.0)
-        return observe(truth, where, rng, noise_std=req.noise_std())
+        csv = req.pattern == CSV_PATTERN
+        return observe_case(
+            truth,
+            req.seed,
+            pattern=req.pattern,
+            density=req.density_pct / 100.0,
+            points=req.points_csv.encode() if csv and req.points_csv else None,
+            noise_scale=req.noise_scale,
+            max_rows=MAX_CSV_ROWS,
+        )
 
     def scenario(self, req: Request) -> Scenario:
         """The request's case and observations."""
