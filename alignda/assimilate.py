@@ -69,8 +69,8 @@ def analyse(
 
     Member i draws its noise from its own generator (seed, i), so the members are the same
     however they are split: ``workers > 1`` samples groups of members in parallel threads
-    (give torch one intra-op thread per worker; the progress bar follows the first group;
-    MMPS runs in one group).
+    (give torch one intra-op thread per worker; the progress bar follows the first group).
+    Every mode is thread-safe (MMPS uses reverse-mode autograd only).
     """
     xb = torch.as_tensor(np.asarray(background), dtype=torch.float32)
     if xb.ndim != 3 or not torch.isfinite(xb).all():
@@ -98,8 +98,6 @@ def analyse(
             z = sampler(sampler.init(shape), z_b=zb.expand(shape))
             return codec.decode(z).cpu().numpy()
 
-    if settings.mode == "mmps":
-        workers = 1  # azula's MMPS uses forward-mode AD, whose levels are global (not threadable)
     x = in_parallel(
         lambda members, first: sample(members, progress and first), settings.members, workers
     )

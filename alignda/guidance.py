@@ -8,7 +8,9 @@ prior samples into analyses:
   into it in physical space, and the composite is re-encoded (the truth is never encoded);
 - ``dps``: the Tweedie estimate moves against the gradient, through the decoder, of the
   whitened misfit ||(y - H(D(z_hat))) / sigma_y|| (DPS's normalised step), strength zeta;
-- ``mmps``: azula's moment-matching posterior sampling with A = H o D (beyond the paper).
+- ``mmps``: moment-matching posterior sampling (Rozet et al. 2024) with A = H o D (beyond the
+  paper), written with reverse-mode autograd only (see :class:`MMPSDenoiser`), so that
+  several analyses may run in threads side by side.
 
 The observation operator in latent space is A(z) = H(D(z)): decode, then take the
 observed grid values. The observation noise std enters every likelihood.
@@ -16,10 +18,12 @@ observed grid values. The observation noise std enters every likelihood.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from azula.denoise import Denoiser, DiracPosterior
-from azula.guidance.mmps import MMPSDenoiser
-from azula.linalg.covariance import DiagonalCovariance
+from azula.linalg.covariance import Covariance, DiagonalCovariance
+from azula.linalg.solve import gmres
 from azula.noise import Schedule
 from torch import Tensor
 
@@ -110,6 +114,72 @@ class DPSDenoiser(_Guided):
         return DiracPosterior(mean=x_hat.detach() + step)
 
 
+def vjp_jvp(outputs: Tensor, inputs: Tensor) -> Callable[[Tensor], Tensor]:
+    """v -> J v, with J the Jacobian of ``outputs`` w.r.t. ``inputs`` (a graph already built).
+
+    Reverse mode only (the double-VJP trick): g(u) = J^T u is built once as a differentiable
+    function of a dummy cotangent u, and J v is the gradient of <g(u), v> with respect to u
+    (g is linear in u, so the value of u does not matter). Unlike ``torch.func.jvp``, whose
+    forward-AD dual levels are process-wide, this keeps no global state: it is safe in threads.
+    The graph of ``outputs`` must stay alive while the returned function is used.
+    """
+    u = torch.zeros_like(outputs, requires_grad=True)
+    (g,) = torch.autograd.grad(outputs, inputs, u, create_graph=True)
+
+    def jvp(v: Tensor) -> Tensor:
+        (jv,) = torch.autograd.grad(g, u, v, retain_graph=True)
+        return jv
+
+    return jvp
+
+
+class MMPSDenoiser(_Guided):
+    """Moment-matching posterior sampling (MMPS; Rozet et al. 2024, "Learning diffusion priors
+    from observations by expectation maximization"), for y ~ N(A(x), Sigma_y).
+
+    The Tweedie mean x_hat(x_t) is moved by gamma_t J_x^T M^-1 (y - A(x_hat)) where
+    gamma_t = sigma_t^2 / alpha_t, J_x = d x_hat / d x_t (so gamma_t J_x is the Tweedie
+    covariance of x given x_t) and M = Sigma_y + A' gamma_t J_x A'^T is the covariance of y
+    given x_t, with A' the Jacobian of A at x_hat. M^-1 is applied by a few GMRES iterations,
+    each a matrix-free product with M; the products with A' use :func:`vjp_jvp`, so only
+    reverse-mode autograd is used (thread-safe).
+    """
+
+    def __init__(
+        self,
+        denoiser: Denoiser,
+        obs: LatentObservation,
+        cov_y: Covariance,
+        iterations: int = 1,
+    ) -> None:
+        super().__init__(denoiser, obs)
+        self.cov_y = cov_y
+        self.iterations = iterations
+
+    def forward(self, x_t: Tensor, t: Tensor, **kwargs) -> DiracPosterior:
+        alpha, sigma = self.schedule(t)
+        gamma = sigma**2 / alpha
+        with torch.enable_grad():
+            x_t = x_t.detach().requires_grad_()
+            x_hat = self.denoiser(x_t, t, **kwargs).mean
+            y_hat = self.obs(x_hat)
+            a_v = vjp_jvp(y_hat, x_hat)
+
+            def a_t(w: Tensor) -> Tensor:  # A'^T w
+                return torch.autograd.grad(y_hat, x_hat, w, retain_graph=True)[0]
+
+            def tweedie_cov(v: Tensor) -> Tensor:  # gamma_t J_x v (J_x is symmetric)
+                return gamma * torch.autograd.grad(x_hat, x_t, v, retain_graph=True)[0]
+
+            def cov_y_given_xt(w: Tensor) -> Tensor:  # M w
+                return self.cov_y(w) + a_v(tweedie_cov(a_t(w)))
+
+            residual = self.obs.y.to(y_hat.dtype) - y_hat.detach()
+            solved = gmres(cov_y_given_xt, residual, iterations=self.iterations)
+            (shift,) = torch.autograd.grad(y_hat, x_t, solved)
+        return DiracPosterior(mean=x_hat.detach() + gamma * shift)
+
+
 def guided(
     mode: str,
     denoiser: Denoiser,
@@ -131,11 +201,4 @@ def guided(
         return RePaintDenoiser(denoiser, obs)
     if mode == "dps":
         return DPSDenoiser(denoiser, obs, zeta, gamma)
-    return MMPSDenoiser(
-        denoiser,
-        obs.y,
-        obs,
-        DiagonalCovariance(obs.std**2),
-        solver="gmres",
-        iterations=mmps_iterations,
-    )
+    return MMPSDenoiser(denoiser, obs, DiagonalCovariance(obs.std**2), mmps_iterations)

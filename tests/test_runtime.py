@@ -48,7 +48,7 @@ def test_in_parallel_concatenates_groups_in_order_and_raises():
         in_parallel(failing, len(x), 3)
 
 
-@pytest.mark.parametrize("mode", ["obsfree", "dps"])
+@pytest.mark.parametrize("mode", ["obsfree", "dps", "mmps"])
 def test_members_do_not_depend_on_how_they_are_split(mode):
     cases = Cases.open(SHIPPED_CASES)
     t = cases.times[0]

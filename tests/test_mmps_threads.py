@@ -1,0 +1,77 @@
+"""MMPS in threads: reverse-mode autograd only, so analyses may run side by side.
+
+azula's MMPS took its Jacobian-vector products with ``torch.func.jvp`` (forward-mode AD, whose
+dual levels are process-wide): two MMPS analyses in threads, as the studio runs the aligned and
+unaligned priors, failed with "Trying to access a forward AD level with an invalid index".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from alignda.assimilate import SamplerSettings, analyse
+from alignda.cases import Cases
+from alignda.cli import SHIPPED_CASES
+from alignda.guidance import MMPSDenoiser, guided, vjp_jvp
+from alignda.obs import observe_case
+from alignda.prior import load_prior, prior_denoiser
+from alignda.runtime import side_by_side
+from alignda.train_vae import load_codec
+
+
+def test_double_vjp_equals_forward_mode_jvp():
+    """J v from reverse mode only equals torch.func.jvp (run serially) on a nonlinear map."""
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(5, 7, generator=g, dtype=torch.float64)
+
+    def f(x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x @ w.T) * x[..., :5] ** 2 + torch.sin(x).sum(-1, keepdim=True)
+
+    x = torch.randn(3, 7, generator=g, dtype=torch.float64)
+    x_req = x.clone().requires_grad_()
+    jvp = vjp_jvp(f(x_req), x_req)
+    for _ in range(3):  # the built function is reusable
+        v = torch.randn(3, 7, generator=g, dtype=torch.float64)
+        _, expected = torch.func.jvp(f, (x,), (v,))
+        got = jvp(v)
+        assert not got.requires_grad
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def setting():
+    cases = Cases.open(SHIPPED_CASES)
+    t = cases.times[0]
+    truth, bg = cases.truth_state(t), cases.background_state(t)
+    obs = observe_case(truth, 0, pattern="random", density=0.01)
+    return prior_denoiser(load_prior()), load_codec(), bg, obs
+
+
+def test_mmps_is_ours_and_thread_safe_by_construction(setting):
+    den, codec, _, obs = setting
+    from alignda.guidance import LatentObservation
+
+    lobs = LatentObservation(codec.decode, codec.encode, obs)
+    assert isinstance(guided("mmps", den, lobs), MMPSDenoiser)
+
+
+def test_two_mmps_analyses_side_by_side_finish_and_match_serial(setting):
+    """The studio's situation: two MMPS analyses (two seeds) in two threads at once."""
+    den, codec, bg, obs = setting
+    runs = {s: SamplerSettings(mode="mmps", steps=4, members=1, seed=s) for s in (1, 2)}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        jobs = {
+            s: (lambda first, st=st: analyse(den, codec, bg, obs, st)) for s, st in runs.items()
+        }
+        together = side_by_side(jobs, workers=2)
+        alone = {s: analyse(den, codec, bg, obs, st) for s, st in runs.items()}
+    finally:
+        torch.set_num_threads(threads)
+    for s in runs:
+        assert together[s].shape == (1, 4, 64, 128) and np.isfinite(together[s]).all()
+        np.testing.assert_allclose(together[s], alone[s], rtol=1e-4, atol=1e-3)
+    assert np.abs(together[1] - together[2]).max() > 1.0  # two distinct analyses
