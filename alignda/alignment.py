@@ -140,7 +140,7 @@ def generate_preferences(
         )
         z = sampler(sampler.init(shape), z_b=zb.expand(shape))
         r = all_rewards(
-            codec.decode(z).numpy(),
+            codec.decode(denoiser.to_latent(z, zb)).numpy(),
             cases.truth_state(t),
             cases.future_truth(t, FORECAST_HOURS),
             stats_std,

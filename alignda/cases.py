@@ -171,15 +171,17 @@ class Cases:
         return Cases(self.truth.sel(time=truth_times), self.background.sel(time=times), self.attrs)
 
     # --- I/O -----------------------------------------------------------------------------
-    def save(self, path: str | Path, packed: bool = False) -> Path:
-        """Write to netCDF (groups truth/background); ``packed`` stores int16 with scale/offset."""
+    def save(self, path: str | Path, packed: bool = False, compress: bool = True) -> Path:
+        """Write to netCDF (groups truth/background); ``packed`` stores int16 with scale/offset.
+
+        ``compress=False`` skips zlib (much faster for large training sets)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
         root = xr.Dataset(attrs={**self.attrs, "Conventions": "CF-1.8"})
         root.to_netcdf(tmp, mode="w", engine="netcdf4")
         for name, ds in (("truth", self.truth), ("background", self.background)):
-            enc = {v: _encoding(ds[v], packed) for v in ds.data_vars}
+            enc = {v: _encoding(ds[v], packed, compress) for v in ds.data_vars}
             ds.to_netcdf(tmp, mode="a", group=name, engine="netcdf4", encoding=enc)
         tmp.replace(path)
         return path
@@ -231,8 +233,8 @@ def _check_fields(ds: xr.Dataset, where: str) -> None:
             raise ValueError(f"{where}: variable {v!r} has {bad} NaN or infinite value(s)")
 
 
-def _encoding(da: xr.DataArray, packed: bool) -> dict:
-    enc: dict = {"zlib": True, "complevel": 4}
+def _encoding(da: xr.DataArray, packed: bool, compress: bool = True) -> dict:
+    enc: dict = {"zlib": True, "complevel": 4} if compress else {"zlib": False}
     if packed:
         lo, hi = float(da.min()), float(da.max())
         scale = (hi - lo) / 65000.0 or 1.0
@@ -265,12 +267,19 @@ def measure_speed(model: ShallowWaterModel, batch: int, steps: int = 4) -> float
     return per_step * DAY / model.config.dt
 
 
-def generate(config: GenerateConfig, progress: bool = True) -> Cases:
-    """Integrate truth trajectories and their 48 h imperfect-model backgrounds."""
+def generate(
+    config: GenerateConfig, progress: bool = True, device: torch.device | str = "cpu"
+) -> Cases:
+    """Integrate truth trajectories and their 48 h imperfect-model backgrounds.
+
+    Random draws come from a CPU generator seeded by ``config.seed`` on any ``device``; a GPU
+    run integrates the same equations with other rounding, so its (chaotic) trajectories
+    differ from a CPU run's of the same seed.
+    """
     torch.manual_seed(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
-    truth_model = ShallowWaterModel(config.world)
-    fc_model = ShallowWaterModel(config.world.imperfect())
+    truth_model = ShallowWaterModel(config.world).to(device)
+    fc_model = ShallowWaterModel(config.world.imperfect()).to(device)
     n, nrec = config.n_trajectories, config.states_per_trajectory
     spd = config.world.steps_per_6h
 
@@ -283,10 +292,10 @@ def generate(config: GenerateConfig, progress: bool = True) -> Cases:
     for _ in range(spin_chunks):
         s, forcing = truth_model.run(s, spd, forcing, gen)
         bar.update()
-    truth[:, 0] = truth_model.to_physical(s).numpy()
+    truth[:, 0] = truth_model.to_physical(s).cpu().numpy()
     for k in range(1, nrec):
         s, forcing = truth_model.run(s, spd, forcing, gen)
-        truth[:, k] = truth_model.to_physical(s).numpy()
+        truth[:, k] = truth_model.to_physical(s).cpu().numpy()
         bar.update()
     bar.close()
 
@@ -297,12 +306,12 @@ def generate(config: GenerateConfig, progress: bool = True) -> Cases:
     steps = int(round(config.lead_hours * HOUR / fc_model.config.dt))
     for i in tqdm(range(0, len(jobs), config.batch), desc="backgrounds", disable=not progress):
         chunk = jobs[i : i + config.batch]
-        x0 = torch.from_numpy(np.stack([truth[j, k - lead] for j, k in chunk]))
+        x0 = torch.from_numpy(np.stack([truth[j, k - lead] for j, k in chunk])).to(device)
         s0 = fc_model.from_physical(x0) + fc_model.perturbation(
             len(chunk), config.perturbation_wind, gen
         )
         sf, _ = fc_model.run(s0, steps)
-        bgs[i : i + len(chunk)] = fc_model.to_physical(sf).numpy()
+        bgs[i : i + len(chunk)] = fc_model.to_physical(sf).cpu().numpy()
 
     # Each trajectory gets its own stretch of a fictional calendar (unique, readable times).
     stride = int(math.ceil(config.record_days)) + 5

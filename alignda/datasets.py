@@ -18,7 +18,8 @@ from alignda.state import stack
 def roll_longitude(x: torch.Tensor, shifts: torch.Tensor) -> torch.Tensor:
     """Roll each sample of (B, C, H, W) by its own number of longitudes."""
     w = x.shape[-1]
-    idx = (torch.arange(w).reshape(1, w) - shifts.reshape(-1, 1)) % w
+    shifts = shifts.to(x.device).reshape(-1, 1)
+    idx = (torch.arange(w, device=x.device).reshape(1, w) - shifts) % w
     return torch.gather(x, -1, idx.reshape(-1, 1, 1, w).expand_as(x))
 
 
@@ -34,6 +35,12 @@ class CaseTensors:
         lat = cases.truth.latitude.values
         self.weights = torch.from_numpy(cell_area_weights(lat).astype(np.float32)).reshape(-1, 1)
 
+    def to(self, device: torch.device | str) -> CaseTensors:
+        """The same tensors on ``device`` (in place; returns self)."""
+        for name in ("background", "truth", "states", "weights"):
+            setattr(self, name, getattr(self, name).to(device))
+        return self
+
     def evenly_spaced_states(self, n: int) -> torch.Tensor:
         """n states spread evenly over the set (a fixed sample for statistics)."""
         return self.states[torch.linspace(0, len(self.states) - 1, n).long()]
@@ -42,7 +49,7 @@ class CaseTensors:
         """Random states (truths and backgrounds), randomly rotated in longitude."""
         i = torch.randint(len(self.states), (batch,), generator=gen)
         shifts = torch.randint(self.states.shape[-1], (batch,), generator=gen)
-        return roll_longitude(self.states[i], shifts)
+        return roll_longitude(self.states[i.to(self.states.device)], shifts)
 
     def sample_pairs(self, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Random (background, truth) pairs, each pair rotated by the same longitude shift."""

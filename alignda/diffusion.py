@@ -52,6 +52,16 @@ class EpsilonDenoiser(Denoiser):
         eps = self.net(x_t, t.expand(x_t.shape[0]) if t.ndim == 0 else t, **kwargs)
         return DiracPosterior(mean=(x_t - sigma * eps) / alpha)
 
+    def to_latent(self, x: Tensor, z_b: Tensor) -> Tensor:
+        """Latent of a sample (the network's own map, e.g. z_b + s x for an increment prior)."""
+        f = getattr(self.net, "to_latent", None)
+        return x if f is None else f(x, z_b)
+
+    def from_latent(self, z: Tensor, z_b: Tensor) -> Tensor:
+        """Diffusion variable of a latent (inverse of :meth:`to_latent`)."""
+        f = getattr(self.net, "from_latent", None)
+        return z if f is None else f(z, z_b)
+
 
 def _expand(a: Tensor, like: Tensor) -> Tensor:
     """Broadcast a per-sample (B,) or scalar schedule value against (B, ...)."""

@@ -21,24 +21,28 @@ from alignda.codec import LatentCodec
 from alignda.datasets import roll_longitude
 from alignda.diffusion import EpsilonDenoiser, SDACosineSchedule, denoising_loss
 from alignda.nn.dit import DiT, DiTConfig
-from alignda.training import TrainConfig, train
+from alignda.train_vae import as_cases
+from alignda.training import TrainConfig, device, train
 
 
 @torch.no_grad()
-def encode_pairs(codec: LatentCodec, cases: Cases, batch: int = 64) -> tuple[torch.Tensor, ...]:
-    """Latents (z_b, z) of all (background, truth) pairs of a case set."""
+def encode_pairs(
+    codec: LatentCodec, cases: Cases, batch: int = 64, device: torch.device | str = "cpu"
+) -> tuple[torch.Tensor, ...]:
+    """Latents (z_b, z) of all (background, truth) pairs of a case set (on ``device``)."""
     bg, truth = cases.pairs()
+    codec = codec.to(device)
     out_b, out_t = [], []
     for i in range(0, len(bg), batch):
-        out_b.append(codec.encode(torch.from_numpy(bg[i : i + batch])))
-        out_t.append(codec.encode(torch.from_numpy(truth[i : i + batch])))
+        out_b.append(codec.encode(torch.from_numpy(bg[i : i + batch]).to(device)))
+        out_t.append(codec.encode(torch.from_numpy(truth[i : i + batch]).to(device)))
     return torch.cat(out_b), torch.cat(out_t)
 
 
 def train_prior(
     codec: LatentCodec,
-    train_path: str | Path,
-    val_path: str | Path,
+    train_cases: Cases | str | Path,
+    val_cases: Cases | str | Path,
     workdir: str | Path,
     net_config: DiTConfig,
     cfg: TrainConfig,
@@ -46,29 +50,36 @@ def train_prior(
 ) -> DiT:
     """Denoising score matching of p(z | z_b) on encoded training pairs (resumable).
 
-    Augmentation: the same random longitude rotation of z and z_b (whole latent columns,
-    i.e. 4 grid points, under which the VAE is exactly equivariant).
+    An ``increment`` network learns the scaled latent increment (z - z_b) / s, s the
+    per-channel std of the training increments. Augmentation: the same random longitude
+    rotation of z and z_b (whole latent columns, i.e. 4 grid points, under which the VAE is
+    exactly equivariant).
     """
     torch.manual_seed(cfg.seed)
-    zb, z = encode_pairs(codec, Cases.open(train_path))
-    vzb, vz = encode_pairs(codec, Cases.open(val_path))
+    dev = device()
+    zb, z = encode_pairs(codec, as_cases(train_cases), device=dev)
+    vzb, vz = encode_pairs(codec, as_cases(val_cases), device=dev)
+    codec.cpu()
     schedule = SDACosineSchedule()
-    net = DiT(net_config)
+    net = DiT(net_config).to(dev)
+    if net_config.increment:
+        net.increment_scale.copy_((z - zb).std(dim=(0, 2, 3)).reshape(net.increment_scale.shape))
+    x, vx = net.from_latent(z, zb), net.from_latent(vz, vzb)
 
     def loss(model: torch.nn.Module, gen: torch.Generator) -> torch.Tensor:
-        i = torch.randint(len(z), (cfg.batch,), generator=gen)
-        s = torch.randint(z.shape[-1], (cfg.batch,), generator=gen)
+        i = torch.randint(len(x), (cfg.batch,), generator=gen).to(dev)
+        s = torch.randint(x.shape[-1], (cfg.batch,), generator=gen)
         return denoising_loss(
-            model, roll_longitude(z[i], s), schedule, gen, z_b=roll_longitude(zb[i], s)
+            model, roll_longitude(x[i], s), schedule, gen, z_b=roll_longitude(zb[i], s)
         )
 
     def val(model: torch.nn.Module) -> dict[str, float]:
         gen = torch.Generator().manual_seed(1234)
-        n = min(len(vz), 128)
-        return {"val_loss": float(denoising_loss(model, vz[:n], schedule, gen, z_b=vzb[:n]))}
+        n = min(len(vx), 256)
+        return {"val_loss": float(denoising_loss(model, vx[:n], schedule, gen, z_b=vzb[:n]))}
 
     train(net, loss, cfg, workdir, val_fn=val, progress=progress)
-    return net
+    return net.cpu().eval()
 
 
 def export_prior(

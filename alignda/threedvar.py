@@ -20,17 +20,9 @@ import torch
 from scipy.sparse.linalg import LinearOperator, cg
 from tqdm.auto import tqdm
 
+from alignda.controls import CONTROL_NAMES, balanced_height
 from alignda.obs import Observations
-from alignda.sphere import GRAVITY, Sphere
-
-CONTROL_NAMES = ("psi", "chi", "z_unbalanced", "tracer")
-
-
-def balanced_height(sphere: Sphere, psi: torch.Tensor) -> torch.Tensor:
-    """Height spectra (m) in linear balance with streamfunction spectra psi (m2 s-1)."""
-    gx, gy = sphere.grad(psi)
-    _, div = sphere.vrtdiv(sphere.coriolis * gx, sphere.coriolis * gy)
-    return sphere.invlap * div / GRAVITY
+from alignda.sphere import Sphere
 
 
 @dataclass

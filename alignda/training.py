@@ -34,6 +34,7 @@ class TrainConfig:
     val_every: int = 200
     save_every: int = 200
     grad_clip: float = 1.0
+    ema: float = 0.0  # > 0: decay of an exponential moving average of the weights (kept, used)
 
     def to_dict(self) -> dict:
         """Plain dict."""
@@ -58,10 +59,17 @@ def distributed() -> tuple[int, int]:
 
 
 def save_state(
-    path: Path, model: nn.Module, opt: torch.optim.Optimizer, step: int, meta: dict
+    path: Path,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    step: int,
+    meta: dict,
+    ema: dict[str, torch.Tensor] | None = None,
 ) -> None:
-    """Write model and optimiser state (safetensors, atomic rename)."""
+    """Write model, optimiser and EMA state (safetensors, atomic rename)."""
     tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    for k, v in (ema or {}).items():
+        tensors[f"ema.{k}"] = v.detach().contiguous().cpu()
     state = opt.state_dict()
     for pid, st in state["state"].items():
         for k, v in st.items():
@@ -77,8 +85,13 @@ def save_state(
     tmp.replace(path)
 
 
-def load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> int:
-    """Restore a state written by :func:`save_state`; returns the step reached."""
+def load_state(
+    path: Path,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    ema: dict[str, torch.Tensor] | None = None,
+) -> int:
+    """Restore a state written by :func:`save_state` (EMA into ``ema``); returns the step."""
     from safetensors import safe_open
 
     with safe_open(str(path), "pt") as f:
@@ -91,7 +104,24 @@ def load_state(path: Path, model: nn.Module, opt: torch.optim.Optimizer) -> int:
             _, pid, name = k.split(".", 2)
             state["state"].setdefault(int(pid), {})[name] = v
     opt.load_state_dict(state)
+    for k, v in tensors.items():
+        if ema is not None and k.startswith("ema.") and k[4:] in ema:
+            ema[k[4:]].copy_(v)
     return int(metadata["step"])
+
+
+def ema_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A detached copy of the floating-point entries of a model's state (EMA start)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+
+def with_weights(model: nn.Module, weights: dict[str, torch.Tensor]) -> nn.Module:
+    """A copy of ``model`` carrying ``weights`` (e.g. the EMA ones)."""
+    import copy
+
+    twin = copy.deepcopy(model)
+    twin.load_state_dict(weights, strict=False)
+    return twin
 
 
 def train(
@@ -112,7 +142,8 @@ def train(
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state_path = workdir / "state.safetensors"
-    start = load_state(state_path, model, opt) if state_path.exists() else 0
+    ema = ema_weights(model) if cfg.ema > 0 else None
+    start = load_state(state_path, model, opt, ema) if state_path.exists() else 0
     net = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model)
@@ -141,15 +172,21 @@ def train(
         if cfg.grad_clip:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
+        if ema is not None:
+            with torch.no_grad():
+                for k, v in model.state_dict().items():
+                    if k in ema:
+                        ema[k].lerp_(v, 1.0 - cfg.ema)
         running = 0.98 * running + 0.02 * loss.item() if step > start else loss.item()
         bar.set_postfix(loss=f"{running:.4g}")
         last = step + 1 == cfg.steps
         if rank == 0 and (last or (step + 1) % cfg.val_every == 0):
             entry = {"step": step + 1, "loss": running, "seconds": time.perf_counter() - t0}
             if val_fn is not None:
-                model.eval()
+                judged = model if ema is None else with_weights(model, ema)
+                judged.eval()
                 with torch.no_grad():
-                    entry.update(val_fn(model))
+                    entry.update(val_fn(judged))
                 model.train()
             log.append(entry)
             workdir.mkdir(parents=True, exist_ok=True)
@@ -157,6 +194,8 @@ def train(
                 f.write(json.dumps(entry) + "\n")
             bar.write(json.dumps(entry))
         if rank == 0 and (last or (step + 1) % cfg.save_every == 0):
-            save_state(state_path, model, opt, step + 1, {"train": cfg.to_dict()})
+            save_state(state_path, model, opt, step + 1, {"train": cfg.to_dict()}, ema)
+    if ema is not None:
+        model.load_state_dict(ema, strict=False)
     model.eval()
     return log

@@ -156,10 +156,11 @@ class ShallowWaterModel(torch.nn.Module):
 
     def _white(self, batch: int, generator: torch.Generator | None) -> torch.Tensor:
         shape = (batch, *self.noise_band.shape)
+        # Drawn on the CPU (the same stream on any device), then moved to the model's device.
         re = torch.randn(shape, generator=generator, dtype=self.dtype)
         im = torch.randn(shape, generator=generator, dtype=self.dtype)
         im[..., 0] = 0.0  # m = 0 coefficients of a real field are real
-        return torch.complex(re, im) * self.noise_band
+        return torch.complex(re, im).to(self.noise_band.device) * self.noise_band
 
     def advance_forcing(self, f: torch.Tensor | None, generator: torch.Generator | None):
         """AR(1) update of the forcing over one time step."""
@@ -205,7 +206,7 @@ class ShallowWaterModel(torch.nn.Module):
         x = self.to_physical(s)
         h = x[:, 0]
         e = 0.5 * h * (x[:, 1] ** 2 + x[:, 2] ** 2) + 0.5 * GRAVITY * h**2
-        w = torch.from_numpy(self.sphere.grid.weights).to(e.dtype).reshape(-1, 1)
+        w = torch.from_numpy(self.sphere.grid.weights).to(e).reshape(-1, 1)
         return (e * w).mean(dim=(-2, -1))
 
     # --- initial states --------------------------------------------------------------------
@@ -217,13 +218,14 @@ class ShallowWaterModel(torch.nn.Module):
         balance (so the state is near geostrophic outside the tropics); tracer at equilibrium.
         """
         sp = self.sphere
-        lat = torch.from_numpy(np.deg2rad(sp.grid.lat)).to(self.dtype).reshape(-1, 1)
+        dev = self.noise_band.device
+        lat = torch.from_numpy(np.deg2rad(sp.grid.lat)).to(dev, self.dtype).reshape(-1, 1)
 
         def uniform(lo: float, hi: float) -> torch.Tensor:
             r = torch.rand((batch, 1, 1), generator=generator, dtype=self.dtype)
-            return lo + (hi - lo) * r
+            return lo + (hi - lo) * r.to(dev)
 
-        u = torch.zeros((batch, *sp.grid.shape), dtype=self.dtype)
+        u = torch.zeros((batch, *sp.grid.shape), dtype=self.dtype, device=dev)
         for sign in (1.0, -1.0):
             u = u + jet_profile(
                 lat * sign, uniform(20.0, 45.0), uniform(30.0, 55.0), uniform(6.0, 12.0)
@@ -246,7 +248,7 @@ class ShallowWaterModel(torch.nn.Module):
         band = (sp.ell >= 3) & (sp.ell <= 30)
         vrt = self._white(batch, generator) * band
         u, v = sp.uv(vrt, torch.zeros_like(vrt))
-        w = torch.from_numpy(sp.grid.weights).to(self.dtype).reshape(-1, 1)
+        w = torch.from_numpy(sp.grid.weights).to(u).reshape(-1, 1)
         rms = ((u**2 + v**2) * w).mean(dim=(-2, -1)).sqrt().reshape(-1, 1, 1)
         vrt = vrt * (wind_rms / rms)
         phi = sp.balanced_geopotential(vrt)

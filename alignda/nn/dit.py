@@ -29,6 +29,8 @@ class DiTConfig:
     heads: int = 4
     mlp_ratio: float = 4.0
     concat_background: bool = True
+    # True: the network models the scaled latent increment (z - z_b) / increment_scale, not z.
+    increment: bool = False
 
     def to_dict(self) -> dict:
         """Plain dict (for manifests)."""
@@ -98,6 +100,16 @@ class DiT(nn.Module):
         for layer in (self.ada_out[-1], self.out):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
+        if cfg.increment:
+            self.register_buffer("increment_scale", torch.ones(1, c, 1, 1))
+
+    def to_latent(self, x: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+        """The latent z of a sample x of this network's diffusion variable."""
+        return z_b + self.increment_scale * x if self.config.increment else x
+
+    def from_latent(self, z: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
+        """The diffusion variable of a latent z (inverse of :meth:`to_latent`)."""
+        return (z - z_b) / self.increment_scale if self.config.increment else z
 
     def forward(self, z_t: torch.Tensor, t: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
         """Predicted noise (B, c, H, W)."""

@@ -12,6 +12,8 @@ from torch import nn
 
 from alignda.nn.spherepad import SphereConv2d
 
+SPACES = ("state", "controls")
+
 
 @dataclass(frozen=True)
 class VAEConfig:
@@ -22,6 +24,13 @@ class VAEConfig:
     width: int = 96  # channels at latent resolution (16 x 32)
     fine_width: int = 16  # channels at full resolution (64 x 128)
     blocks: int = 2  # residual blocks at latent resolution, in encoder and in decoder
+    # What the network sees and returns: "state" (normalised z, u, v, q) or "controls"
+    # (normalised psi, chi, z_unbalanced, q; the codec turns them into a balanced state).
+    space: str = "state"
+
+    def __post_init__(self) -> None:
+        if self.space not in SPACES:
+            raise ValueError(f"VAE space must be one of {SPACES}, got {self.space!r}")
 
     def to_dict(self) -> dict:
         """Plain dict (for manifests)."""
