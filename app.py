@@ -13,6 +13,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -22,12 +23,15 @@ import torch  # noqa: E402
 
 from alignda import studio as st  # noqa: E402
 from alignda.alignment import DELTAS, PRESETS  # noqa: E402
+from alignda.assimilate import Cancelled  # noqa: E402
 from alignda.guidance import MODES  # noqa: E402
-from alignda.runtime import torch_threads  # noqa: E402
+from alignda.runtime import parallel_workers, torch_threads  # noqa: E402
 
 torch.set_num_threads(torch_threads())
 
 MAX_FILE_SIZE = "1mb"
+#: The queue group of the analysis events (the button, the API and the lessons share it).
+ANALYSIS_QUEUE = "analysis"
 #: Requests waiting beyond this are refused with "queue full" (memory stays bounded).
 QUEUE_MAX_SIZE = 16
 #: A browser session's last result and trade-off history are dropped after this (seconds).
@@ -51,6 +55,21 @@ WEIGHT_LABELS = {
 
 def _error(err: Exception) -> gr.Error:
     return gr.Error(str(err).strip("'\""), title="Cannot run this request")
+
+
+def client_left() -> Callable[[], bool]:
+    """Whether the client of the event being served has gone (closed the page or the
+    connection, or cancelled): gradio marks the event dead or drops it, but cannot stop a
+    function running in a thread; the studio asks this before every denoiser evaluation."""
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    events = getattr(queue, "event_ids_to_events", None)
+    event = events.get(event_id) if events is not None else None
+    if event is None:  # not served through the queue (a direct call)
+        return lambda: False
+    return lambda: not event.alive or event_id not in events
 
 
 def _output_dir() -> Path:
@@ -102,7 +121,9 @@ def assimilate(
         mode: guidance of the score-based prior: obsfree, repaint, dps or mmps.
         zeta: guidance strength (dps), 0 to 20.
         steps: sampler steps, 4 to 256 (each with one Langevin correction).
-        members: ensemble size, 1 to 16.
+        members: ensemble size, 1 to 16. A request whose estimated cost (steps x members x
+            the mode's cost, two analyses with reward weights) exceeds the compute budget
+            (ALIGNDA_BUDGET_S, default 60 s) is refused with what to lower.
         seed: seed of the observation network, its noise and the sampler.
         w_accuracy: reward weight of the accuracy-aligned delta (>= 0).
         w_forecast: reward weight of the forecast-aligned delta (>= 0).
@@ -135,11 +156,15 @@ def assimilate(
             forecast=forecast,
             points_csv=csv,
         )
-        result = st.default_studio().run(request, lambda f, d: progress(f, desc=d))
+        result = st.default_studio().run(
+            request, lambda f, d: progress(f, desc=d), cancelled=client_left()
+        )
         progress(0.95, desc="maps")
         maps, files = _render(result, variable, analysis)
     except (ValueError, KeyError, IndexError, FileNotFoundError) as err:
         raise _error(err) from err
+    except Cancelled as err:
+        raise gr.Error("the request was cancelled: its client left", title="Cancelled") from err
     plot = st.figure_array(st.tradeoff_figure(result, history))
     history = st.extend_history(history, result)
     table = st.display_table(result.table)
@@ -161,6 +186,22 @@ def apply_preset(name: str) -> list[Any]:
     if name not in PRESETS:
         return [gr.skip()] * len(DELTAS)
     return list(st.preset_weights(name))
+
+
+def cost_text(mode: str, steps: float, members: float, *weights_and_forecast: Any) -> str:
+    """The estimated seconds of the current settings against the budget (for the page)."""
+    *weights, forecast = weights_and_forecast
+    studio = st.default_studio()
+    try:
+        req = st.Request(
+            mode=mode, steps=steps, members=members, weights=tuple(weights), forecast=forecast
+        )
+        studio.check_budget(req)
+    except st.OverBudget as err:
+        return f"**Over the compute budget:** {err}."
+    except ValueError:
+        return ""
+    return f"Estimated cost {studio.estimate(req):.0f} s of the {studio.budget_s:g} s budget."
 
 
 def toggle_pattern(pattern: str) -> tuple[Any, Any]:
@@ -272,17 +313,35 @@ def _observation_controls(labels: list[str]) -> dict[str, Any]:
     }
 
 
-def _sampler_controls() -> dict[str, Any]:
+def _sampler_controls(studio: st.Studio) -> dict[str, Any]:
     lo = st.LIMITS
+    budget = f"cost ~ steps x members; above the {studio.budget_s:g} s budget: refused"
     with gr.Accordion("sampler", open=True):
         return {
             "mode": gr.Radio(list(MODES), value="dps", label="guidance"),
             "zeta": gr.Slider(*lo["zeta"], value=1.0, step=0.1, label="guidance strength zeta"),
-            "steps": gr.Slider(*lo["steps"], value=32, step=1, label="steps", elem_id="steps"),
+            "steps": gr.Slider(
+                lo["steps"][0],
+                studio.max_within_budget("steps"),
+                value=32,
+                step=1,
+                label="steps",
+                info=budget,
+                elem_id="steps",
+            ),
             "members": gr.Slider(
-                *lo["members"], value=4, step=1, label="ensemble members", elem_id="members"
+                lo["members"][0],
+                studio.max_within_budget("members"),
+                value=4,
+                step=1,
+                label="ensemble members",
+                elem_id="members",
             ),
             "seed": gr.Number(0, precision=0, minimum=0, label="seed"),
+            "cost": gr.Markdown(
+                cost_text("dps", 32, 4, *st.preset_weights(DEFAULT_PRESET), False),
+                elem_id="cost",
+            ),
         }
 
 
@@ -334,8 +393,28 @@ def _output_panel(default_analysis: str) -> dict[str, Any]:
     }
 
 
-def _learn_tab(c: dict[str, Any], labels: list[str]) -> gr.Examples:
-    gr.Markdown(LEARN)
+def budget_text(studio: st.Studio) -> str:
+    """The Learn tab's paragraph on the compute budget, with this machine's figures."""
+    ms = ", ".join(f"{m} {1000 * v:.0f} ms" for m, v in studio.eval_seconds.items())
+    dps = st.Request(mode="dps", steps=32, members=1)
+    mmps = st.Request(mode="mmps", steps=32, members=1)
+    return f"""
+**Compute budget.** Each request may use about {studio.budget_s:g} s of this machine (its
+{parallel_workers()} cores run the unaligned and aligned priors side by side). Before a
+request runs, its cost is estimated: *steps* x 2 denoiser evaluations (one Langevin
+correction each) x *members* x the cost of one evaluation per member, measured when the app
+started ({ms}), for each prior analysis (two with reward weights, one without), plus a few
+seconds for 3D-Var, scores, maps and forecasts. A request above the budget is refused at once,
+with the largest members or steps that fit: at 32 steps up to
+{studio.largest_within_budget(dps, "members", st.LIMITS["members"][1]) or 1} DPS or
+{studio.largest_within_budget(mmps, "members", st.LIMITS["members"][1]) or 1} MMPS members fit. The
+estimate under the sampler settings follows your choices; a request whose page is closed is
+cancelled, and the queue shows your position and the estimated wait.
+"""
+
+
+def _learn_tab(c: dict[str, Any], labels: list[str], studio: st.Studio) -> gr.Examples:
+    gr.Markdown(LEARN.replace("## Lessons", budget_text(studio) + "\n## Lessons"))
     example_labels, example_rows = _examples(labels)
     names = ["case", "pattern", "density", "noise", "mode", "zeta", "steps", "members", "seed"]
     names += ["forecast", "preset", *(f"w_{k}" for k in DELTAS)]
@@ -354,11 +433,22 @@ def _wire(c: dict[str, Any], tabs: gr.Tabs, examples: gr.Examples) -> None:
     names += [*(f"w_{k}" for k in DELTAS), "forecast", "points", "variable", "analysis"]
     inputs = [c[n] for n in names] + [c["history"]]
     outputs = [c[n] for n in ("maps", "table", "plot", "files", "notes", "result", "history")]
-    shown = {"show_progress_on": c["maps"]}
-    c["run"].click(assimilate, inputs, outputs, api_name="assimilate", concurrency_limit=1, **shown)
+    # one analysis at a time, the button, the API and the lessons in one queue that shows
+    # each waiting client its position and estimated wait
+    shown = {
+        "show_progress": "full",
+        "show_progress_on": c["maps"],
+        "concurrency_limit": 1,
+        "concurrency_id": ANALYSIS_QUEUE,
+    }
+    c["run"].click(assimilate, inputs, outputs, api_name="assimilate", **shown)
     examples.load_input_event.then(
         lambda: gr.Tabs(selected="studio"), None, tabs, api_visibility="private"
     ).then(assimilate, inputs, outputs, api_visibility="private", **shown)
+    cost_inputs = [c[n] for n in ("mode", "steps", "members")]
+    cost_inputs += [*(c[f"w_{k}"] for k in DELTAS), c["forecast"]]
+    for control in cost_inputs:
+        control.change(cost_text, cost_inputs, c["cost"], api_visibility="private", queue=False)
     view = [c["result"], c["variable"], c["analysis"]]
     for control in (c["variable"], c["analysis"]):
         control.input(rerender, view, [c["maps"], c["files"]], api_visibility="private")
@@ -387,12 +477,12 @@ def build_demo() -> gr.Blocks:
                 with gr.Row():
                     with gr.Column(scale=1, min_width=320):
                         c = _observation_controls(labels)
-                        c |= _sampler_controls()
+                        c |= _sampler_controls(studio)
                         c |= _weight_controls(studio.aligned_note())
                     with gr.Column(scale=3):
                         c |= _output_panel(default_analysis)
             with gr.Tab("Learn", id="learn"):
-                examples = _learn_tab(c, labels)
+                examples = _learn_tab(c, labels, studio)
         c["result"] = gr.State(None, time_to_live=SESSION_TTL)
         c["history"] = gr.State([], time_to_live=SESSION_TTL)
         _wire(c, tabs, examples)

@@ -11,6 +11,11 @@ reproduces the run (``python -m alignda assimilate ...`` where the CLI has the o
 Models, cases and the 3D-Var are loaded once per process (:func:`default_studio`). The
 analyses of a request run side by side on the CPU cores, and the baselines of a scenario are
 cached, so changing only the reward weights re-runs only the aligned sampler.
+
+Every request has a compute budget (``$ALIGNDA_BUDGET_S``, default 60 s): its cost is
+estimated before it runs from the cost of one denoiser evaluation of each guidance mode,
+measured when the studio starts (:meth:`Studio.estimate`), and a request above the budget is
+refused with what to lower. A run can be cancelled (``Studio.run(..., cancelled=...)``).
 """
 
 from __future__ import annotations
@@ -39,7 +44,13 @@ from torch import Tensor, nn
 
 from alignda import __version__
 from alignda.alignment import DELTAS, PRESETS, RewardSoup, load_deltas, normalise_weights
-from alignda.assimilate import SamplerSettings, analyse, analysis_dataset
+from alignda.assimilate import (
+    Cancelled,
+    SamplerSettings,
+    analyse,
+    analysis_dataset,
+    evaluation_seconds,
+)
 from alignda.cases import Cases
 from alignda.checkpoints import CHECKPOINT_DIR, HUB_ENV, checkpoint_dir, read_manifest, resolve
 from alignda.cli import SHIPPED_CASES
@@ -60,6 +71,13 @@ from alignda.variables import VARIABLE_NAMES, VARIABLES
 
 CHECKPOINTS_ENV = "ALIGNDA_CHECKPOINTS"
 CASES_ENV = "ALIGNDA_CASES"
+#: Seconds one request may use (estimated before it runs); ``inf`` switches the budget off.
+BUDGET_ENV = "ALIGNDA_BUDGET_S"
+DEFAULT_BUDGET_S = 60.0
+#: Seconds of a request outside the samplers: observations, scores, settings, maps and
+#: downloads (about 1.5 s on 2 cores), and the 48 h forecasts of the forecast reward (1.5 s).
+OVERHEAD_S = 2.0
+FORECAST_S = 2.0
 
 CSV_PATTERN = "csv"
 OBS_PATTERNS: tuple[str, ...] = (*PATTERNS, CSV_PATTERN)
@@ -109,6 +127,27 @@ Job = Callable[[bool], np.ndarray]
 
 class StudioError(ValueError):
     """A request the studio cannot serve; the message is meant for the user."""
+
+
+class OverBudget(StudioError):
+    """A request whose estimated cost exceeds the studio's compute budget."""
+
+
+def budget_seconds(value: str | float | None = None) -> float:
+    """A compute budget in seconds: ``value``, else ``$ALIGNDA_BUDGET_S``, else 60 (> 0;
+    ``inf`` = no budget)."""
+    if value is None:
+        value = os.environ.get(BUDGET_ENV) or DEFAULT_BUDGET_S
+    try:
+        budget = float(value)
+    except (TypeError, ValueError):
+        budget = math.nan
+    if not budget > 0:
+        raise StudioError(
+            f"the compute budget must be a number of seconds > 0 (or inf), got {value!r} "
+            f"(${BUDGET_ENV})"
+        )
+    return budget
 
 
 # --- the request --------------------------------------------------------------------------------
@@ -381,7 +420,9 @@ class Studio:
         cases: str | Path | None = None,
         device: torch.device | None = None,
         cache_size: int = 8,
+        budget_s: float | None = None,
     ) -> None:
+        self.budget_s = budget_seconds(budget_s)
         self.folder = Path(folder) if folder else checkpoints_folder()
         self.cases_path = Path(cases or os.environ.get(CASES_ENV) or SHIPPED_CASES)
         self.device = device or default_device()
@@ -396,6 +437,8 @@ class Studio:
         self._cache: OrderedDict[Request, Baseline] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()  # one request at a time
+        self.eval_seconds, self.threedvar_s = self.calibrate()
+        self.slowdown = 1.0  # measured / calibrated sampler seconds (see _learn_speed)
 
     def _load_soup(self) -> RewardSoup | None:
         if "aligned" not in read_manifest(self.folder):
@@ -403,6 +446,107 @@ class Studio:
         deltas = load_deltas(directory=self.folder)
         moved = {n: {k: v.to(self.device) for k, v in d.items()} for n, d in deltas.items()}
         return RewardSoup(self.prior, moved)
+
+    # --- the compute budget -----------------------------------------------------------------
+    def calibrate(self) -> tuple[dict[str, float], float]:
+        """Seconds of one denoiser evaluation per member for each guidance mode, and of one
+        3D-Var analysis, measured on this machine (first case, 1 % random observations).
+        About 1 s; run once when the studio starts."""
+        t = self.cases.times[0]
+        truth = self.cases.truth_state(t)
+        background = self.cases.background_state(t)
+        obs = observe_case(truth, 0, pattern="random", density=0.01)
+        den = prior_denoiser(self.network(None))
+        workers = parallel_workers()  # as the analyses of a request run: side by side
+        per_eval = evaluation_seconds(den, self.codec, background, obs, MODES, workers=workers)
+        times = []
+        for _ in range(2):  # the first call warms up
+            t0 = time.perf_counter()
+            self.threedvar.analyse(background, obs)
+            times.append(time.perf_counter() - t0)
+        return per_eval, times[-1]
+
+    def estimate(self, req: Request) -> float:
+        """Estimated seconds of a request on a fresh scenario (nothing cached).
+
+        The samplers dominate: steps x (1 + corrections) evaluations, each costing the members
+        it carries times the calibrated seconds per member of the mode. The unaligned and,
+        with reward weights, the aligned prior share the cores (one alone splits its members
+        over them); 3D-Var, scores, maps and forecasts add a little. The calibrated sampler
+        seconds are scaled by ``slowdown``, which follows the measured speed of the recent
+        requests (1 at start-up; above 1 when other work shares the cores).
+        """
+        analyses = 1 + int(self.aligned_available and req.aligned)
+        sampling = self.slowdown * self._sampling_seconds(req, analyses)
+        return sampling + self.threedvar_s + OVERHEAD_S + FORECAST_S * req.forecast
+
+    def _sampling_seconds(self, req: Request, analyses: int) -> float:
+        """Calibrated seconds of ``analyses`` prior analyses of a request run side by side."""
+        s = req.sampler()
+        workers = parallel_workers()
+        per_analysis = max(1, workers // analyses)  # threads each analysis splits its members on
+        rounds = math.ceil(analyses / workers)  # analyses that cannot run side by side queue
+        evaluations = s.steps * (1 + s.corrections)
+        members = math.ceil(s.members / per_analysis)
+        return rounds * evaluations * members * self.eval_seconds[s.mode]
+
+    def _learn_speed(self, req: Request, seconds: Mapping[str, float]) -> None:
+        """Follow the machine's load: ``slowdown`` tracks the ratio of the samplers' measured
+        to calibrated seconds over the last requests (other work on the cores slows them)."""
+        priors = [seconds[n] for n in (UNALIGNED, ALIGNED_ROW) if n in seconds]
+        predicted = self._sampling_seconds(req, len(priors)) if priors else 0.0
+        if predicted > 0.5:  # long enough to measure
+            ratio = min(max(max(priors) / predicted, 0.5), 4.0)
+            self.slowdown = 0.6 * self.slowdown + 0.4 * ratio
+
+    def check_budget(self, req: Request) -> float:
+        """The request's estimated seconds; :class:`OverBudget` (saying what to lower) if they
+        exceed the budget."""
+        cost = self.estimate(req)
+        if cost <= self.budget_s:
+            return cost
+        lower = []
+        members = self.largest_within_budget(req, "members", req.members - 1)
+        if members:
+            lower.append(f"members to {members}")
+        steps = self.largest_within_budget(req, "steps", req.steps - 1)
+        if steps:
+            lower.append(f"steps to {steps}")
+        cheaper = [
+            m
+            for m in MODES
+            if m != req.mode
+            and m != "obsfree"
+            and self.estimate(replace(req, mode=m)) <= self.budget_s
+        ]
+        if cheaper:
+            lower.append(f"guidance {' or '.join(cheaper)}")
+        if not lower:
+            lower.append("steps and members together")
+        raise OverBudget(
+            f"estimated {cost:.0f} s > budget {self.budget_s:.0f} s ({req.mode}, {req.steps} "
+            f"steps x {req.members} member(s)): lower {' or '.join(lower)}"
+        )
+
+    def largest_within_budget(self, req: Request, name: str, upto: int) -> int | None:
+        """The largest value <= upto of an integer field (steps or members) within budget."""
+        lo = int(LIMITS[name][0])
+        if upto < lo or self.estimate(replace(req, **{name: lo})) > self.budget_s:
+            return None
+        while lo < upto:  # the cost grows with the value: bisect
+            mid = (lo + upto + 1) // 2
+            if self.estimate(replace(req, **{name: mid})) <= self.budget_s:
+                lo = mid
+            else:
+                upto = mid - 1
+        return lo
+
+    def max_within_budget(self, name: str) -> int:
+        """Slider maximum of ``steps`` or ``members``: the largest value a request with the
+        other one at its minimum can use (cheapest guidance, reward weights set)."""
+        cheapest = min(MODES, key=self.eval_seconds.__getitem__)
+        base = Request(mode=cheapest, steps=int(LIMITS["steps"][0]), members=1)
+        return self.largest_within_budget(base, name, int(LIMITS[name][1])) or int(LIMITS[name][0])
 
     # --- small accessors -------------------------------------------------------------------
     @property
@@ -480,10 +624,12 @@ class Studio:
         sc: Scenario,
         progress: bool = True,
         workers: int = 1,
+        cancelled: Callable[[], bool] | None = None,
     ) -> np.ndarray:
         """Members (M, C, H, W) of the prior with ``weights`` under the request's guidance.
 
-        ``workers`` groups of members are sampled side by side (same members for any value).
+        ``workers`` groups of members are sampled side by side (same members for any value);
+        ``cancelled`` is asked before every denoiser evaluation (see :meth:`run`).
         """
         den = prior_denoiser(self.network(weights))
         return analyse(
@@ -494,6 +640,7 @@ class Studio:
             req.sampler(),
             progress=progress,
             workers=workers,
+            stop=cancelled,
         )
 
     def threedvar_analysis(self, sc: Scenario, progress: bool = False) -> np.ndarray:
@@ -521,24 +668,39 @@ class Studio:
 
         return side_by_side({n: partial(timed, n) for n in jobs}, parallel_workers())
 
-    def run(self, req: Request, stage: Stage | None = None) -> Result:
+    def run(
+        self,
+        req: Request,
+        stage: Stage | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Result:
         """Serve one request: observations, baselines, aligned prior, scores, settings.
 
-        Requests are served one at a time (the analyses inside one run in parallel).
+        A request whose estimated cost exceeds the budget is refused at once
+        (:class:`OverBudget`). Requests are served one at a time (the analyses inside one run
+        in parallel). ``cancelled`` is asked before every denoiser evaluation and between the
+        stages; once it answers true the run stops with :class:`alignda.assimilate.Cancelled`
+        (nothing is cached).
         """
+        cost = self.check_budget(req)
         with self._lock:
-            return self._run(req, stage or _no_stage)
+            return self._run(req, stage or _no_stage, cancelled or _never, cost)
 
-    def _run(self, req: Request, stage: Stage) -> Result:
+    def _run(
+        self, req: Request, stage: Stage, cancelled: Callable[[], bool], cost: float
+    ) -> Result:
         t0 = time.perf_counter()
+        _check(cancelled)
         key = req.baseline()
         base = self._recall(key)
         sc = base.scenario if base else self.scenario(req)
-        jobs = self._jobs(req, sc, cached=base is not None)
+        jobs = self._jobs(req, sc, cached=base is not None, cancelled=cancelled)
         aligned = ALIGNED_ROW in jobs
-        stage(0.05, ", ".join(jobs) + f" ({req.mode}, {req.members} member(s))")
+        stage(0.05, ", ".join(jobs) + f" ({req.mode}, {req.members} member(s), ~{cost:.0f} s)")
         seconds: dict[str, float] = {}
         done = self._solve(jobs, seconds)
+        _check(cancelled)
+        self._learn_speed(req, seconds)
         if base is None:
             base = Baseline(sc, {n: done[n] for n in (THREEDVAR, UNALIGNED)})
             self._remember(key, base)
@@ -552,11 +714,13 @@ class Studio:
             obs=sc.obs,
             analyses={**base.analyses, **({ALIGNED_ROW: done[ALIGNED_ROW]} if aligned else {})},
             table=pd.DataFrame(),
-            notes=self._notes(req, sc, cached=THREEDVAR not in jobs),
+            notes=self._notes(req, sc, cached=THREEDVAR not in jobs)
+            + [f"Estimated cost {cost:.0f} s of the {self.budget_s:g} s compute budget."],
             seconds=seconds,
         )
         forecasts = None
         if req.forecast and sc.future_truth is not None:
+            _check(cancelled)
             stage(0.85, f"{FORECAST_HOURS} h forecasts")
             forecasts = self.forecasts(base, result)
         result.table = self.score(result, forecasts, sc.future_truth)
@@ -565,7 +729,9 @@ class Studio:
         seconds["total (no maps)"] = time.perf_counter() - t0
         return result
 
-    def _jobs(self, req: Request, sc: Scenario, cached: bool) -> dict[str, Job]:
+    def _jobs(
+        self, req: Request, sc: Scenario, cached: bool, cancelled: Callable[[], bool] | None = None
+    ) -> dict[str, Job]:
         """The analyses a request still needs, longest first."""
         jobs: dict[str, Job] = {}
         priors = {UNALIGNED: None} if not cached else {}
@@ -574,7 +740,9 @@ class Studio:
         # the cores are shared among the prior analyses (one alone splits its members)
         workers = max(1, parallel_workers() // max(1, len(priors)))
         for name, weights in priors.items():
-            jobs[name] = partial(self.analyse, req, weights, sc, workers=workers)
+            jobs[name] = partial(
+                self.analyse, req, weights, sc, workers=workers, cancelled=cancelled
+            )
         if not cached:
             jobs[THREEDVAR] = partial(self.threedvar_analysis, sc)
         return jobs
@@ -674,6 +842,15 @@ def _rows(result: Result) -> list[str]:
 
 def _no_stage(fraction: float, description: str) -> None:
     return None
+
+
+def _never() -> bool:
+    return False
+
+
+def _check(cancelled: Callable[[], bool]) -> None:
+    if cancelled():
+        raise Cancelled("the request was cancelled")
 
 
 @contextmanager

@@ -121,19 +121,7 @@ def test_uploads_are_checked(tmp_path):
 
 
 # --- the real app over HTTP ----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def client():
-    from gradio_client import Client
-
-    import app
-
-    _, url, _ = app.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(url, verbose=False)
-    finally:
-        app.demo.close()
-
-
+# (the ``client`` fixture, one app server for the session, is in conftest.py)
 def test_served_over_http_with_the_shipped_checkpoints(client):
     label = st.default_studio().labels[1]
     maps, table, plot, files, notes = client.predict(

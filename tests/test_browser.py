@@ -36,14 +36,9 @@ pytestmark = pytest.mark.skipif(
 
 
 @pytest.fixture(scope="module")
-def url() -> Iterator[str]:
-    import app
-
-    _, local_url, _ = app.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-    try:
-        yield local_url
-    finally:
-        app.demo.close()
+def url(app_url: str) -> str:
+    """The session's app server (conftest.py)."""
+    return app_url
 
 
 def _local_only(route) -> None:

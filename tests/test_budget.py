@@ -1,0 +1,184 @@
+"""The compute budget of a request and the cancellation of a request whose client left.
+
+The studio calibrates the cost of one denoiser evaluation of each guidance mode when it
+starts, estimates every request from it and refuses one above the budget (60 s unless
+``$ALIGNDA_BUDGET_S``) with what to lower. A request whose client disconnects stops within one
+denoiser evaluation and frees the queue.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+
+import httpx
+import pytest
+
+from alignda import studio as st
+from alignda.assimilate import Cancelled
+
+MAX_SETTINGS = {"mode": "mmps", "steps": 256, "members": 16}  # the UI's maxima
+
+
+def test_budget_seconds_from_the_environment(monkeypatch):
+    monkeypatch.delenv(st.BUDGET_ENV, raising=False)
+    assert st.budget_seconds() == st.DEFAULT_BUDGET_S == 60.0
+    monkeypatch.setenv(st.BUDGET_ENV, "15")
+    assert st.budget_seconds() == 15.0
+    assert st.budget_seconds("inf") == float("inf")
+    for bad in ("0", "-3", "soon", "nan"):
+        with pytest.raises(st.StudioError, match="budget must be a number of seconds > 0"):
+            st.budget_seconds(bad)
+
+
+def test_calibration_is_cheap_and_orders_the_modes():
+    studio = st.default_studio()
+    t0 = time.perf_counter()
+    per_eval, threedvar = studio.calibrate()
+    assert time.perf_counter() - t0 < 3.0  # about 1 s on 2 cores
+    assert set(per_eval) == {"obsfree", "repaint", "dps", "mmps"} and threedvar > 0
+    # guidance costs: obsfree (the network) < dps (+ a backward pass) < mmps (+ the solve)
+    assert 0 < per_eval["obsfree"] < per_eval["dps"] < per_eval["mmps"]
+
+
+def test_estimate_counts_steps_members_and_analyses():
+    studio = st.default_studio()
+    base = st.Request(mode="dps", steps=32, members=4)
+    cost = studio.estimate(base)
+    more_steps = studio.estimate(st.Request(mode="dps", steps=64, members=4))
+    more_members = studio.estimate(st.Request(mode="dps", steps=32, members=8))
+    fixed = studio.threedvar_s + st.OVERHEAD_S
+    assert more_steps - fixed == pytest.approx(2 * (cost - fixed), rel=1e-6)
+    assert more_members - fixed == pytest.approx(2 * (cost - fixed), rel=1e-6)
+    assert studio.estimate(st.Request(mode="mmps", steps=32, members=4)) > cost
+    assert studio.estimate(st.Request(mode="dps", steps=32, members=4, forecast=True)) > cost
+    if studio.aligned_available:  # two prior analyses share the cores: one alone splits
+        unaligned = st.Request(mode="dps", steps=32, members=4, weights=(0, 0, 0, 0))
+        assert studio.estimate(unaligned) < cost
+
+
+def test_the_maximum_settings_are_refused_with_what_to_lower():
+    studio = st.default_studio()
+    req = st.Request(**MAX_SETTINGS)
+    with pytest.raises(st.OverBudget) as refused:
+        studio.run(req)
+    message = str(refused.value)
+    found = re.search(
+        r"estimated (\d+) s > budget 60 s .*lower members to (\d+) or steps to (\d+)", message
+    )
+    assert found, message
+    assert int(found.group(1)) > 60
+    members, steps = int(found.group(2)), int(found.group(3))
+    # the suggestions fit, one more does not
+    assert studio.estimate(st.Request(**MAX_SETTINGS | {"members": members})) <= 60
+    assert studio.estimate(st.Request(**MAX_SETTINGS | {"members": members + 1})) > 60
+    assert studio.estimate(st.Request(**MAX_SETTINGS | {"steps": steps})) <= 60
+    assert studio.estimate(st.Request(**MAX_SETTINGS | {"steps": steps + 1})) > 60
+
+
+def test_a_smaller_budget_refuses_more_and_inf_refuses_nothing():
+    studio = st.default_studio()
+    req = st.Request(mode="dps", steps=32, members=4)
+    assert studio.check_budget(req) <= studio.budget_s
+    before = studio.budget_s
+    try:
+        studio.budget_s = 0.5 * studio.estimate(req)
+        with pytest.raises(st.OverBudget, match="lower members to"):
+            studio.check_budget(req)
+        studio.budget_s = float("inf")
+        assert studio.check_budget(st.Request(**MAX_SETTINGS)) > 60
+    finally:
+        studio.budget_s = before
+
+
+def test_a_cancelled_run_stops_within_an_evaluation_and_caches_nothing():
+    studio = st.default_studio()
+    calls = 0
+    lock = threading.Lock()
+
+    def cancelled() -> bool:
+        nonlocal calls
+        with lock:
+            calls += 1
+            return calls > 5
+
+    req = st.Request(case="5", mode="dps", steps=64, members=1, seed=11)
+    t0 = time.perf_counter()
+    with pytest.raises(Cancelled):
+        studio.run(req, cancelled=cancelled)
+    assert time.perf_counter() - t0 < 0.5 * studio.estimate(req)
+    assert calls <= 5 + 2  # each of the two analyses stops at its next evaluation
+    assert studio._recall(req.baseline()) is None  # nothing cached
+    assert not studio._lock.locked()
+    assert studio.run(req).table.shape[0] >= 3  # the studio serves the next request
+
+
+# --- through the app --------------------------------------------------------------------------
+def _api_args(**kw) -> list:
+    values = {
+        "case": "0",
+        "pattern": "random",
+        "density_pct": 1.0,
+        "noise_scale": 1.0,
+        "mode": "dps",
+        "zeta": 1.0,
+        "steps": 4,
+        "members": 1,
+        "seed": 0,
+        "w_accuracy": 0.0,
+        "w_forecast": 0.0,
+        "w_physics": 0.0,
+        "w_multi": 1.0,
+        "forecast": False,
+        "points_file": None,
+        "variable": "z",
+        "analysis": st.ALIGNED_ROW,
+    }
+    return list((values | kw).values())
+
+
+def test_api_refuses_a_request_over_the_budget_at_once(client):
+    t0 = time.perf_counter()
+    with pytest.raises(Exception, match=r"estimated \d+ s > budget 60 s.*lower members to"):  # noqa: PT011
+        client.predict(*_api_args(**MAX_SETTINGS), api_name="/assimilate")
+    assert time.perf_counter() - t0 < 10
+
+
+def test_page_states_the_budget_and_its_sliders_agree():
+    import app
+
+    studio = st.default_studio()
+    sliders = {b.elem_id: b for b in app.demo.blocks.values() if getattr(b, "elem_id", None)}
+    assert sliders["steps"].maximum == studio.max_within_budget("steps")
+    assert sliders["members"].maximum == studio.max_within_budget("members")
+    learn = app.budget_text(studio)
+    assert "Compute budget" in learn and f"about {studio.budget_s:g} s" in learn
+    assert "Estimated cost" in app.cost_text("dps", 32, 4, 1.0, 1.0, 1.0, 0.0, False)
+    over = app.cost_text("mmps", 256, 16, 1.0, 1.0, 1.0, 0.0, False)
+    assert "Over the compute budget" in over and "lower members to" in over
+
+
+def test_a_request_whose_client_leaves_is_cancelled(client, app_url):
+    """A client starts a long request (~20 s) and disconnects once it runs: the studio stops
+    within an evaluation and the next request is served at once."""
+    studio = st.default_studio()
+    heavy = _api_args(mode="dps", steps=128, members=4, seed=21)
+    url = f"{app_url.rstrip('/')}/gradio_api/call/assimilate"
+    event = httpx.post(url, json={"data": heavy}).json()["event_id"]
+    with httpx.stream("GET", f"{url}/{event}", timeout=60):  # listening to the event
+        t0 = time.perf_counter()
+        while not studio._lock.locked() and time.perf_counter() - t0 < 30:
+            time.sleep(0.05)
+        assert studio._lock.locked(), "the request did not start"
+        time.sleep(1.0)  # well under way
+    left = time.perf_counter()  # the stream is closed: the client has gone
+    while studio._lock.locked() and time.perf_counter() - left < 30:
+        time.sleep(0.1)
+    stopped = time.perf_counter() - left
+    assert stopped < 5, f"the studio still ran {stopped:.0f} s after the client left"
+    t0 = time.perf_counter()
+    _, table, *_ = client.predict(*_api_args(seed=22), api_name="/assimilate")
+    assert time.perf_counter() - t0 < 15 and len(table["data"]) >= 3
+    assert json.dumps(table["headers"]) == json.dumps(list(st.TABLE_HEADERS))
