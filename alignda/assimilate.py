@@ -84,6 +84,26 @@ class SamplerSettings:
         return asdict(self)
 
 
+class SampleCodec:
+    """The codec seen from the sampler's variable x, for one background latent z_b.
+
+    A plain prior samples the latent itself; an increment prior samples (z - z_b) / s. Its
+    ``decode``/``encode`` go between x and the physical state, so guidance needs no case.
+    """
+
+    def __init__(self, codec: LatentCodec, denoiser: EpsilonDenoiser, zb: Tensor) -> None:
+        self.codec, self.denoiser, self.zb = codec, denoiser, zb
+        self.stats = codec.stats
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Physical state -> sampler variable."""
+        return self.denoiser.from_latent(self.codec.encode(x), self.zb)
+
+    def decode(self, x: Tensor) -> Tensor:
+        """Sampler variable -> physical state."""
+        return self.codec.decode(self.denoiser.to_latent(x, self.zb))
+
+
 def _latent_background(codec: LatentCodec, background: np.ndarray) -> torch.Tensor:
     xb = torch.as_tensor(np.asarray(background), dtype=torch.float32)
     if xb.ndim != 3 or not torch.isfinite(xb).all():
@@ -94,7 +114,7 @@ def _latent_background(codec: LatentCodec, background: np.ndarray) -> torch.Tens
 
 def guided_denoiser(
     denoiser: EpsilonDenoiser,
-    codec: LatentCodec,
+    codec: LatentCodec | SampleCodec,
     obs: Observations | None,
     settings: SamplerSettings,
 ) -> Denoiser:
@@ -126,7 +146,8 @@ def analyse(
     every denoiser evaluation; when it answers true the sampling raises :class:`Cancelled`.
     """
     zb = _latent_background(codec, background)
-    den = guided_denoiser(denoiser, codec, obs, settings)
+    view = SampleCodec(codec, denoiser, zb)
+    den = guided_denoiser(denoiser, view, obs, settings)
     if stop is not None:
         den = Interruptible(den, stop)
 
@@ -142,7 +163,7 @@ def analyse(
         shape = (len(members), *zb.shape[1:])
         with torch.no_grad():  # grad mode is per thread
             z = sampler(sampler.init(shape), z_b=zb.expand(shape))
-            return codec.decode(z).cpu().numpy()
+            return view.decode(z).cpu().numpy()
 
     x = in_parallel(
         lambda members, first: sample(members, progress and first), settings.members, workers
@@ -191,7 +212,8 @@ def evaluation_seconds(
 
     seconds = {}
     for mode in modes:
-        den = guided_denoiser(denoiser, codec, obs, SamplerSettings(mode=mode))
+        view = SampleCodec(codec, denoiser, zb)
+        den = guided_denoiser(denoiser, view, obs, SamplerSettings(mode=mode))
         jobs = {i: partial(timings, den) for i in range(max(1, workers))}
         times = [t for ts in side_by_side(jobs, len(jobs)).values() for t in ts]
         seconds[mode] = float(np.median(times)) / batch
