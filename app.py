@@ -396,20 +396,25 @@ def _output_panel(default_analysis: str) -> dict[str, Any]:
 def budget_text(studio: st.Studio) -> str:
     """The Learn tab's paragraph on the compute budget, with this machine's figures."""
     ms = ", ".join(f"{m} {1000 * v:.0f} ms" for m, v in studio.eval_seconds.items())
-    dps = st.Request(mode="dps", steps=32, members=1)
-    mmps = st.Request(mode="mmps", steps=32, members=1)
+    most = st.LIMITS["members"][1]
+    fit = {
+        m: studio.largest_within_budget(st.Request(mode=m, steps=32, members=1), "members", most)
+        or 0
+        for m in ("dps", "mmps")
+    }
+    steps, members = studio.max_within_budget("steps"), studio.max_within_budget("members")
     return f"""
 **Compute budget.** Each request may use about {studio.budget_s:g} s of this machine (its
 {parallel_workers()} cores run the unaligned and aligned priors side by side). Before a
 request runs, its cost is estimated: *steps* x 2 denoiser evaluations (one Langevin
 correction each) x *members* x the cost of one evaluation per member, measured when the app
 started ({ms}), for each prior analysis (two with reward weights, one without), plus a few
-seconds for 3D-Var, scores, maps and forecasts. A request above the budget is refused at once,
-with the largest members or steps that fit: at 32 steps up to
-{studio.largest_within_budget(dps, "members", st.LIMITS["members"][1]) or 1} DPS or
-{studio.largest_within_budget(mmps, "members", st.LIMITS["members"][1]) or 1} MMPS members fit. The
-estimate under the sampler settings follows your choices; a request whose page is closed is
-cancelled, and the queue shows your position and the estimated wait.
+seconds for 3D-Var, scores, maps and forecasts. A request above the budget is refused at once
+with the most members or steps that fit: at 32 steps up to {fit["dps"]} DPS or {fit["mmps"]}
+MMPS members fit. The sliders go up to {steps} steps and {members} members (each alone fits
+the budget; both at once do not). The estimate of your settings shows under the sampler
+controls; a request whose page is closed is cancelled, and the queue shows your position and
+the estimated wait.
 """
 
 
