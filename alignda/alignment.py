@@ -30,6 +30,7 @@ from alignda.cases import Cases
 from alignda.checkpoints import (
     CHECKPOINT_DIR,
     CheckpointError,
+    read_manifest,
     register,
     resolve,
     safetensors_metadata,
@@ -368,8 +369,23 @@ def export_deltas(
 def load_deltas(
     name: str = "aligned", directory: str | Path = CHECKPOINT_DIR
 ) -> dict[str, dict[str, torch.Tensor]]:
-    """The registered deltas (sha256-checked), float32."""
+    """The registered deltas (sha256-checked), float32.
+
+    Where the folder also registers a prior, the deltas must name its sha256 (``prior_sha256``
+    in their manifest config, written by ``alignda align``): deltas of another prior are
+    refused, never mixed in.
+    """
     path = resolve(name, directory)
+    manifest = read_manifest(directory)
+    if "prior" in manifest:
+        theirs = manifest[name].get("config", {}).get("prior_sha256")
+        ours = manifest["prior"]["sha256"]
+        if theirs != ours:
+            raise CheckpointError(
+                f"{path.name} was aligned on prior {str(theirs)[:12]}, but the prior in "
+                f"{directory} is {ours[:12]}: re-run `python -m alignda preferences` and "
+                "`python -m alignda align` on this prior"
+            )
     names = safetensors_metadata(path, "deltas", "a file of aligned deltas")
     out: dict[str, dict[str, torch.Tensor]] = {str(n): {} for n in names}
     for key, v in load_file(str(path)).items():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -19,6 +19,7 @@ from alignda.codec import LatentCodec
 from alignda.diffusion import AncestralPCSampler, EpsilonDenoiser, member_generators
 from alignda.grid import Grid
 from alignda.guidance import MODES, LatentObservation, guided
+from alignda.hybrid import HybridEnVar
 from alignda.obs import Observations
 from alignda.runtime import in_parallel, side_by_side
 from alignda.state import to_dataset
@@ -64,8 +65,8 @@ class SamplerSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"unknown guidance mode {self.mode!r}; choose one of {MODES}")
+        if self.mode not in ANALYSIS_MODES:
+            raise ValueError(f"unknown guidance mode {self.mode!r}; choose one of {ANALYSIS_MODES}")
         if not 1 <= self.steps <= 1024:
             raise ValueError(f"steps must be in 1..1024, got {self.steps}")
         if not 0 <= self.corrections <= 8:
@@ -104,6 +105,11 @@ class SampleCodec:
         return self.codec.decode(self.denoiser.to_latent(x, self.zb))
 
 
+#: Every analysis mode: the guidance modes of the latent sampler, and the hybrid
+#: ensemble-variational solve with prior members as its ensemble (:mod:`alignda.hybrid`).
+ANALYSIS_MODES = (*MODES, "hybrid")
+
+
 def _latent_background(codec: LatentCodec, background: np.ndarray) -> torch.Tensor:
     xb = torch.as_tensor(np.asarray(background), dtype=torch.float32)
     if xb.ndim != 3 or not torch.isfinite(xb).all():
@@ -136,6 +142,7 @@ def analyse(
     progress: bool = False,
     workers: int = 1,
     stop: Callable[[], bool] | None = None,
+    hybrid: HybridEnVar | None = None,
 ) -> np.ndarray:
     """Analysis members (members, C, nlat, nlon) in physical units.
 
@@ -145,6 +152,24 @@ def analyse(
     Every mode is thread-safe (MMPS uses reverse-mode autograd only). ``stop``: asked before
     every denoiser evaluation; when it answers true the sampling raises :class:`Cancelled`.
     """
+    if settings.mode == "hybrid":
+        if hybrid is None:
+            raise ValueError("mode 'hybrid' needs the 3D-Var B: pass hybrid=HybridEnVar(...)")
+        if obs is None or obs.count == 0:
+            raise ValueError("mode 'hybrid' needs at least one observation")
+        if settings.members < 2:
+            raise ValueError("mode 'hybrid' needs an ensemble: set members to 2 or more")
+        prior = analyse(
+            denoiser,
+            codec,
+            background,
+            None,
+            replace(settings, mode="obsfree"),
+            progress,
+            workers,
+            stop,
+        )
+        return hybrid.analyse(prior, obs, background, seed=settings.seed)
     zb = _latent_background(codec, background)
     view = SampleCodec(codec, denoiser, zb)
     den = guided_denoiser(denoiser, view, obs, settings)

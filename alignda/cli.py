@@ -272,6 +272,7 @@ def cmd_preferences(args: argparse.Namespace) -> None:
 def cmd_align(args: argparse.Namespace) -> None:
     """Diffusion-DPO of one delta per preference kind; export them as ``aligned``."""
     from alignda.alignment import DELTAS, DPOConfig, Preferences, export_deltas, train_dpo
+    from alignda.checkpoints import read_manifest
     from alignda.prior import load_prior
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
@@ -314,6 +315,7 @@ def cmd_align(args: argparse.Namespace) -> None:
                     "train": train_cfg.to_dict(),
                 },
                 "preferences": prefs.config,
+                "prior_sha256": read_manifest(args.checkpoints)["prior"]["sha256"],
             },
             data={"prefs": str(args.prefs), "pairs_from_backgrounds": int(prefs.z.shape[0])},
             figures=figures,
@@ -416,6 +418,69 @@ def _weights(args: argparse.Namespace) -> dict[str, float]:
     return normalise_weights(values)
 
 
+def cmd_finetune_decoder(args: argparse.Namespace) -> None:
+    """Fine-tune the VAE decoder against its frozen encoder (the prior stays valid)."""
+    from alignda.checkpoints import read_manifest
+    from alignda.train_vae import export_vae, finetune_decoder, load_codec
+
+    cfg = _train_config(args)
+    before = read_manifest(args.out)["vae"]
+    codec = finetune_decoder(
+        load_codec(args.out),
+        [p.strip() for p in args.train.split(",") if p.strip()],
+        args.val,
+        args.workdir,
+        cfg,
+        progress=not args.quiet,
+    )
+    if not args.no_export:
+        log = [json.loads(line) for line in open(Path(args.workdir) / "log.jsonl")]
+        path = export_vae(
+            codec,
+            args.out,
+            figures=log[-1],
+            train_config={
+                **before["config"],
+                "decoder_finetune": {"train": cfg.to_dict(), "cases": args.train},
+            },
+            data=before["data"],
+        )
+        print(f"exported {path}: {log[-1]}")
+
+
+def cmd_rebuild(args: argparse.Namespace) -> None:
+    """Rebuild the checkpoints from a seed (data, statistics and B, VAE, prior)."""
+    from dataclasses import replace
+
+    from alignda.pipeline import STAGES, Recipe, rebuild, scaled
+
+    recipe = scaled(Recipe(), args.scale) if args.scale != 1.0 else Recipe()
+    if args.vae_steps:
+        recipe = replace(recipe, vae_train=replace(recipe.vae_train, steps=args.vae_steps))
+    if args.prior_steps:
+        recipe = replace(recipe, prior_train=replace(recipe.prior_train, steps=args.prior_steps))
+    if args.prior_batch or args.prior_lr:
+        pt = recipe.prior_train
+        pt = replace(pt, batch=args.prior_batch or pt.batch, lr=args.prior_lr or pt.lr)
+        recipe = replace(recipe, prior_train=pt)
+    stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; choose from {list(STAGES)}")
+    figures = rebuild(
+        recipe,
+        out=args.out,
+        data=args.data,
+        runs=args.runs,
+        stages=stages,
+        save_data=not args.no_save_data,
+        progress=not args.quiet,
+        budget_seconds=args.budget_minutes * 60 if args.budget_minutes else None,
+        prior_init=args.prior_init,
+    )
+    print(json.dumps(figures, indent=1))
+
+
 def cmd_upload(args: argparse.Namespace) -> None:
     """Upload a checkpoint folder to a Hugging Face Hub model repo."""
     print(upload(args.folder, args.repo_id))
@@ -502,7 +567,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--cases", default="data/world/train.nc")
     pr.add_argument("--out", required=True, help="safetensors file")
     pr.add_argument("--candidates", type=int, default=16)
-    pr.add_argument("--backgrounds", type=int, default=48)
+    pr.add_argument("--backgrounds", type=int, default=32)
     pr.add_argument("--steps", type=int, default=32)
     pr.add_argument("--corrections", type=int, default=1)
     pr.add_argument("--seed", type=int, default=0)
@@ -517,17 +582,46 @@ def build_parser() -> argparse.ArgumentParser:
     al.add_argument("--workdir", required=True)
     al.add_argument("--out", default=str(CHECKPOINT_DIR))
     al.add_argument("--checkpoints", default=str(CHECKPOINT_DIR), help="reference prior folder")
-    al.add_argument("--steps", type=int, default=500)
-    al.add_argument("--batch", type=int, default=16)
+    al.add_argument("--steps", type=int, default=200)
+    al.add_argument("--batch", type=int, default=8)
     al.add_argument("--lr", type=float, default=1e-5)
     al.add_argument("--beta", type=float, default=8000.0)
     al.add_argument("--fraction", type=float, default=0.25, help="top/bottom fraction (-P)")
-    al.add_argument("--multi-fraction", dest="multi_fraction", type=float, default=0.375)
+    al.add_argument("--multi-fraction", dest="multi_fraction", type=float, default=0.5)
     al.add_argument("--seed", type=int, default=0)
     al.add_argument("--val-every", dest="val_every", type=int, default=50)
     al.add_argument("--no-export", action="store_true")
     al.add_argument("--quiet", action="store_true")
     al.set_defaults(func=cmd_align)
+
+    fd = sub.add_parser(
+        "finetune-decoder", help="fine-tune the VAE decoder alone (latents, prior unchanged)"
+    )
+    _add_train_args(fd)
+    fd.set_defaults(func=cmd_finetune_decoder)
+
+    rb = sub.add_parser(
+        "rebuild", help="rebuild the checkpoints from a seed: data, stats and B, VAE, prior"
+    )
+    rb.add_argument("--out", default=str(CHECKPOINT_DIR), help="checkpoint folder")
+    rb.add_argument("--data", default="data/rebuild", help="generated cases (kept, reused)")
+    rb.add_argument("--runs", default="runs/rebuild", help="resumable training states")
+    rb.add_argument("--stages", default="data,stats,vae,prior")
+    rb.add_argument("--scale", type=float, default=1.0, help="trajectories and steps x this")
+    rb.add_argument("--vae-steps", dest="vae_steps", type=int)
+    rb.add_argument("--prior-steps", dest="prior_steps", type=int)
+    rb.add_argument("--prior-batch", dest="prior_batch", type=int)
+    rb.add_argument("--prior-lr", dest="prior_lr", type=float)
+    rb.add_argument("--prior-init", dest="prior_init", help="folder whose prior to fine-tune")
+    rb.add_argument("--no-save-data", dest="no_save_data", action="store_true")
+    rb.add_argument(
+        "--budget-minutes",
+        dest="budget_minutes",
+        type=float,
+        help="wall-clock budget: training steps are cut to fit it on this machine",
+    )
+    rb.add_argument("--quiet", action="store_true")
+    rb.set_defaults(func=cmd_rebuild)
 
     e = sub.add_parser("evaluate", help="paper tables, obs sweep and reward trade-off")
     e.add_argument("--cases", default=str(SHIPPED_CASES))

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from alignda.cases import Cases, GenerateConfig, generate, split
-from alignda.checkpoints import CHECKPOINT_DIR, register
+from alignda.checkpoints import CHECKPOINT_DIR, read_manifest, register
 from alignda.climate import WorldStats
 from alignda.nn.dit import DiTConfig
 from alignda.nn.vae import VAEConfig
@@ -122,15 +122,19 @@ def step_seconds(recipe: Recipe, dev: torch.device, steps: int = 12) -> dict[str
     return out
 
 
-def fit_to_budget(recipe: Recipe, seconds: float, per_step: dict[str, float]) -> Recipe:
+def fit_to_budget(
+    recipe: Recipe, seconds: float, per_step: dict[str, float], stages: tuple[str, ...] = STAGES
+) -> Recipe:
     """The recipe with training steps cut (never raised) to fit ``seconds`` of training.
 
-    The VAE gets 40 % of the time, the prior 60 %; 15 % is held back for validation/export.
+    With both trained, the VAE gets 40 % of the time and the prior 60 %; 15 % is held back
+    for validation and export.
     """
+    shares = {k: v for k, v in (("vae", 0.4), ("prior", 0.6)) if k in stages}
+    total = sum(shares.values()) or 1.0
 
     def fit(t: TrainConfig, share: float, name: str) -> TrainConfig:
-        n = int(min(t.steps, 0.85 * share * seconds / per_step[name]))
-        n = max(n, 10)
+        n = max(int(min(t.steps, 0.85 * share * seconds / per_step[name])), 10)
         return replace(
             t,
             steps=n,
@@ -141,8 +145,8 @@ def fit_to_budget(recipe: Recipe, seconds: float, per_step: dict[str, float]) ->
 
     return replace(
         recipe,
-        vae_train=fit(recipe.vae_train, 0.4, "vae"),
-        prior_train=fit(recipe.prior_train, 0.6, "prior"),
+        vae_train=fit(recipe.vae_train, shares.get("vae", 0.0) / total, "vae"),
+        prior_train=fit(recipe.prior_train, shares.get("prior", 0.0) / total, "prior"),
     )
 
 
@@ -159,15 +163,17 @@ def rebuild(
     save_data: bool = True,
     progress: bool = True,
     budget_seconds: float | None = None,
+    prior_init: str | Path | None = None,
 ) -> dict[str, dict]:
     """Run ``stages`` of the recipe; returns each stage's figures.
 
     ``budget_seconds``: wall-clock budget of the whole rebuild; after the data stage the
     training steps are cut to fit what is left (:func:`fit_to_budget`; the manifest records
-    the steps actually run).
+    the steps actually run). ``prior_init``: checkpoint folder whose prior the prior stage
+    fine-tunes (recorded in the manifest) instead of starting from scratch.
     """
     start = time.perf_counter()
-    from alignda.prior import export_prior, train_prior
+    from alignda.prior import export_prior, load_prior, train_prior
     from alignda.threedvar import fit_background_error
     from alignda.train_vae import export_vae, load_codec, train_vae
 
@@ -193,7 +199,7 @@ def rebuild(
     if budget_seconds is not None:
         left = budget_seconds - (time.perf_counter() - start)
         per_step = step_seconds(recipe, dev)
-        recipe = fit_to_budget(recipe, left, per_step)
+        recipe = fit_to_budget(recipe, left, per_step, stages)
         _say(
             f"{left:.0f} s left; s/step {per_step}: VAE {recipe.vae_train.steps} steps, "
             f"prior {recipe.prior_train.steps} steps"
@@ -229,14 +235,16 @@ def rebuild(
     if "prior" in stages:
         t0 = time.perf_counter()
         codec = load_codec(out)
+        init = load_prior(directory=prior_init) if prior_init else None
         net = train_prior(
             codec,
             parts["train"],
             parts["val"],
             runs / "prior",
-            recipe.prior,
+            init.config if init is not None else recipe.prior,
             recipe.prior_train,
             progress=progress,
+            init=init,
         )
         figures["prior"] = _last_log(runs / "prior") | {"wall_seconds": time.perf_counter() - t0}
         export_prior(
@@ -244,7 +252,10 @@ def rebuild(
             "prior",
             out,
             figures=figures["prior"],
-            config={"train": recipe.prior_train.to_dict()},
+            config={
+                "train": recipe.prior_train.to_dict(),
+                **({"init": read_manifest(prior_init)["prior"]} if prior_init else {}),
+            },
             data={**source, "train_pairs": train_pairs},
         )
         _say(f"prior exported: {figures['prior']}")

@@ -47,13 +47,14 @@ def train_prior(
     net_config: DiTConfig,
     cfg: TrainConfig,
     progress: bool = True,
+    init: DiT | None = None,
 ) -> DiT:
     """Denoising score matching of p(z | z_b) on encoded training pairs (resumable).
 
     An ``increment`` network learns the scaled latent increment (z - z_b) / s, s the
     per-channel std of the training increments. Augmentation: the same random longitude
     rotation of z and z_b (whole latent columns, i.e. 4 grid points, under which the VAE is
-    exactly equivariant).
+    exactly equivariant). ``init``: a trained network of the same config to start from.
     """
     torch.manual_seed(cfg.seed)
     dev = device()
@@ -62,7 +63,9 @@ def train_prior(
     codec.cpu()
     schedule = SDACosineSchedule()
     net = DiT(net_config).to(dev)
-    if net_config.increment:
+    if init is not None:  # warm start (fine-tuning): its weights and its increment scale
+        net.load_state_dict(init.state_dict())
+    elif net_config.increment:
         net.increment_scale.copy_((z - zb).std(dim=(0, 2, 3)).reshape(net.increment_scale.shape))
     x, vx = net.from_latent(z, zb), net.from_latent(vz, vzb)
 

@@ -21,7 +21,7 @@ from alignda.cases import Cases
 from alignda.checkpoints import CHECKPOINT_DIR, reading, register, resolve, safetensors_metadata
 from alignda.climate import WorldStats
 from alignda.codec import LatentCodec
-from alignda.datasets import CaseTensors
+from alignda.datasets import CaseTensors, roll_longitude
 from alignda.grid import cell_area_weights
 from alignda.nn.vae import VAE, VAEConfig
 from alignda.sphere import GRAVITY, Sphere
@@ -201,3 +201,45 @@ def load_codec(directory: str | Path = CHECKPOINT_DIR) -> LatentCodec:
     vae.eval().requires_grad_(False)
     stats = WorldStats.load(resolve("world_stats", directory))
     return LatentCodec(vae, stats, scale, control_moments=moments).eval()
+
+
+def finetune_decoder(
+    codec: LatentCodec,
+    train_cases: list[Cases | str | Path],
+    val_cases: Cases | str | Path,
+    workdir: str | Path,
+    cfg: TrainConfig,
+    balance_weight: float = 1.0,
+    progress: bool = True,
+) -> LatentCodec:
+    """Train the decoder alone against a frozen encoder (resumable).
+
+    The latents of every state stay what they were, so a prior trained on them stays valid;
+    only decode(z) gets closer to the state. Same loss as :func:`train_vae` (no KL term: the
+    encoder does not move).
+    """
+    torch.manual_seed(cfg.seed)
+    dev = device()
+    stats = codec.stats
+    sets = [CaseTensors(as_cases(c), stats) for c in train_cases]
+    states = torch.cat([s.states for s in sets]).to(dev)
+    weights = sets[0].weights.to(dev)
+    val_states = stats.denormalise(CaseTensors(as_cases(val_cases), stats).evenly_spaced_states(64))
+    codec = codec.to(dev).requires_grad_(False)
+    codec.vae.decoder.requires_grad_(True)
+    criterion = ReconstructionLoss(weights, 0.0, balance_weight).to(dev)
+
+    def loss(model: torch.nn.Module, gen: torch.Generator) -> torch.Tensor:
+        i = torch.randint(len(states), (cfg.batch,), generator=gen).to(dev)
+        shifts = torch.randint(states.shape[-1], (cfg.batch,), generator=gen)
+        return criterion(model, stats.denormalise(roll_longitude(states[i], shifts)), gen)
+
+    train(
+        codec,
+        loss,
+        cfg,
+        workdir,
+        val_fn=lambda m: reconstruction_figures(m, val_states.to(dev)),
+        progress=progress,
+    )
+    return codec.cpu().eval().requires_grad_(False)

@@ -173,10 +173,13 @@ def train(
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         if ema is not None:
+            # Warm-up of the decay: the start (random) weights fade out after a few steps
+            # instead of keeping a weight cfg.ema ** steps in the average.
+            decay = min(cfg.ema, (1.0 + step) / (10.0 + step))
             with torch.no_grad():
                 for k, v in model.state_dict().items():
                     if k in ema:
-                        ema[k].lerp_(v, 1.0 - cfg.ema)
+                        ema[k].lerp_(v, 1.0 - decay)
         running = 0.98 * running + 0.02 * loss.item() if step > start else loss.item()
         bar.set_postfix(loss=f"{running:.4g}")
         last = step + 1 == cfg.steps

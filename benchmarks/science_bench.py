@@ -1,0 +1,188 @@
+"""Science benchmark: the latent space and the analysis skill against 3D-Var, per network.
+
+Run: ``python benchmarks/science_bench.py [--cases assets/test_cases.nc] [--n-cases 8]``
+(prints figures, asserts nothing). For each case set and observation network it prints, per
+method (background, 3D-Var and every guidance mode): the normalised MSE of the analysis
+(ensemble mean), its ratio to 3D-Var's with a paired bootstrap 90 % interval over cases, the
+RMSE of z (m) and u (m/s), the Geo-Score (%), the ensemble spread/skill ratio and CRPS
+(normalised, mean over variables), the observation misfit O-A beside O-B (rms of
+innovations / obs std), and how many cases diverged (non-finite, or O-A > O-B).
+Also prints decode(encode(truth)): RMSE per variable and Geo-Score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from alignda.assimilate import DivergenceError, SamplerSettings, analyse
+from alignda.cases import Cases
+from alignda.checkpoints import CHECKPOINT_DIR, resolve
+from alignda.climate import WorldStats
+from alignda.grid import Grid
+from alignda.hybrid import HybridEnVar
+from alignda.obs import Observations, observe_case
+from alignda.prior import load_prior, prior_denoiser
+from alignda.rewards import geo_score
+from alignda.threedvar import BackgroundError, ThreeDVar
+from alignda.train_vae import load_codec
+
+NETWORKS = (
+    ("random", 0.001),
+    ("random", 0.01),
+    ("random", 0.05),
+    ("random", 0.10),
+    ("random", 0.20),
+    ("stations", 0.05),
+    ("swaths", 0.05),
+    ("tracks", 0.02),
+)
+
+
+def weighted_mean(a: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Area-weighted mean over the last two axes."""
+    return (a * w).mean(axis=(-2, -1))
+
+
+def misfit(x: np.ndarray, obs: Observations) -> float:
+    """rms of (y - H x) / sigma over all observations."""
+    std = np.broadcast_to(np.asarray(obs.noise_std).reshape(-1, 1, 1), x.shape)
+    d = (obs.values - x)[obs.mask] / std[obs.mask]
+    return float(np.sqrt(np.mean(d**2)))
+
+
+def ensemble_figures(
+    members: np.ndarray, truth: np.ndarray, std: np.ndarray, w: np.ndarray
+) -> dict[str, float]:
+    """Normalised MSE of the mean, per-variable RMSE, spread/skill and CRPS of one case."""
+    mean = members.mean(0)
+    err2 = weighted_mean((mean - truth) ** 2, w)  # (C,)
+    out = {"mse": float(np.mean(err2 / std**2)), "rmse_z": err2[0] ** 0.5, "rmse_u": err2[1] ** 0.5}
+    m = len(members)
+    if m > 1:
+        var = weighted_mean(members.var(0, ddof=1), w)
+        out["spread2"] = float(np.mean(var / std**2)) * (m + 1) / m
+        skill = np.abs(members - truth).mean(0)
+        pair = np.abs(members[:, None] - members[None]).mean((0, 1))
+        crps = weighted_mean(skill - 0.5 * pair, w) / std
+        out["crps"] = float(np.mean(crps))
+    return out
+
+
+def bootstrap_ratio(a: np.ndarray, b: np.ndarray, n: int = 2000, seed: int = 0) -> tuple:
+    """mean(a)/mean(b) and its paired bootstrap 90 % interval over cases."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(len(a), size=(n, len(a)))
+    r = a[idx].mean(1) / b[idx].mean(1)
+    return float(a.mean() / b.mean()), float(np.quantile(r, 0.05)), float(np.quantile(r, 0.95))
+
+
+def main() -> None:
+    """Print the tables (see module docstring)."""
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--cases", default="assets/test_cases.nc")
+    p.add_argument("--n-cases", dest="n_cases", type=int, default=8)
+    p.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
+    p.add_argument("--modes", default="dps")
+    p.add_argument("--members", type=int, default=4)
+    p.add_argument("--steps", type=int, default=32)
+    p.add_argument("--zeta", type=float)
+    p.add_argument("--gamma", type=float)
+    p.add_argument("--beta", type=float, default=0.7, help="hybrid: ensemble weight")
+    p.add_argument("--loc-km", dest="loc_km", type=float, default=1500.0)
+    p.add_argument("--networks", help="e.g. random:0.01,stations:0.05 (default: all)")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    folder = args.checkpoints
+    stats = WorldStats.load(resolve("world_stats", folder))
+    codec = load_codec(folder)
+    den = prior_denoiser(load_prior(directory=folder))
+    var = ThreeDVar(BackgroundError.load(resolve("threedvar_b", folder)))
+    hybrid = HybridEnVar(var, beta=args.beta, localisation_km=args.loc_km)
+    cases = Cases.open(args.cases)
+    times = cases.times[np.linspace(0, len(cases) - 1, args.n_cases).astype(int)]
+    truth = np.stack([cases.truth_state(t) for t in times])
+    bg = np.stack([cases.background_state(t) for t in times])
+    grid = Grid(*truth.shape[-2:])
+    w = grid.weights.reshape(-1, 1)
+    std = np.asarray(stats.std, dtype=np.float64)
+
+    with torch.no_grad():
+        rec = codec.decode(codec.encode(torch.from_numpy(truth))).numpy()
+    r2 = weighted_mean((rec - truth) ** 2, w).mean(0) ** 0.5
+    geo = np.mean([geo_score(rec[i : i + 1], truth[i])[0] for i in range(len(truth))])
+    print(f"# {args.cases}: {len(times)} cases; checkpoints {folder}")
+    print(
+        f"decode(encode(truth)): RMSE z {r2[0]:.2f} m, u {r2[1]:.3f} m/s, v {r2[2]:.3f} m/s, "
+        f"tracer {r2[3]:.4f}; Geo-Score {100 * geo:.1f} %"
+    )
+    networks = NETWORKS
+    if args.networks:
+        networks = tuple(
+            (n.split(":")[0], float(n.split(":")[1])) for n in args.networks.split(",")
+        )
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    header = (
+        f"{'network':<15}{'method':<10}{'MSE':>8}{'x3DVar':>8}{'90% CI':>14}{'z m':>7}"
+        f"{'u m/s':>7}{'Geo%':>6}{'ss':>6}{'CRPS':>7}{'O-A':>6}{'O-B':>6}{'div':>4}{'s':>6}"
+    )
+    print(header)
+    for pattern, density in networks:
+        obs = [observe_case(x, k, pattern=pattern, density=density) for k, x in enumerate(truth)]
+        rows: dict[str, list[dict]] = {}
+        t0 = time.perf_counter()
+        rows["background"] = [
+            ensemble_figures(b[None], x, std, w) | {"oa": misfit(b, o), "geo": 1.0}
+            for b, x, o in zip(bg, truth, obs, strict=True)
+        ]
+        secs = {"background": 0.0}
+        ana = [var.analyse(b, o) for b, o in zip(bg, obs, strict=True)]
+        secs["3D-Var"] = (time.perf_counter() - t0) / len(truth)
+        rows["3D-Var"] = [
+            ensemble_figures(a[None], x, std, w)
+            | {"oa": misfit(a, o), "geo": geo_score(a[None], x)[0]}
+            for a, x, o in zip(ana, truth, obs, strict=True)
+        ]
+        for mode in modes:
+            kw = {k: getattr(args, k) for k in ("zeta", "gamma") if getattr(args, k) is not None}
+            settings = SamplerSettings(mode=mode, steps=args.steps, members=args.members, **kw)
+            t0 = time.perf_counter()
+            out = []
+            for b, x, o in zip(bg, truth, obs, strict=True):
+                try:
+                    mem = analyse(den, codec, b, o, settings, hybrid=hybrid)
+                except DivergenceError:
+                    out.append({"mse": np.nan, "diverged": True})
+                    continue
+                f = ensemble_figures(mem, x, std, w)
+                f |= {"oa": misfit(mem.mean(0), o), "geo": geo_score(mem.mean(0)[None], x)[0]}
+                out.append(f)
+            secs[mode] = (time.perf_counter() - t0) / len(truth)
+            rows[mode] = out
+        ob = np.array([misfit(b, o) for b, o in zip(bg, obs, strict=True)])
+        ref = np.array([r["mse"] for r in rows["3D-Var"]])
+        for name, rs in rows.items():
+            mse = np.array([r.get("mse", np.nan) for r in rs])
+            oa = np.array([r.get("oa", np.nan) for r in rs])
+            div = int(sum(r.get("diverged", False) for r in rs) + np.sum(oa > ob))
+            ok = np.isfinite(mse)
+            ratio, lo, hi = bootstrap_ratio(mse[ok], ref[ok]) if ok.any() else (np.nan,) * 3
+
+            def mean(key: str, rs: list[dict] = rs) -> float:
+                v = [r[key] for r in rs if key in r]
+                return float(np.mean(v)) if v else np.nan
+
+            ss = np.sqrt(mean("spread2") / mean("mse")) if "spread2" in rs[0] else np.nan
+            print(
+                f"{pattern + f' {density:.1%}':<15}{name:<10}{np.nanmean(mse):>8.4f}{ratio:>8.2f}"
+                f"{f'[{lo:.2f},{hi:.2f}]':>14}{mean('rmse_z'):>7.2f}{mean('rmse_u'):>7.3f}"
+                f"{100 * mean('geo'):>6.1f}{ss:>6.2f}{mean('crps'):>7.4f}{np.nanmean(oa):>6.2f}"
+                f"{ob.mean():>6.2f}{div:>4}{secs[name]:>6.1f}"
+            )
+
+
+if __name__ == "__main__":
+    main()
