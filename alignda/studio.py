@@ -346,6 +346,16 @@ class Placed(nn.Module):
         kwargs = {k: _to(v, self.device) for k, v in kwargs.items()}
         return self.net(*args, **kwargs).cpu()
 
+    def to_latent(self, x: Tensor, z_b: Tensor) -> Tensor:
+        """The network's sample -> latent map (identity for a plain prior)."""
+        f = getattr(self.net, "to_latent", None)
+        return x if f is None else f(x.to(self.device), z_b.to(self.device)).cpu()
+
+    def from_latent(self, z: Tensor, z_b: Tensor) -> Tensor:
+        """Inverse of :meth:`to_latent`."""
+        f = getattr(self.net, "from_latent", None)
+        return z if f is None else f(z.to(self.device), z_b.to(self.device)).cpu()
+
 
 class PlacedCodec:
     """A :class:`LatentCodec` on ``device`` with CPU tensors in and out (as ``analyse`` uses)."""
