@@ -65,14 +65,9 @@ def test_output_folders_are_pruned(monkeypatch, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def url():
-    import app
-
-    _, url, _ = app.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
-    try:
-        yield url
-    finally:
-        app.demo.close()
+def url(app_url: str) -> str:
+    """The session's app server (conftest.py)."""
+    return app_url
 
 
 def status(url: str) -> int:
