@@ -21,6 +21,7 @@ from alignda.cases import (
     split,
 )
 from alignda.checkpoints import CHECKPOINT_DIR, HUB_ENV, checkpoint_dir, upload
+from alignda.pipeline import Recipe
 from alignda.training import TrainConfig
 from alignda.world import ShallowWaterModel
 
@@ -97,9 +98,11 @@ def cmd_fit_b(args: argparse.Namespace) -> None:
     print("per-variable scale:", {k: round(v, 4) for k, v in stats.scales.items()})
 
 
-def _train_config(args: argparse.Namespace) -> TrainConfig:
+def _train_config(args: argparse.Namespace, base: TrainConfig | None = None) -> TrainConfig:
+    """``base`` (default: TrainConfig()) with the options given on the command line."""
     keys = ("steps", "batch", "lr", "seed", "val_every", "save_every")
-    return TrainConfig(**{k: getattr(args, k) for k in keys if getattr(args, k) is not None})
+    given = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    return replace(base or TrainConfig(), **given)
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
@@ -119,22 +122,42 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_train_vae(args: argparse.Namespace) -> None:
     """Train the VAE (resumable) and export it to the checkpoint folder."""
+    from alignda.checkpoints import resolve
+    from alignda.climate import WorldStats
     from alignda.nn.vae import VAEConfig
     from alignda.train_vae import export_vae, train_vae
 
-    cfg = _train_config(args)
-    vcfg = VAEConfig(width=args.width, latent_channels=args.latent_channels)
-    vae = train_vae(
-        args.train, args.val, args.workdir, vcfg, cfg, args.kl_weight, progress=not args.quiet
+    recipe = Recipe()
+    cfg = _train_config(args, recipe.vae_train)
+    vcfg = VAEConfig(
+        width=args.width,
+        latent_channels=args.latent_channels,
+        fine_width=args.fine_width,
+        space=args.space,
+    )
+    codec = train_vae(
+        args.train,
+        args.val,
+        args.workdir,
+        vcfg,
+        cfg,
+        args.kl_weight,
+        args.balance_weight,
+        stats=WorldStats.load(resolve("world_stats", args.out)),
+        progress=not args.quiet,
     )
     if not args.no_export:
         log = [json.loads(line) for line in open(Path(args.workdir) / "log.jsonl")]
         path = export_vae(
-            vae,
-            args.train,
+            codec,
             args.out,
             figures=log[-1],
-            train_config={"train": cfg.to_dict(), "kl_weight": args.kl_weight},
+            train_config={
+                "train": cfg.to_dict(),
+                "kl_weight": args.kl_weight,
+                "balance_weight": args.balance_weight,
+            },
+            data={"train": str(args.train)},
         )
         print(f"exported {path}: {log[-1]}")
 
@@ -145,13 +168,14 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
     from alignda.prior import export_prior, train_prior
     from alignda.train_vae import load_codec
 
-    cfg = _train_config(args)
+    cfg = _train_config(args, Recipe().prior_train)
     codec = load_codec(args.out)
     net_cfg = DiTConfig(
         latent_channels=codec.config.latent_channels,
         dim=args.dim,
         depth=args.depth,
         heads=args.heads,
+        increment=not args.full_latent,
     )
     net = train_prior(
         codec, args.train, args.val, args.workdir, net_cfg, cfg, progress=not args.quiet
@@ -452,7 +476,7 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
     """Rebuild the checkpoints from a seed (data, statistics and B, VAE, prior)."""
     from dataclasses import replace
 
-    from alignda.pipeline import STAGES, Recipe, rebuild, scaled
+    from alignda.pipeline import STAGES, rebuild, scaled
 
     recipe = scaled(Recipe(), args.scale) if args.scale != 1.0 else Recipe()
     if args.vae_steps:
@@ -517,9 +541,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("train-vae", help="train the VAE and export it")
     _add_train_args(v)
-    v.add_argument("--width", type=int, default=64)
-    v.add_argument("--latent-channels", dest="latent_channels", type=int, default=8)
-    v.add_argument("--kl-weight", dest="kl_weight", type=float, default=1e-4)
+    vae_recipe = Recipe()
+    v.add_argument("--width", type=int, default=vae_recipe.vae.width)
+    v.add_argument(
+        "--latent-channels",
+        dest="latent_channels",
+        type=int,
+        default=vae_recipe.vae.latent_channels,
+    )
+    v.add_argument("--fine-width", dest="fine_width", type=int, default=vae_recipe.vae.fine_width)
+    v.add_argument("--space", choices=("state", "controls"), default=vae_recipe.vae.space)
+    v.add_argument("--kl-weight", dest="kl_weight", type=float, default=vae_recipe.kl_weight)
+    v.add_argument(
+        "--balance-weight",
+        dest="balance_weight",
+        type=float,
+        default=vae_recipe.balance_weight,
+    )
     v.set_defaults(func=cmd_train_vae)
 
     r = sub.add_parser("train-prior", help="train the latent score prior and export it")
@@ -527,6 +565,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dim", type=int, default=128)
     r.add_argument("--depth", type=int, default=4)
     r.add_argument("--heads", type=int, default=4)
+    r.add_argument(
+        "--full-latent",
+        dest="full_latent",
+        action="store_true",
+        help="model the latent itself, not the increment z - z_b",
+    )
     r.set_defaults(func=cmd_train_prior)
 
     a = sub.add_parser("assimilate", help="analyse one case with the latent prior -> netCDF")

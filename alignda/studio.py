@@ -52,7 +52,14 @@ from alignda.assimilate import (
     evaluation_seconds,
 )
 from alignda.cases import Cases
-from alignda.checkpoints import CHECKPOINT_DIR, HUB_ENV, checkpoint_dir, read_manifest, resolve
+from alignda.checkpoints import (
+    CHECKPOINT_DIR,
+    HUB_ENV,
+    CheckpointError,
+    checkpoint_dir,
+    read_manifest,
+    resolve,
+)
 from alignda.cli import SHIPPED_CASES
 from alignda.climate import WorldStats
 from alignda.codec import LatentCodec
@@ -442,6 +449,7 @@ class Studio:
         self.threedvar = ThreeDVar(BackgroundError.load(resolve("threedvar_b", self.folder)))
         self.codec = PlacedCodec(load_codec(self.folder), self.device)
         self.prior = load_prior(directory=self.folder).to(self.device)
+        self.soup_problem = ""
         self.soup = self._load_soup()
         self._forecaster: Forecaster | None = None
         self._cache: OrderedDict[Request, Baseline] = OrderedDict()
@@ -453,7 +461,11 @@ class Studio:
     def _load_soup(self) -> RewardSoup | None:
         if "aligned" not in read_manifest(self.folder):
             return None
-        deltas = load_deltas(directory=self.folder)
+        try:
+            deltas = load_deltas(directory=self.folder)
+        except CheckpointError as err:  # e.g. deltas of another prior: never mixed in
+            self.soup_problem = str(err)
+            return None
         moved = {n: {k: v.to(self.device) for k, v in d.items()} for n, d in deltas.items()}
         return RewardSoup(self.prior, moved)
 
@@ -580,6 +592,11 @@ class Studio:
         """One line on the aligned deltas (for the page)."""
         if self.aligned_available:
             return "Aligned deltas loaded: the reward weights mix them (rewarded soup)."
+        if self.soup_problem:
+            return (
+                f"The aligned deltas are not used: {self.soup_problem}. The reward weights "
+                "have no effect and the unaligned prior is used."
+            )
         return (
             f"The aligned deltas are not available (no 'aligned' checkpoint in "
             f"{self.folder / 'manifest.json'}): the reward weights have no effect and the "
