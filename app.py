@@ -23,8 +23,10 @@ import torch  # noqa: E402
 
 from alignda import studio as st  # noqa: E402
 from alignda.alignment import DELTAS, PRESETS  # noqa: E402
-from alignda.assimilate import Cancelled  # noqa: E402
-from alignda.guidance import MODES  # noqa: E402
+from alignda.assimilate import (
+    ANALYSIS_MODES,  # noqa: E402
+    Cancelled,  # noqa: E402
+)
 from alignda.runtime import parallel_workers, torch_threads  # noqa: E402
 
 torch.set_num_threads(torch_threads())
@@ -118,7 +120,7 @@ def assimilate(
         pattern: observation network: random, stations, swaths, tracks or csv (points_file).
         density_pct: observed share of the grid in percent, (0, 100]; ignored for csv.
         noise_scale: observation error std as a multiple of z 10 m, u/v 1 m/s, tracer 0.02.
-        mode: guidance of the score-based prior: obsfree, repaint, dps or mmps.
+        mode: guidance of the score-based prior: obsfree, repaint, dps, mmps or hybrid.
         zeta: guidance strength (dps), 0 to 20.
         steps: sampler steps, 4 to 256 (each with one Langevin correction).
         members: ensemble size, 1 to 16. A request whose estimated cost (steps x members x
@@ -234,7 +236,10 @@ analysis; a sound analysis has O-A well below O-B (about 1 means within the obse
 background-error covariance B: errors are Gaussian, balanced and the same every day. The
 score-based prior (Align-DA) learns p(state | background) with a diffusion model in the latent
 space of a VAE and samples it, guided by the observations (*DPS*: gradient of the observation
-misfit through the decoder; *RePaint*: observed values written in; *obsfree*: no guidance).
+misfit through the decoder; *MMPS*: the same with the Tweedie covariance; *RePaint*: observed
+values written in; *obsfree*: no guidance). *Hybrid* joins the two worlds as operational
+centres do (3DEnVar): the prior's members, drawn without the observations, give a
+flow-dependent B that a variational solve uses beside 3D-Var's static one.
 Several *members* give an ensemble; their *spread* says where the analysis is uncertain.
 
 **Rewards** (higher is better):
@@ -318,7 +323,7 @@ def _sampler_controls(studio: st.Studio) -> dict[str, Any]:
     budget = f"cost ~ steps x members; above the {studio.budget_s:g} s budget: refused"
     with gr.Accordion("sampler", open=True):
         return {
-            "mode": gr.Radio(list(MODES), value="dps", label="guidance"),
+            "mode": gr.Radio(list(ANALYSIS_MODES), value="dps", label="guidance"),
             "zeta": gr.Slider(*lo["zeta"], value=1.0, step=0.1, label="guidance strength zeta"),
             "steps": gr.Slider(
                 lo["steps"][0],

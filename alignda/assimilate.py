@@ -157,19 +157,13 @@ def analyse(
             raise ValueError("mode 'hybrid' needs the 3D-Var B: pass hybrid=HybridEnVar(...)")
         if obs is None or obs.count == 0:
             raise ValueError("mode 'hybrid' needs at least one observation")
-        if settings.members < 2:
-            raise ValueError("mode 'hybrid' needs an ensemble: set members to 2 or more")
-        prior = analyse(
-            denoiser,
-            codec,
-            background,
-            None,
-            replace(settings, mode="obsfree"),
-            progress,
-            workers,
-            stop,
-        )
-        return hybrid.analyse(prior, obs, background, seed=settings.seed)
+        # The covariance needs two prior members at least; one member asked: the analysis.
+        ensemble = replace(settings, mode="obsfree", members=max(settings.members, 2))
+        prior = analyse(denoiser, codec, background, None, ensemble, progress, workers, stop)
+        members = hybrid.analyse(prior, obs, background, seed=settings.seed)
+        if settings.members == 1:
+            return members.mean(0, keepdims=True)  # the deterministic analysis (recentred)
+        return members
     zb = _latent_background(codec, background)
     view = SampleCodec(codec, denoiser, zb)
     den = guided_denoiser(denoiser, view, obs, settings)

@@ -240,9 +240,23 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
         from alignda.alignment import RewardSoup, load_deltas
 
         net = RewardSoup(net, load_deltas("aligned", folder)).network(weights)
+    hybrid = None
+    if settings.mode == "hybrid":
+        from alignda.checkpoints import resolve
+        from alignda.hybrid import HybridEnVar
+        from alignda.threedvar import BackgroundError, ThreeDVar
+
+        hybrid = HybridEnVar(ThreeDVar(BackgroundError.load(resolve("threedvar_b", folder))))
     with worker_threads() as workers:  # groups of members side by side, one thread each
         members = analyse(
-            prior_denoiser(net), codec, bg, obs, settings, progress=not args.quiet, workers=workers
+            prior_denoiser(net),
+            codec,
+            bg,
+            obs,
+            settings,
+            progress=not args.quiet,
+            workers=workers,
+            hybrid=hybrid,
         )
     ds = analysis_dataset(
         members,

@@ -45,6 +45,7 @@ from torch import Tensor, nn
 from alignda import __version__
 from alignda.alignment import DELTAS, PRESETS, RewardSoup, load_deltas, normalise_weights
 from alignda.assimilate import (
+    ANALYSIS_MODES,
     Cancelled,
     SamplerSettings,
     analyse,
@@ -65,6 +66,7 @@ from alignda.climate import WorldStats
 from alignda.codec import LatentCodec
 from alignda.grid import Grid
 from alignda.guidance import MODES
+from alignda.hybrid import HybridEnVar
 from alignda.maps import map_panel, save_png
 from alignda.metrics import score_table
 from alignda.obs import PATTERNS, Observations, observe_case, scaled_noise_std
@@ -214,7 +216,7 @@ class Request:
         checked = {
             "case": str(self.case).strip(),
             "pattern": _choice(self.pattern, "observation pattern", OBS_PATTERNS),
-            "mode": _choice(self.mode, "guidance mode", MODES),
+            "mode": _choice(self.mode, "guidance mode", ANALYSIS_MODES),
             "density_pct": _number(self.density_pct, "density_pct"),
             "noise_scale": _number(self.noise_scale, "noise_scale"),
             "zeta": _number(self.zeta, "zeta"),
@@ -447,6 +449,7 @@ class Studio:
         self.grid = Grid(self.cases.truth.sizes["latitude"], self.cases.truth.sizes["longitude"])
         self.stats = WorldStats.load(resolve("world_stats", self.folder))
         self.threedvar = ThreeDVar(BackgroundError.load(resolve("threedvar_b", self.folder)))
+        self.hybrid = HybridEnVar(self.threedvar)
         self.codec = PlacedCodec(load_codec(self.folder), self.device)
         self.prior = load_prior(directory=self.folder).to(self.device)
         self.soup_problem = ""
@@ -481,11 +484,15 @@ class Studio:
         den = prior_denoiser(self.network(None))
         workers = parallel_workers()  # as the analyses of a request run: side by side
         per_eval = evaluation_seconds(den, self.codec, background, obs, MODES, workers=workers)
+        per_eval["hybrid"] = per_eval["obsfree"]  # its prior ensemble; solves: hybrid_solve_s
         times = []
         for _ in range(2):  # the first call warms up
             t0 = time.perf_counter()
             self.threedvar.analyse(background, obs)
             times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        self.hybrid.analyse(np.stack([background, truth]), obs, background)
+        self.hybrid_solve_s = (time.perf_counter() - t0) / 3  # two members and the centre
         return per_eval, times[-1]
 
     def estimate(self, req: Request) -> float:
@@ -500,6 +507,9 @@ class Studio:
         """
         analyses = 1 + int(self.aligned_available and req.aligned)
         sampling = self.slowdown * self._sampling_seconds(req, analyses)
+        if req.mode == "hybrid":  # one variational solve per member and one for the centre
+            solves = max(req.members, 2) + 1
+            sampling += self.slowdown * analyses * solves * self.hybrid_solve_s
         return sampling + self.threedvar_s + OVERHEAD_S + FORECAST_S * req.forecast
 
     def _sampling_seconds(self, req: Request, analyses: int) -> float:
@@ -536,7 +546,7 @@ class Studio:
             lower.append(f"steps to {steps}")
         cheaper = [
             m
-            for m in MODES
+            for m in ANALYSIS_MODES
             if m != req.mode
             and m != "obsfree"
             and self.estimate(replace(req, mode=m)) <= self.budget_s
@@ -668,6 +678,7 @@ class Studio:
             progress=progress,
             workers=workers,
             stop=cancelled,
+            hybrid=self.hybrid,
         )
 
     def threedvar_analysis(self, sc: Scenario, progress: bool = False) -> np.ndarray:

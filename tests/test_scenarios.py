@@ -5,9 +5,9 @@ Each request runs at cheap settings (4 steps, 1 member) and must answer with fin
 (the analysis netCDF) and a full score table; a refusal is only accepted where the input is
 invalid, with the message expected for it (:data:`REFUSALS`).
 
-The API matrix is the full product, 4 modes x 2 weightings x 5 patterns x 2 densities = 80
+The API matrix is the full product, 5 modes x 2 weightings x 5 patterns x 2 densities = 100
 requests (about 2 min on 2 cores). The CLI loads its models on every call, so its matrix is
-pairwise (all pairs): 20 runs that take every mode x pattern once and cover every pair of
+pairwise (all pairs): 25 runs that take every mode x pattern once and cover every pair of
 values of any two factors (mode, weights, pattern, density, Langevin corrections 0 or 1;
 :func:`pairwise` checks it).
 """
@@ -24,8 +24,8 @@ import pytest
 import xarray as xr
 
 from alignda import studio as st
+from alignda.assimilate import ANALYSIS_MODES as MODES
 from alignda.cli import main
-from alignda.guidance import MODES
 
 PATTERNS = st.OBS_PATTERNS  # random, stations, swaths, tracks, csv
 DENSITIES = {"sparse": 0.2, "dense": 25.0}  # percent of the grid points

@@ -163,6 +163,11 @@ def test_hybrid_without_ensemble_weight_is_3dvar(states: np.ndarray) -> None:
 def test_hybrid_mode_needs_its_parts(states: np.ndarray) -> None:
     with pytest.raises(ValueError, match="HybridEnVar"):
         analyse(None, None, states[0], None, SamplerSettings(mode="hybrid", members=2))
+    var = ThreeDVar(BackgroundError.load("checkpoints/threedvar_b.safetensors"))
+    with pytest.raises(ValueError, match="observation"):
+        analyse(
+            None, None, states[0], None, SamplerSettings(mode="hybrid"), hybrid=HybridEnVar(var)
+        )
 
 
 def test_deltas_of_another_prior_are_refused(tmp_path) -> None:
