@@ -323,7 +323,7 @@ def _sampler_controls(studio: st.Studio) -> dict[str, Any]:
     budget = f"cost ~ steps x members; above the {studio.budget_s:g} s budget: refused"
     with gr.Accordion("sampler", open=True):
         return {
-            "mode": gr.Radio(list(ANALYSIS_MODES), value="dps", label="guidance"),
+            "mode": gr.Radio(list(ANALYSIS_MODES), value="hybrid", label="guidance"),
             "zeta": gr.Slider(*lo["zeta"], value=1.0, step=0.1, label="guidance strength zeta"),
             "steps": gr.Slider(
                 lo["steps"][0],
@@ -344,7 +344,7 @@ def _sampler_controls(studio: st.Studio) -> dict[str, Any]:
             ),
             "seed": gr.Number(0, precision=0, minimum=0, label="seed"),
             "cost": gr.Markdown(
-                cost_text("dps", 32, 4, *st.preset_weights(DEFAULT_PRESET), False),
+                cost_text("hybrid", 32, 4, *st.preset_weights(DEFAULT_PRESET), False),
                 elem_id="cost",
             ),
         }

@@ -601,7 +601,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="obs error std as a multiple of z 10 m, u/v 1 m/s, tracer 0.02 (0: perfect obs)",
     )
-    a.add_argument("--mode", default="dps")
+    a.add_argument("--mode", default="hybrid")
     a.add_argument("--steps", type=int, default=32)
     a.add_argument("--corrections", type=int, default=1)
     a.add_argument("--zeta", type=float, default=1.0)

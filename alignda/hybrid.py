@@ -35,7 +35,7 @@ class HybridEnVar:
     """3DEnVar analysis from prior members (see module docstring)."""
 
     def __init__(
-        self, threedvar: ThreeDVar, beta: float = 0.7, localisation_km: float = 1500.0
+        self, threedvar: ThreeDVar, beta: float = 0.1, localisation_km: float = 1500.0
     ) -> None:
         if not 0.0 <= beta <= 1.0:
             raise ValueError(f"hybrid weight beta must be in [0, 1], got {beta}")

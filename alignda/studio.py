@@ -203,7 +203,7 @@ class Request:
     pattern: str = "random"
     density_pct: float = 1.0
     noise_scale: float = 1.0
-    mode: str = "dps"
+    mode: str = "hybrid"
     zeta: float = 1.0
     steps: int = 32
     members: int = 4

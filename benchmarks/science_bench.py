@@ -91,7 +91,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=32)
     p.add_argument("--zeta", type=float)
     p.add_argument("--gamma", type=float)
-    p.add_argument("--beta", type=float, default=0.7, help="hybrid: ensemble weight")
+    p.add_argument("--beta", type=float, default=0.1, help="hybrid: ensemble weight")
     p.add_argument("--loc-km", dest="loc_km", type=float, default=1500.0)
     p.add_argument("--networks", help="e.g. random:0.01,stations:0.05 (default: all)")
     args = p.parse_args()

@@ -38,7 +38,7 @@ def test_calibration_is_cheap_and_orders_the_modes():
     t0 = time.perf_counter()
     per_eval, threedvar = studio.calibrate()
     assert time.perf_counter() - t0 < 3.0  # about 1 s on 2 cores
-    assert set(per_eval) == {"obsfree", "repaint", "dps", "mmps"} and threedvar > 0
+    assert set(per_eval) == {"obsfree", "repaint", "dps", "mmps", "hybrid"} and threedvar > 0
     # guidance costs: obsfree (the network) < dps (+ a backward pass) < mmps (+ the solve)
     assert 0 < per_eval["obsfree"] < per_eval["dps"] < per_eval["mmps"]
 

@@ -1,0 +1,55 @@
+"""The shipped prior holds for every observation network, under DPS guidance and in the hybrid
+mode (the app's default): finite analyses that fit the observations better than the
+background does (O-A < O-B), from very sparse to dense random networks and for stations,
+swaths and tracks (two shipped cases each, at few steps; the full table is
+``benchmarks/science_bench.py``)."""
+
+import numpy as np
+import pytest
+
+from alignda.assimilate import SamplerSettings, analyse
+from alignda.cases import Cases
+from alignda.checkpoints import resolve
+from alignda.cli import SHIPPED_CASES
+from alignda.hybrid import HybridEnVar
+from alignda.obs import Observations, observe_case
+from alignda.prior import load_prior, prior_denoiser
+from alignda.threedvar import BackgroundError, ThreeDVar
+from alignda.train_vae import load_codec
+
+NETWORKS = [
+    ("random", 0.001),
+    ("random", 0.01),
+    ("random", 0.05),
+    ("random", 0.10),
+    ("random", 0.20),
+    ("stations", 0.05),
+    ("swaths", 0.05),
+    ("tracks", 0.02),
+]
+
+
+def misfit(x: np.ndarray, obs: Observations) -> float:
+    """rms of (y - x) / sigma over the observations."""
+    std = np.broadcast_to(np.asarray(obs.noise_std).reshape(-1, 1, 1), x.shape)
+    return float(np.sqrt(np.mean(((obs.values - x) / std)[obs.mask] ** 2)))
+
+
+@pytest.fixture(scope="module")
+def models():
+    hybrid = HybridEnVar(ThreeDVar(BackgroundError.load(resolve("threedvar_b"))))
+    return prior_denoiser(load_prior()), load_codec(), Cases.open(SHIPPED_CASES), hybrid
+
+
+@pytest.mark.parametrize("mode", ["dps", "hybrid"])
+@pytest.mark.parametrize(("pattern", "density"), NETWORKS)
+def test_analysis_does_not_diverge(models, mode, pattern, density) -> None:
+    den, codec, cases, hybrid = models
+    settings = SamplerSettings(mode=mode, steps=12, members=2)
+    for k in (0, 9):
+        t = cases.times[k]
+        truth, bg = cases.truth_state(t), cases.background_state(t)
+        obs = observe_case(truth, k, pattern=pattern, density=density)
+        members = analyse(den, codec, bg, obs, settings, hybrid=hybrid)
+        assert np.isfinite(members).all()
+        assert misfit(members.mean(0), obs) < misfit(bg, obs), (pattern, density, k)
