@@ -354,15 +354,23 @@ def export_deltas(
     out: str | Path = CHECKPOINT_DIR,
     **manifest,
 ) -> Path:
-    """Write the deltas as float16 safetensors (``<delta>.<param>``) and register them."""
+    """Write the deltas as float16 safetensors (``<delta>.<param>``) and register them.
+
+    The manifest config names the prior they belong to (``prior_sha256``): the one given in
+    ``config``, else the prior registered in ``out`` (if any).
+    """
     path = Path(out) / f"{name}.safetensors"
+    config = dict(manifest.pop("config", None) or {})
+    prior = read_manifest(out).get("prior")
+    if "prior_sha256" not in config and prior is not None:
+        config["prior_sha256"] = prior["sha256"]
     tensors = {
         f"{n}.{k}": v.to(torch.float16).contiguous()
         for n, d in deltas.items()
         for k, v in d.items()
     }
     save_file(tensors, str(path), metadata={"deltas": json.dumps(list(deltas))})
-    register(name, path, directory=out, **manifest)
+    register(name, path, directory=out, config=config, **manifest)
     return path
 
 

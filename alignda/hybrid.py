@@ -101,5 +101,22 @@ class HybridEnVar:
         if background is None:
             return ens
         # Recentre on the deterministic analysis of the background and the observations.
-        centre = variational_analysis(increment, shape, background, obs, maxiter, rtol)
-        return ens - ens.mean(0) + centre
+        return ens - ens.mean(0) + self.centre(members, obs, background, maxiter, rtol)
+
+    def centre(
+        self,
+        members: np.ndarray,
+        obs: Observations,
+        background: np.ndarray,
+        maxiter: int = 300,
+        rtol: float = 1e-4,
+    ) -> np.ndarray:
+        """The deterministic analysis (C, nlat, nlon) of the background, with the covariance
+        of the prior members (M, C, nlat, nlon), M >= 2: one variational solve."""
+        x = torch.as_tensor(np.asarray(members), dtype=torch.float64)
+        if x.ndim != 4 or x.shape[0] < 2:
+            raise ValueError("the hybrid needs an ensemble of at least 2 prior members")
+        pert = (x - x.mean(0)) / math.sqrt(x.shape[0] - 1)
+        sp = self.threedvar.sphere
+        shape = (4 + x.shape[0], sp.lmax, sp.mmax, 2)
+        return variational_analysis(self._increment(pert), shape, background, obs, maxiter, rtol)

@@ -352,13 +352,17 @@ def test_without_aligned_deltas_the_unaligned_prior_is_used(tmp_path):
 
 
 def test_obs_misfit_column_and_a_diverged_guidance_is_flagged():
-    """O-A below O-B for sound analyses; DPS with zeta 1 at 10 % obs drifts and is flagged."""
+    """O-A below O-B for sound analyses; DPS with zeta 1 on 5 % swaths drifts and is flagged."""
     studio = st.default_studio()
     sound = studio.run(st.Request(case="1", steps=32, members=2))
     fit = sound.table[st.FIT_COLUMN]
     assert fit["background"] > 2 * max(fit["3D-Var"], fit["unaligned prior"])
     assert not any("fits the observations worse" in n for n in sound.notes)
-    drift = studio.run(st.Request(case="1", density_pct=10.0, zeta=1.0, steps=32, members=2))
+    drift = studio.run(
+        st.Request(
+            case="1", mode="dps", pattern="swaths", density_pct=5.0, zeta=1.0, steps=32, members=2
+        )
+    )
     assert drift.table[st.FIT_COLUMN]["unaligned prior"] > drift.table[st.FIT_COLUMN]["background"]
     assert any("fits the observations worse than the background" in n for n in drift.notes)
     assert any("lower zeta (now 1" in n for n in drift.notes)
