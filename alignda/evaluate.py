@@ -16,6 +16,19 @@ from alignda.obs import Observations, make_mask, observe
 from alignda.state import to_dataset
 from alignda.threedvar import ThreeDVar
 
+#: The observation networks the science benchmark and the no-divergence test cover:
+#: (pattern, density) from very sparse to dense random, and stations, swaths, tracks.
+NETWORKS = (
+    ("random", 0.001),
+    ("random", 0.01),
+    ("random", 0.05),
+    ("random", 0.10),
+    ("random", 0.20),
+    ("stations", 0.05),
+    ("swaths", 0.05),
+    ("tracks", 0.02),
+)
+
 #: An analysis method: (background (C,H,W), observations) -> analysis (C,H,W).
 Method = Callable[[np.ndarray, Observations], np.ndarray]
 

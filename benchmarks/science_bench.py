@@ -22,36 +22,19 @@ from alignda.assimilate import DivergenceError, SamplerSettings, analyse
 from alignda.cases import Cases
 from alignda.checkpoints import CHECKPOINT_DIR, resolve
 from alignda.climate import WorldStats
+from alignda.evaluate import NETWORKS
 from alignda.grid import Grid
 from alignda.hybrid import HybridEnVar
-from alignda.obs import Observations, observe_case
+from alignda.obs import observe_case
 from alignda.prior import load_prior, prior_denoiser
 from alignda.rewards import geo_score
 from alignda.threedvar import BackgroundError, ThreeDVar
 from alignda.train_vae import load_codec
 
-NETWORKS = (
-    ("random", 0.001),
-    ("random", 0.01),
-    ("random", 0.05),
-    ("random", 0.10),
-    ("random", 0.20),
-    ("stations", 0.05),
-    ("swaths", 0.05),
-    ("tracks", 0.02),
-)
-
 
 def weighted_mean(a: np.ndarray, w: np.ndarray) -> np.ndarray:
     """Area-weighted mean over the last two axes."""
     return (a * w).mean(axis=(-2, -1))
-
-
-def misfit(x: np.ndarray, obs: Observations) -> float:
-    """rms of (y - H x) / sigma over all observations."""
-    std = np.broadcast_to(np.asarray(obs.noise_std).reshape(-1, 1, 1), x.shape)
-    d = (obs.values - x)[obs.mask] / std[obs.mask]
-    return float(np.sqrt(np.mean(d**2)))
 
 
 def ensemble_figures(
@@ -135,7 +118,7 @@ def main() -> None:
         rows: dict[str, list[dict]] = {}
         t0 = time.perf_counter()
         rows["background"] = [
-            ensemble_figures(b[None], x, std, w) | {"oa": misfit(b, o), "geo": 1.0}
+            ensemble_figures(b[None], x, std, w) | {"oa": o.misfit(b), "geo": 1.0}
             for b, x, o in zip(bg, truth, obs, strict=True)
         ]
         secs = {"background": 0.0}
@@ -143,7 +126,7 @@ def main() -> None:
         secs["3D-Var"] = (time.perf_counter() - t0) / len(truth)
         rows["3D-Var"] = [
             ensemble_figures(a[None], x, std, w)
-            | {"oa": misfit(a, o), "geo": geo_score(a[None], x)[0]}
+            | {"oa": o.misfit(a), "geo": geo_score(a[None], x)[0]}
             for a, x, o in zip(ana, truth, obs, strict=True)
         ]
         for mode in modes:
@@ -158,11 +141,11 @@ def main() -> None:
                     out.append({"mse": np.nan, "diverged": True})
                     continue
                 f = ensemble_figures(mem, x, std, w)
-                f |= {"oa": misfit(mem.mean(0), o), "geo": geo_score(mem.mean(0)[None], x)[0]}
+                f |= {"oa": o.misfit(mem.mean(0)), "geo": geo_score(mem.mean(0)[None], x)[0]}
                 out.append(f)
             secs[mode] = (time.perf_counter() - t0) / len(truth)
             rows[mode] = out
-        ob = np.array([misfit(b, o) for b, o in zip(bg, obs, strict=True)])
+        ob = np.array([o.misfit(b) for b, o in zip(bg, obs, strict=True)])
         ref = np.array([r["mse"] for r in rows["3D-Var"]])
         for name, rs in rows.items():
             mse = np.array([r.get("mse", np.nan) for r in rs])

@@ -12,28 +12,12 @@ from alignda.assimilate import SamplerSettings, analyse
 from alignda.cases import Cases
 from alignda.checkpoints import resolve
 from alignda.cli import SHIPPED_CASES
+from alignda.evaluate import NETWORKS
 from alignda.hybrid import HybridEnVar
-from alignda.obs import Observations, observe_case
+from alignda.obs import observe_case
 from alignda.prior import load_prior, prior_denoiser
 from alignda.threedvar import BackgroundError, ThreeDVar
 from alignda.train_vae import load_codec
-
-NETWORKS = [
-    ("random", 0.001),
-    ("random", 0.01),
-    ("random", 0.05),
-    ("random", 0.10),
-    ("random", 0.20),
-    ("stations", 0.05),
-    ("swaths", 0.05),
-    ("tracks", 0.02),
-]
-
-
-def misfit(x: np.ndarray, obs: Observations) -> float:
-    """rms of (y - x) / sigma over the observations."""
-    std = np.broadcast_to(np.asarray(obs.noise_std).reshape(-1, 1, 1), x.shape)
-    return float(np.sqrt(np.mean(((obs.values - x) / std)[obs.mask] ** 2)))
 
 
 @pytest.fixture(scope="module")
@@ -55,4 +39,4 @@ def test_analysis_does_not_diverge(models, mode, pattern, density) -> None:
         obs = observe_case(truth, k, pattern=pattern, density=density)
         members = analyse(den, codec, bg, obs, settings, hybrid=hybrid)
         assert np.isfinite(members).all()
-        assert misfit(members.mean(0), obs) < misfit(bg, obs), (pattern, density, k)
+        assert obs.misfit(members.mean(0)) < obs.misfit(bg), (pattern, density, k)
