@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import xarray as xr
 
 from alignda.cases import Cases
-from alignda.variables import VARIABLE_NAMES, VARIABLES
+from alignda.variables import VARIABLE_NAMES
 
 
 @dataclass
@@ -55,18 +54,6 @@ class WorldStats:
         shape = (-1, 1, 1)
         mean = torch.as_tensor(self.mean, dtype=x.dtype, device=x.device).reshape(shape)
         return mean, torch.as_tensor(self.std, dtype=x.dtype, device=x.device).reshape(shape)
-
-    def climatology_dataset(self, longitude: np.ndarray) -> xr.Dataset:
-        """Climatology broadcast over longitude, as a Dataset like the states."""
-        data = {
-            v: (
-                ("latitude", "longitude"),
-                np.repeat(self.climatology[i][:, None], len(longitude), axis=1),
-                dict(VARIABLES[v]),
-            )
-            for i, v in enumerate(VARIABLE_NAMES)
-        }
-        return xr.Dataset(data, coords={"latitude": self.latitude, "longitude": longitude})
 
     def save(self, path: str | Path) -> Path:
         """Write as safetensors."""

@@ -50,9 +50,3 @@ class CaseTensors:
         i = torch.randint(len(self.states), (batch,), generator=gen)
         shifts = torch.randint(self.states.shape[-1], (batch,), generator=gen)
         return roll_longitude(self.states[i.to(self.states.device)], shifts)
-
-    def sample_pairs(self, batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """Random (background, truth) pairs, each pair rotated by the same longitude shift."""
-        i = torch.randint(len(self.truth), (batch,), generator=gen)
-        shifts = torch.randint(self.truth.shape[-1], (batch,), generator=gen)
-        return roll_longitude(self.background[i], shifts), roll_longitude(self.truth[i], shifts)

@@ -157,14 +157,6 @@ class Sphere(nn.Module):
         """Gradient (eastward, northward components) on the grid of a scalar given by spectra."""
         return self.uv(torch.zeros_like(s), self.lap * s)
 
-    def laplacian(self, s: torch.Tensor) -> torch.Tensor:
-        """Laplacian in spectral space."""
-        return self.lap * s
-
-    def inverse_laplacian(self, s: torch.Tensor) -> torch.Tensor:
-        """Inverse Laplacian in spectral space (the l = 0 mean is set to zero)."""
-        return self.invlap * s
-
     def spectral_filter(self, order: int = 4) -> torch.Tensor:
         """(l(l+1) / L(L+1))**order, the shape of a del^(2*order) hyperdiffusion."""
         top = self.ell[-1, 0] * (self.ell[-1, 0] + 1)
