@@ -51,57 +51,52 @@ class HybridEnVar:
         alpha = sp.to_grid(torch.view_as_complex(probe.double()) * amp)
         self._amp = amp / alpha.pow(2).mean().sqrt()
 
-    def _increment(self, perturbations: torch.Tensor):
+    def _problem(self, members: np.ndarray):
+        """(members as float64, the increment map L_hybrid, its control shape) of an ensemble."""
+        x = torch.as_tensor(np.asarray(members), dtype=torch.float64)
+        m = x.shape[0]
+        if x.ndim != 4 or m < 2:
+            raise ValueError("the hybrid needs an ensemble of at least 2 prior members")
+        pert = (x - x.mean(0)) / math.sqrt(m - 1)
         sp, static = self.threedvar.sphere, self.threedvar.increment
-        n_static = 4
         a, b = math.sqrt(1.0 - self.beta), math.sqrt(self.beta)
 
         def increment(control: torch.Tensor) -> torch.Tensor:
-            v, w = control[:n_static], control[n_static:]
+            v, w = control[:4], control[4:]  # static controls (psi, chi, z_u, q), then members
             alpha = sp.to_grid(torch.view_as_complex(w) * self._amp)  # (M, nlat, nlon)
-            ens = (alpha[:, None] * perturbations).sum(0)
-            return a * static(v) + b * ens
+            return a * static(v) + b * (alpha[:, None] * pert).sum(0)
 
-        return increment
+        return x, increment, (4 + m, sp.lmax, sp.mmax, 2)
 
     def analyse(
         self,
         members: np.ndarray,
         obs: Observations,
-        background: np.ndarray | None = None,
+        background: np.ndarray,
         seed: int = 0,
         maxiter: int = 300,
         rtol: float = 1e-4,
     ) -> np.ndarray:
         """Analysis members (M, C, nlat, nlon) from prior members (M, C, nlat, nlon), M >= 2.
 
-        With a ``background`` the first guesses are x_b + (x_i - mean): the prior gives the
-        covariance only, the background the first guess; else the prior members themselves.
+        The prior gives the covariance and the members' first-guess perturbations
+        x_b + (x_i - mean); the background gives the first guess.
         """
-        x = torch.as_tensor(np.asarray(members), dtype=torch.float64)
-        m = x.shape[0]
-        if x.ndim != 4 or m < 2:
-            raise ValueError("the hybrid needs an ensemble of at least 2 prior members")
-        pert = (x - x.mean(0)) / math.sqrt(m - 1)
-        if background is not None:
-            x = torch.as_tensor(np.asarray(background), dtype=torch.float64) + (x - x.mean(0))
-        increment = self._increment(pert)
-        sp = self.threedvar.sphere
-        shape = (4 + m, sp.lmax, sp.mmax, 2)
+        x, increment, shape = self._problem(members)
+        first = torch.as_tensor(np.asarray(background), dtype=torch.float64) + (x - x.mean(0))
         rng = np.random.default_rng(seed)
         std = np.broadcast_to(np.asarray(obs.noise_std).reshape(-1, 1, 1), obs.values.shape)
         out = []
-        for i in range(m):
+        for guess in first:
             noisy = obs.values + np.where(obs.mask, rng.standard_normal(obs.values.shape), 0) * std
             perturbed = Observations(mask=obs.mask, values=noisy, noise_std=obs.noise_std)
             out.append(
-                variational_analysis(increment, shape, x[i].numpy(), perturbed, maxiter, rtol)
+                variational_analysis(increment, shape, guess.numpy(), perturbed, maxiter, rtol)
             )
         ens = np.stack(out)
-        if background is None:
-            return ens
         # Recentre on the deterministic analysis of the background and the observations.
-        return ens - ens.mean(0) + self.centre(members, obs, background, maxiter, rtol)
+        centre = variational_analysis(increment, shape, background, obs, maxiter, rtol)
+        return ens - ens.mean(0) + centre
 
     def centre(
         self,
@@ -113,10 +108,5 @@ class HybridEnVar:
     ) -> np.ndarray:
         """The deterministic analysis (C, nlat, nlon) of the background, with the covariance
         of the prior members (M, C, nlat, nlon), M >= 2: one variational solve."""
-        x = torch.as_tensor(np.asarray(members), dtype=torch.float64)
-        if x.ndim != 4 or x.shape[0] < 2:
-            raise ValueError("the hybrid needs an ensemble of at least 2 prior members")
-        pert = (x - x.mean(0)) / math.sqrt(x.shape[0] - 1)
-        sp = self.threedvar.sphere
-        shape = (4 + x.shape[0], sp.lmax, sp.mmax, 2)
-        return variational_analysis(self._increment(pert), shape, background, obs, maxiter, rtol)
+        _, increment, shape = self._problem(members)
+        return variational_analysis(increment, shape, background, obs, maxiter, rtol)
