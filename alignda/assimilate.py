@@ -229,9 +229,9 @@ def evaluation_seconds(
                 times.append(time.perf_counter() - t0)
         return times[1:]
 
+    view = SampleCodec(codec, denoiser, zb)
     seconds = {}
     for mode in modes:
-        view = SampleCodec(codec, denoiser, zb)
         den = guided_denoiser(denoiser, view, obs, SamplerSettings(mode=mode))
         jobs = {i: partial(timings, den) for i in range(max(1, workers))}
         times = [t for ts in side_by_side(jobs, len(jobs)).values() for t in ts]

@@ -212,6 +212,11 @@ class Cases:
         return cls(groups["truth"], groups["background"], attrs)
 
 
+def as_cases(cases: Cases | str | Path) -> Cases:
+    """A case set, opened from a path if need be."""
+    return cases if isinstance(cases, Cases) else Cases.open(cases)
+
+
 def _check_fields(ds: xr.Dataset, where: str) -> None:
     """Refuse a case Dataset without the world's variables on (time, latitude, longitude),
     or with NaN/inf values (which would otherwise flow silently into the analyses)."""

@@ -22,7 +22,7 @@ from alignda.cases import (
 )
 from alignda.checkpoints import CHECKPOINT_DIR, HUB_ENV, checkpoint_dir, upload
 from alignda.pipeline import Recipe
-from alignda.training import TrainConfig
+from alignda.training import TrainConfig, last_log
 from alignda.world import ShallowWaterModel
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -147,11 +147,11 @@ def cmd_train_vae(args: argparse.Namespace) -> None:
         progress=not args.quiet,
     )
     if not args.no_export:
-        log = [json.loads(line) for line in open(Path(args.workdir) / "log.jsonl")]
+        figures = last_log(args.workdir)
         path = export_vae(
             codec,
             args.out,
-            figures=log[-1],
+            figures=figures,
             train_config={
                 "train": cfg.to_dict(),
                 "kl_weight": args.kl_weight,
@@ -159,7 +159,7 @@ def cmd_train_vae(args: argparse.Namespace) -> None:
             },
             data={"train": str(args.train)},
         )
-        print(f"exported {path}: {log[-1]}")
+        print(f"exported {path}: {figures}")
 
 
 def cmd_train_prior(args: argparse.Namespace) -> None:
@@ -181,16 +181,16 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
         codec, args.train, args.val, args.workdir, net_cfg, cfg, progress=not args.quiet
     )
     if not args.no_export:
-        log = [json.loads(line) for line in open(Path(args.workdir) / "log.jsonl")]
+        figures = last_log(args.workdir)
         path = export_prior(
             net,
             "prior",
             args.out,
-            figures=log[-1],
+            figures=figures,
             config={"train": cfg.to_dict()},
             data={"train": str(args.train)},
         )
-        print(f"exported {path}: {log[-1]}")
+        print(f"exported {path}: {figures}")
 
 
 def cmd_assimilate(args: argparse.Namespace) -> None:
@@ -334,11 +334,10 @@ def cmd_align(args: argparse.Namespace) -> None:
     ref = load_prior(directory=args.checkpoints)
     deltas, figures = {}, {}
     for k in kinds:
-        deltas[k], log = train_dpo(
+        deltas[k], _ = train_dpo(
             ref, prefs, k, cfg, Path(args.workdir) / k, val, progress=not args.quiet
         )
-        lines = (Path(args.workdir) / k / "log.jsonl").read_text().splitlines()
-        figures[k] = json.loads(lines[-1])
+        figures[k] = last_log(Path(args.workdir) / k)
         print(f"{k}: {figures[k]}")
     if not args.no_export:
         path = export_deltas(
@@ -472,18 +471,18 @@ def cmd_finetune_decoder(args: argparse.Namespace) -> None:
         progress=not args.quiet,
     )
     if not args.no_export:
-        log = [json.loads(line) for line in open(Path(args.workdir) / "log.jsonl")]
+        figures = last_log(args.workdir)
         path = export_vae(
             codec,
             args.out,
-            figures=log[-1],
+            figures=figures,
             train_config={
                 **before["config"],
                 "decoder_finetune": {"train": cfg.to_dict(), "cases": args.train},
             },
             data=before["data"],
         )
-        print(f"exported {path}: {log[-1]}")
+        print(f"exported {path}: {figures}")
 
 
 def cmd_rebuild(args: argparse.Namespace) -> None:

@@ -1,10 +1,10 @@
 """Rebuild every model checkpoint from a seed: data -> statistics and B -> VAE -> prior.
 
 One command (``python -m alignda rebuild``) runs the stages in order on CUDA when present,
-else on the CPU. Each stage is resumable: generated cases are kept as netCDF in ``data``
-(skipped when present), training resumes from its ``runs/<stage>`` state, and a stage whose
-checkpoint is already registered with the same recipe is skipped. The recipe (this module's
-defaults) is what the shipped checkpoints were built with; the manifest records it.
+else on the CPU. It is resumable: generated cases are kept as netCDF in ``data`` (reused
+when their generation config matches) and training resumes from its ``runs/<stage>`` state.
+The recipe (this module's defaults) is what the shipped checkpoints were built with; the
+manifest records the configuration actually run.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from alignda.checkpoints import CHECKPOINT_DIR, read_manifest, register
 from alignda.climate import WorldStats
 from alignda.nn.dit import DiTConfig
 from alignda.nn.vae import VAEConfig
-from alignda.training import TrainConfig, device
+from alignda.training import TrainConfig, device, last_log
 
 STAGES = ("data", "stats", "vae", "prior")
 
@@ -218,7 +218,7 @@ def rebuild(
             stats=stats,
             progress=progress,
         )
-        figures["vae"] = _last_log(runs / "vae") | {"wall_seconds": time.perf_counter() - t0}
+        figures["vae"] = last_log(runs / "vae") | {"wall_seconds": time.perf_counter() - t0}
         export_vae(
             codec,
             out,
@@ -246,7 +246,7 @@ def rebuild(
             progress=progress,
             init=init,
         )
-        figures["prior"] = _last_log(runs / "prior") | {"wall_seconds": time.perf_counter() - t0}
+        figures["prior"] = last_log(runs / "prior") | {"wall_seconds": time.perf_counter() - t0}
         export_prior(
             net,
             "prior",
@@ -260,11 +260,6 @@ def rebuild(
         )
         _say(f"prior exported: {figures['prior']}")
     return figures
-
-
-def _last_log(workdir: Path) -> dict:
-    lines = (workdir / "log.jsonl").read_text().splitlines()
-    return json.loads(lines[-1]) if lines else {}
 
 
 def _cases(

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from alignda.cases import Cases
+from alignda.cases import Cases, as_cases
 from alignda.checkpoints import (
     CHECKPOINT_DIR,
     reading,
@@ -21,7 +21,6 @@ from alignda.codec import LatentCodec
 from alignda.datasets import roll_longitude
 from alignda.diffusion import EpsilonDenoiser, SDACosineSchedule, denoising_loss
 from alignda.nn.dit import DiT, DiTConfig
-from alignda.train_vae import as_cases
 from alignda.training import TrainConfig, device, train
 
 

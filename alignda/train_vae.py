@@ -17,7 +17,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from alignda.balance import TROPICS_DEG
-from alignda.cases import Cases
+from alignda.cases import Cases, as_cases
 from alignda.checkpoints import CHECKPOINT_DIR, reading, register, resolve, safetensors_metadata
 from alignda.climate import WorldStats
 from alignda.codec import LatentCodec
@@ -29,11 +29,6 @@ from alignda.training import TrainConfig, device, train
 from alignda.variables import VARIABLE_NAMES
 
 RECON_TARGETS = (2.0, 0.3, 0.3, 0.01)  # z (m), u, v (m/s), tracer: the acceptance accuracy
-
-
-def as_cases(cases: Cases | str | Path) -> Cases:
-    """A case set, opened from a path if need be."""
-    return cases if isinstance(cases, Cases) else Cases.open(cases)
 
 
 class AgeostrophicWind(torch.nn.Module):

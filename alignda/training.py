@@ -124,6 +124,12 @@ def with_weights(model: nn.Module, weights: dict[str, torch.Tensor]) -> nn.Modul
     return twin
 
 
+def last_log(workdir: str | Path) -> dict:
+    """The last entry of ``workdir/log.jsonl`` written by :func:`train` ({} if empty)."""
+    lines = (Path(workdir) / "log.jsonl").read_text().splitlines()
+    return json.loads(lines[-1]) if lines else {}
+
+
 def train(
     model: nn.Module,
     loss_fn: Callable[[nn.Module, torch.Generator], torch.Tensor],
