@@ -26,34 +26,14 @@ from alignda import studio as st  # noqa: E402
 from alignda.alignment import DELTAS, PRESETS, export_deltas  # noqa: E402
 from alignda.checkpoints import CHECKPOINT_DIR, read_manifest  # noqa: E402
 from alignda.prior import load_prior  # noqa: E402
+from tests.app_api import assimilate_args  # noqa: E402
 
 QUICK = {"steps": 8, "members": 2}
 
 
 def args(**kw) -> list:
     """Positional arguments of the /assimilate endpoint (quick defaults, overridable)."""
-    values = {
-        "case": "0",
-        "pattern": "random",
-        "density_pct": 2.0,
-        "noise_scale": 1.0,
-        "mode": "dps",
-        "zeta": 1.0,
-        "steps": QUICK["steps"],
-        "members": QUICK["members"],
-        "seed": 0,
-        "w_accuracy": 0.0,
-        "w_forecast": 0.0,
-        "w_physics": 0.0,
-        "w_multi": 1.0,
-        "forecast": False,
-        "points_file": None,
-        "variable": "z",
-        "analysis": st.ALIGNED_ROW,
-    }
-    unknown = set(kw) - set(values)
-    assert not unknown, unknown
-    return list((values | kw).values())
+    return assimilate_args(**QUICK | kw)
 
 
 def rows(table: dict) -> dict[str, dict]:

@@ -18,6 +18,7 @@ import pytest
 
 from alignda import studio as st
 from alignda.assimilate import Cancelled
+from tests.app_api import assimilate_args
 
 MAX_SETTINGS = {"mode": "mmps", "steps": 256, "members": 16}  # the UI's maxima
 
@@ -115,26 +116,7 @@ def test_a_cancelled_run_stops_within_an_evaluation_and_caches_nothing():
 
 # --- through the app --------------------------------------------------------------------------
 def _api_args(**kw) -> list:
-    values = {
-        "case": "0",
-        "pattern": "random",
-        "density_pct": 1.0,
-        "noise_scale": 1.0,
-        "mode": "dps",
-        "zeta": 1.0,
-        "steps": 4,
-        "members": 1,
-        "seed": 0,
-        "w_accuracy": 0.0,
-        "w_forecast": 0.0,
-        "w_physics": 0.0,
-        "w_multi": 1.0,
-        "forecast": False,
-        "points_file": None,
-        "variable": "z",
-        "analysis": st.ALIGNED_ROW,
-    }
-    return list((values | kw).values())
+    return assimilate_args(**{"density_pct": 1.0, "steps": 4, "members": 1} | kw)
 
 
 def test_api_refuses_a_request_over_the_budget_at_once(client):
