@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-CHECKPOINT_DIR = ROOT / "checkpoints"
+from alignda.paths import CHECKPOINT_DIR, SOURCE_ROOT
+
 MANIFEST_NAME = "manifest.json"
 HUB_ENV = "ALIGNDA_HUB_REPO"
 
@@ -43,7 +43,7 @@ def git_commit() -> str:
     """The current git commit of the project, or 'unknown'."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
+            ["git", "rev-parse", "HEAD"], cwd=SOURCE_ROOT, capture_output=True, text=True, timeout=5
         )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):

@@ -11,7 +11,11 @@ import time
 from dataclasses import fields, replace
 from pathlib import Path
 
-from alignda.cases import (
+from alignda.checkpoints import HUB_ENV, checkpoint_dir, upload
+from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
+from alignda.training.loop import TrainConfig, last_log
+from alignda.training.pipeline import Recipe
+from alignda.world.cases import (
     Cases,
     GenerateConfig,
     estimate,
@@ -20,13 +24,7 @@ from alignda.cases import (
     shipped_subset,
     split,
 )
-from alignda.checkpoints import CHECKPOINT_DIR, HUB_ENV, checkpoint_dir, upload
-from alignda.pipeline import Recipe
-from alignda.training import TrainConfig, last_log
-from alignda.world import ShallowWaterModel
-
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-SHIPPED_CASES = ASSETS / "test_cases.nc"
+from alignda.world.model import ShallowWaterModel
 
 
 def _generate_config(args: argparse.Namespace) -> GenerateConfig:
@@ -73,7 +71,7 @@ def cmd_ship(args: argparse.Namespace) -> None:
 
 def cmd_plot(args: argparse.Namespace) -> None:
     """PNG maps of truth / background / observations of one case."""
-    from alignda.plots import plot_case
+    from alignda.viz.plots import plot_case
 
     cases = Cases.open(args.cases)
     for path in plot_case(cases, args.case, args.out, pattern=args.pattern, density=args.density):
@@ -82,9 +80,9 @@ def cmd_plot(args: argparse.Namespace) -> None:
 
 def cmd_fit_b(args: argparse.Namespace) -> None:
     """Fit the 3D-Var B and the world statistics on training cases; register both."""
+    from alignda.analysis.threedvar import fit_background_error
     from alignda.checkpoints import register
-    from alignda.climate import WorldStats
-    from alignda.threedvar import fit_background_error
+    from alignda.world.stats import WorldStats
 
     train = Cases.open(args.train)
     out = Path(args.out)
@@ -123,9 +121,9 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 def cmd_train_vae(args: argparse.Namespace) -> None:
     """Train the VAE (resumable) and export it to the checkpoint folder."""
     from alignda.checkpoints import resolve
-    from alignda.climate import WorldStats
-    from alignda.nn.vae import VAEConfig
-    from alignda.train_vae import export_vae, train_vae
+    from alignda.model.nn.vae import VAEConfig
+    from alignda.training.vae import export_vae, train_vae
+    from alignda.world.stats import WorldStats
 
     recipe = Recipe()
     cfg = _train_config(args, recipe.vae_train)
@@ -164,9 +162,9 @@ def cmd_train_vae(args: argparse.Namespace) -> None:
 
 def cmd_train_prior(args: argparse.Namespace) -> None:
     """Train the latent prior (resumable) and export it."""
-    from alignda.nn.dit import DiTConfig
-    from alignda.prior import export_prior, train_prior
-    from alignda.train_vae import load_codec
+    from alignda.model.nn.dit import DiTConfig
+    from alignda.model.prior import export_prior, train_prior
+    from alignda.training.vae import load_codec
 
     cfg = _train_config(args, Recipe().prior_train)
     codec = load_codec(args.out)
@@ -196,12 +194,12 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
 def cmd_assimilate(args: argparse.Namespace) -> None:
     """One analysis of a case: write members, mean and spread to netCDF."""
 
-    from alignda.assimilate import SamplerSettings, analyse, analysis_dataset
-    from alignda.grid import Grid
+    from alignda.analysis.score import SamplerSettings, analyse, analysis_dataset
+    from alignda.model.prior import load_prior, prior_denoiser
     from alignda.obs import observe_case
-    from alignda.prior import load_prior, prior_denoiser
     from alignda.runtime import worker_threads
-    from alignda.train_vae import load_codec
+    from alignda.training.vae import load_codec
+    from alignda.world.grid import Grid
 
     if args.seed < 0:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
@@ -237,14 +235,14 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
     net = load_prior(args.prior, folder)
     weights = _weights(args)
     if any(weights.values()):
-        from alignda.alignment import RewardSoup, load_deltas
+        from alignda.alignment.dpo import RewardSoup, load_deltas
 
         net = RewardSoup(net, load_deltas("aligned", folder)).network(weights)
     hybrid = None
     if settings.mode == "hybrid":
+        from alignda.analysis.hybrid import HybridEnVar
+        from alignda.analysis.threedvar import BackgroundError, ThreeDVar
         from alignda.checkpoints import resolve
-        from alignda.hybrid import HybridEnVar
-        from alignda.threedvar import BackgroundError, ThreeDVar
 
         hybrid = HybridEnVar(ThreeDVar(BackgroundError.load(resolve("threedvar_b", folder))))
     with worker_threads() as workers:  # groups of members side by side, one thread each
@@ -278,11 +276,11 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
 
 def cmd_preferences(args: argparse.Namespace) -> None:
     """Sample and score candidates for the preference data (safetensors)."""
-    from alignda.alignment import PreferenceConfig, generate_preferences
+    from alignda.alignment.dpo import PreferenceConfig, generate_preferences
     from alignda.checkpoints import resolve
-    from alignda.climate import WorldStats
-    from alignda.prior import load_prior
-    from alignda.train_vae import load_codec
+    from alignda.model.prior import load_prior
+    from alignda.training.vae import load_codec
+    from alignda.world.stats import WorldStats
 
     cfg = PreferenceConfig(
         candidates=args.candidates,
@@ -309,9 +307,9 @@ def cmd_preferences(args: argparse.Namespace) -> None:
 
 def cmd_align(args: argparse.Namespace) -> None:
     """Diffusion-DPO of one delta per preference kind; export them as ``aligned``."""
-    from alignda.alignment import DELTAS, DPOConfig, Preferences, export_deltas, train_dpo
+    from alignda.alignment.dpo import DELTAS, DPOConfig, Preferences, export_deltas, train_dpo
     from alignda.checkpoints import read_manifest
-    from alignda.prior import load_prior
+    from alignda.model.prior import load_prior
 
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     for k in kinds:
@@ -371,15 +369,15 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace, workers: int) -> None:
     import numpy as np
 
-    from alignda.alignment import load_soup
-    from alignda.assimilate import SamplerSettings
+    from alignda.alignment.dpo import load_soup
+    from alignda.analysis.score import SamplerSettings
+    from alignda.analysis.threedvar import BackgroundError, ThreeDVar
     from alignda.checkpoints import resolve
-    from alignda.climate import WorldStats
-    from alignda.maps import save_png
-    from alignda.metrics import format_table
-    from alignda.paper_tables import EvalConfig, Evaluator, tradeoff_figure
-    from alignda.threedvar import BackgroundError, ThreeDVar
-    from alignda.train_vae import load_codec
+    from alignda.evaluation.metrics import format_table
+    from alignda.evaluation.tables import EvalConfig, Evaluator, tradeoff_figure
+    from alignda.training.vae import load_codec
+    from alignda.viz.maps import save_png
+    from alignda.world.stats import WorldStats
 
     folder = Path(args.checkpoints)
     cases = Cases.open(args.cases)
@@ -436,7 +434,7 @@ def _evaluate(args: argparse.Namespace, workers: int) -> None:
 
 def _weights(args: argparse.Namespace) -> dict[str, float]:
     """Normalised reward weights from ``--preset`` or ``--weights`` (default: unaligned)."""
-    from alignda.alignment import PRESETS, normalise_weights
+    from alignda.alignment.dpo import PRESETS, normalise_weights
 
     if args.preset and args.weights:
         raise ValueError("give --preset or --weights, not both")
@@ -458,7 +456,7 @@ def _weights(args: argparse.Namespace) -> dict[str, float]:
 def cmd_finetune_decoder(args: argparse.Namespace) -> None:
     """Fine-tune the VAE decoder against its frozen encoder (the prior stays valid)."""
     from alignda.checkpoints import read_manifest
-    from alignda.train_vae import export_vae, finetune_decoder, load_codec
+    from alignda.training.vae import export_vae, finetune_decoder, load_codec
 
     cfg = _train_config(args)
     before = read_manifest(args.out)["vae"]
@@ -489,7 +487,7 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
     """Rebuild the checkpoints from a seed (data, statistics and B, VAE, prior)."""
     from dataclasses import replace
 
-    from alignda.pipeline import STAGES, rebuild, scaled
+    from alignda.training.pipeline import STAGES, rebuild, scaled
 
     recipe = scaled(Recipe(), args.scale) if args.scale != 1.0 else Recipe()
     if args.vae_steps:
@@ -613,7 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="reward weights accuracy,forecast,physics[,multi] (normalised; default unaligned;"
         " a value starting with '-' needs --weights=...)",
     )
-    a.add_argument("--preset", help="named weights, e.g. 'paper -M' (see alignda.alignment)")
+    a.add_argument("--preset", help="named weights, e.g. 'paper -M' (see alignda.alignment.dpo)")
     a.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
     a.add_argument("--hub-repo", dest="hub_repo", help=f"Hub repo id (or env {HUB_ENV})")
     a.add_argument("--out", default="out/analysis.nc")

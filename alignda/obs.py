@@ -22,8 +22,8 @@ from typing import Any, TextIO
 import numpy as np
 import xarray as xr
 
-from alignda.grid import Grid
-from alignda.variables import VARIABLE_NAMES, VARIABLES, check_variables
+from alignda.world.grid import Grid
+from alignda.world.variables import VARIABLE_NAMES, VARIABLES, check_variables
 
 __all__ = [
     "DEFAULT_DENSITY",
@@ -236,7 +236,7 @@ def station_mask(
     each part drawn area-uniformly as in :func:`random_mask`. When one part has too few grid
     points, the remainder spills over to the other, so the land share is then lower/higher.
     """
-    from alignda.geography import land_mask
+    from alignda.world.geography import land_mask
 
     fraction = _check_fraction(fraction)
     rng = _check_rng(rng)

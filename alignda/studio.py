@@ -43,8 +43,10 @@ from matplotlib.figure import Figure
 from torch import Tensor, nn
 
 from alignda import __version__
-from alignda.alignment import DELTAS, PRESETS, RewardSoup, load_deltas, normalise_weights
-from alignda.assimilate import (
+from alignda.alignment.dpo import DELTAS, PRESETS, RewardSoup, load_deltas, normalise_weights
+from alignda.alignment.rewards import FORECAST_HOURS, Forecaster, candidate_rewards
+from alignda.analysis.hybrid import HybridEnVar
+from alignda.analysis.score import (
     ANALYSIS_MODES,
     Cancelled,
     SamplerSettings,
@@ -52,31 +54,22 @@ from alignda.assimilate import (
     analysis_dataset,
     evaluation_seconds,
 )
-from alignda.cases import Cases
-from alignda.checkpoints import (
-    CHECKPOINT_DIR,
-    HUB_ENV,
-    CheckpointError,
-    checkpoint_dir,
-    read_manifest,
-    resolve,
-)
-from alignda.cli import SHIPPED_CASES
-from alignda.climate import WorldStats
-from alignda.codec import LatentCodec
-from alignda.grid import Grid
-from alignda.guidance import MODES
-from alignda.hybrid import HybridEnVar
-from alignda.maps import map_panel, save_png
-from alignda.metrics import score_table
+from alignda.analysis.threedvar import BackgroundError, ThreeDVar
+from alignda.checkpoints import HUB_ENV, CheckpointError, checkpoint_dir, read_manifest, resolve
+from alignda.evaluation.metrics import score_table
+from alignda.model.codec import LatentCodec
+from alignda.model.guidance import MODES
+from alignda.model.prior import load_prior, prior_denoiser
 from alignda.obs import PATTERNS, Observations, observe_case, scaled_noise_std
-from alignda.prior import load_prior, prior_denoiser
-from alignda.rewards import FORECAST_HOURS, Forecaster, candidate_rewards
+from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
 from alignda.runtime import default_device, parallel_workers, side_by_side
-from alignda.state import to_dataset
-from alignda.threedvar import BackgroundError, ThreeDVar
-from alignda.train_vae import load_codec
-from alignda.variables import VARIABLE_NAMES, VARIABLES
+from alignda.training.vae import load_codec
+from alignda.viz.maps import map_panel, save_png
+from alignda.world.cases import Cases
+from alignda.world.grid import Grid
+from alignda.world.state import to_dataset
+from alignda.world.stats import WorldStats
+from alignda.world.variables import VARIABLE_NAMES, VARIABLES
 
 CHECKPOINTS_ENV = "ALIGNDA_CHECKPOINTS"
 CASES_ENV = "ALIGNDA_CASES"
@@ -194,7 +187,7 @@ class Request:
     ``density_pct`` is the observed share of grid points in percent (ignored for CSV points);
     ``noise_scale`` multiplies the default observation error std of every variable
     (:data:`alignda.obs.DEFAULT_NOISE_STD`; 0 = perfect observations); ``weights`` are the
-    reward weights in the order of :data:`alignda.alignment.DELTAS` (all zero = unaligned);
+    reward weights in the order of :data:`alignda.alignment.dpo.DELTAS` (all zero = unaligned);
     ``forecast`` adds the 48 h forecast reward (a few seconds more); ``points_csv`` is the
     text of the user's CSV (``lat, lon[, variable, value]``) for the ``"csv"`` pattern.
     """
@@ -300,7 +293,7 @@ class Request:
 
 
 def preset_weights(name: str) -> tuple[float, ...]:
-    """Slider values over DELTAS of a named preset of :data:`alignda.alignment.PRESETS`."""
+    """Slider values over DELTAS of a named preset of :data:`alignda.alignment.dpo.PRESETS`."""
     preset = PRESETS[_choice(name, "preset", tuple(PRESETS))]
     return tuple(float(preset.get(k, 0.0)) for k in DELTAS)
 
@@ -717,7 +710,7 @@ class Studio:
         A request whose estimated cost exceeds the budget is refused at once
         (:class:`OverBudget`). Requests are served one at a time (the analyses inside one run
         in parallel). ``cancelled`` is asked before every denoiser evaluation and between the
-        stages; once it answers true the run stops with :class:`alignda.assimilate.Cancelled`
+        stages; once it answers true the run stops with :class:`alignda.analysis.score.Cancelled`
         (nothing is cached).
         """
         cost = self.check_budget(req)

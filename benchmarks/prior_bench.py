@@ -15,18 +15,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from alignda.assimilate import SamplerSettings, analyse
-from alignda.cases import Cases
+from alignda.analysis.score import SamplerSettings, analyse
+from alignda.analysis.threedvar import BackgroundError, ThreeDVar
 from alignda.checkpoints import resolve
-from alignda.cli import SHIPPED_CASES
-from alignda.climate import WorldStats
-from alignda.evaluate import case_arrays, draw_observations, run_methods, scores
-from alignda.grid import Grid
-from alignda.maps import map_panel, save_png
-from alignda.metrics import format_table
-from alignda.prior import load_prior, prior_denoiser
-from alignda.threedvar import BackgroundError, ThreeDVar
-from alignda.train_vae import load_codec
+from alignda.evaluation.experiments import case_arrays, draw_observations, run_methods, scores
+from alignda.evaluation.metrics import format_table
+from alignda.model.prior import load_prior, prior_denoiser
+from alignda.paths import SHIPPED_CASES
+from alignda.training.vae import load_codec
+from alignda.viz.maps import map_panel, save_png
+from alignda.world.cases import Cases
+from alignda.world.grid import Grid
+from alignda.world.stats import WorldStats
 
 
 def peak_rss_mb() -> float:

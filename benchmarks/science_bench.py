@@ -18,18 +18,19 @@ import time
 import numpy as np
 import torch
 
-from alignda.assimilate import DivergenceError, SamplerSettings, analyse
-from alignda.cases import Cases
-from alignda.checkpoints import CHECKPOINT_DIR, resolve
-from alignda.climate import WorldStats
-from alignda.evaluate import NETWORKS
-from alignda.grid import Grid
-from alignda.hybrid import HybridEnVar
+from alignda.alignment.rewards import geo_score
+from alignda.analysis.hybrid import HybridEnVar
+from alignda.analysis.score import DivergenceError, SamplerSettings, analyse
+from alignda.analysis.threedvar import BackgroundError, ThreeDVar
+from alignda.checkpoints import resolve
+from alignda.evaluation.experiments import NETWORKS
+from alignda.model.prior import load_prior, prior_denoiser
 from alignda.obs import observe_case
-from alignda.prior import load_prior, prior_denoiser
-from alignda.rewards import geo_score
-from alignda.threedvar import BackgroundError, ThreeDVar
-from alignda.train_vae import load_codec
+from alignda.paths import CHECKPOINT_DIR
+from alignda.training.vae import load_codec
+from alignda.world.cases import Cases
+from alignda.world.grid import Grid
+from alignda.world.stats import WorldStats
 
 
 def weighted_mean(a: np.ndarray, w: np.ndarray) -> np.ndarray:

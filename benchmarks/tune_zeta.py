@@ -10,14 +10,14 @@ import argparse
 import numpy as np
 import torch
 
-from alignda.assimilate import SamplerSettings, analyse
-from alignda.cases import Cases
+from alignda.analysis.score import SamplerSettings, analyse
 from alignda.checkpoints import resolve
-from alignda.climate import WorldStats
-from alignda.evaluate import draw_observations, run_methods, scores
-from alignda.metrics import format_table
-from alignda.prior import load_prior, prior_denoiser
-from alignda.train_vae import load_codec
+from alignda.evaluation.experiments import draw_observations, run_methods, scores
+from alignda.evaluation.metrics import format_table
+from alignda.model.prior import load_prior, prior_denoiser
+from alignda.training.vae import load_codec
+from alignda.world.cases import Cases
+from alignda.world.stats import WorldStats
 
 
 def main() -> None:

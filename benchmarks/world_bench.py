@@ -10,14 +10,14 @@ import time
 
 import torch
 
-from alignda.cases import Cases, GenerateConfig, generate
+from alignda.analysis.threedvar import BackgroundError, ThreeDVar
 from alignda.checkpoints import resolve
-from alignda.cli import SHIPPED_CASES
-from alignda.climate import WorldStats
-from alignda.evaluate import baseline_table
-from alignda.metrics import format_table
-from alignda.threedvar import BackgroundError, ThreeDVar
-from alignda.world import DAY, ShallowWaterModel
+from alignda.evaluation.experiments import baseline_table
+from alignda.evaluation.metrics import format_table
+from alignda.paths import SHIPPED_CASES
+from alignda.world.cases import Cases, GenerateConfig, generate
+from alignda.world.model import DAY, ShallowWaterModel
+from alignda.world.stats import WorldStats
 
 
 def world_speed(batch: int, days: float = 1.0) -> float:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from alignda.alignment import (
+from alignda.alignment.dpo import (
     DELTAS,
     PRESETS,
     Preferences,
@@ -19,7 +19,7 @@ from alignda.alignment import (
     preference_pairs,
 )
 from alignda.checkpoints import ChecksumError
-from alignda.nn.dit import DiT, DiTConfig
+from alignda.model.nn.dit import DiT, DiTConfig
 
 TINY = DiTConfig(latent_channels=2, height=4, width=8, dim=16, depth=1, heads=2)
 
@@ -172,11 +172,11 @@ def test_preferences_round_trip(tmp_path) -> None:
 
 
 def test_a_diverging_sampler_gives_a_clear_error() -> None:
-    from alignda.assimilate import DivergenceError, SamplerSettings, analyse
-    from alignda.cases import Cases
-    from alignda.cli import SHIPPED_CASES
-    from alignda.diffusion import EpsilonDenoiser
-    from alignda.train_vae import load_codec
+    from alignda.analysis.score import DivergenceError, SamplerSettings, analyse
+    from alignda.model.diffusion import EpsilonDenoiser
+    from alignda.paths import SHIPPED_CASES
+    from alignda.training.vae import load_codec
+    from alignda.world.cases import Cases
 
     class NaNNet(torch.nn.Module):
         def forward(self, x_t, t, z_b):

@@ -23,9 +23,10 @@ import xarray as xr
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from alignda import studio as st  # noqa: E402
-from alignda.alignment import DELTAS, PRESETS, export_deltas  # noqa: E402
-from alignda.checkpoints import CHECKPOINT_DIR, read_manifest  # noqa: E402
-from alignda.prior import load_prior  # noqa: E402
+from alignda.alignment.dpo import DELTAS, PRESETS, export_deltas  # noqa: E402
+from alignda.checkpoints import read_manifest
+from alignda.model.prior import load_prior  # noqa: E402
+from alignda.paths import CHECKPOINT_DIR  # noqa: E402
 from tests.app_api import assimilate_args  # noqa: E402
 
 QUICK = {"steps": 8, "members": 2}

@@ -20,10 +20,9 @@ import xarray as xr
 from safetensors.torch import save_file
 
 from alignda import studio as st
-from alignda.alignment import load_deltas
-from alignda.cases import Cases
+from alignda.alignment.dpo import load_deltas
+from alignda.analysis.threedvar import BackgroundError
 from alignda.checkpoints import (
-    CHECKPOINT_DIR,
     MANIFEST_NAME,
     CheckpointError,
     ChecksumError,
@@ -31,12 +30,13 @@ from alignda.checkpoints import (
     register,
     resolve,
 )
-from alignda.cli import SHIPPED_CASES, main
-from alignda.grid import Grid
+from alignda.cli import main
+from alignda.model.prior import load_prior
 from alignda.obs import DEFAULT_MAX_ROWS, ObsError, points_from_csv
-from alignda.prior import load_prior
-from alignda.threedvar import BackgroundError
-from alignda.train_vae import load_codec
+from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
+from alignda.training.vae import load_codec
+from alignda.world.cases import Cases
+from alignda.world.grid import Grid
 
 GRID = Grid(64, 128)
 

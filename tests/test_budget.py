@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from alignda import studio as st
-from alignda.assimilate import Cancelled
+from alignda.analysis.score import Cancelled
 from tests.app_api import assimilate_args
 
 MAX_SETTINGS = {"mode": "mmps", "steps": 256, "members": 16}  # the UI's maxima

@@ -5,10 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alignda.cases import Cases, GenerateConfig, generate, shipped_subset, split
-from alignda.cli import SHIPPED_CASES, main
-from alignda.state import stack
-from alignda.variables import VARIABLE_NAMES
+from alignda.cli import main
+from alignda.paths import SHIPPED_CASES
+from alignda.world.cases import Cases, GenerateConfig, generate, shipped_subset, split
+from alignda.world.state import stack
+from alignda.world.variables import VARIABLE_NAMES
 
 
 @pytest.fixture(scope="module")

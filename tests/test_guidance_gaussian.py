@@ -12,8 +12,8 @@ import torch
 from azula.denoise import GaussianDenoiser
 from azula.linalg.covariance import FullCovariance
 
-from alignda.diffusion import AncestralPCSampler, SDACosineSchedule
-from alignda.guidance import LatentObservation, guided
+from alignda.model.diffusion import AncestralPCSampler, SDACosineSchedule
+from alignda.model.guidance import LatentObservation, guided
 from alignda.obs import Observations
 
 N = 2000  # samples

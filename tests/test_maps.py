@@ -15,8 +15,9 @@ from matplotlib.collections import QuadMesh
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from alignda import geography, maps
-from alignda.grid import Grid
+from alignda.viz import maps
+from alignda.world import geography
+from alignda.world.grid import Grid
 
 # Importing these registers every cartopy Downloader subclass (patched in ``no_download``).
 _DOWNLOADER_MODULES = (img_tiles, shapereader, srtm)

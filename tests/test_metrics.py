@@ -1,4 +1,4 @@
-"""Tests for alignda.metrics against hand-computed values on a tiny 4 x 8 grid."""
+"""Tests for alignda.evaluation.metrics against hand-computed values on a tiny 4 x 8 grid."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from alignda import metrics as M
-from alignda.grid import DEFAULT_GRID
+from alignda.evaluation import metrics as M
+from alignda.world.grid import DEFAULT_GRID
 
 # Equally spaced, descending: cell bounds are 90, 45, 0, -45, -90 deg, so the raw weights are
 # sin90 - sin45 = 1 - r/2 (polar bands) and sin45 - sin0 = r/2 (tropical bands), r = sqrt(2).

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from alignda.assimilate import SamplerSettings, analyse
-from alignda.cases import Cases
-from alignda.cli import SHIPPED_CASES
-from alignda.guidance import MMPSDenoiser, guided, vjp_jvp
+from alignda.analysis.score import SamplerSettings, analyse
+from alignda.model.guidance import MMPSDenoiser, guided, vjp_jvp
+from alignda.model.prior import load_prior, prior_denoiser
 from alignda.obs import observe_case
-from alignda.prior import load_prior, prior_denoiser
+from alignda.paths import SHIPPED_CASES
 from alignda.runtime import side_by_side
-from alignda.train_vae import load_codec
+from alignda.training.vae import load_codec
+from alignda.world.cases import Cases
 
 
 def test_double_vjp_equals_forward_mode_jvp():
@@ -51,7 +51,7 @@ def setting():
 
 def test_mmps_is_ours_and_thread_safe_by_construction(setting):
     den, codec, _, obs = setting
-    from alignda.guidance import LatentObservation
+    from alignda.model.guidance import LatentObservation
 
     lobs = LatentObservation(codec.decode, codec.encode, obs)
     assert isinstance(guided("mmps", den, lobs), MMPSDenoiser)

@@ -8,16 +8,16 @@ few steps), as the benchmark reports."""
 import numpy as np
 import pytest
 
-from alignda.assimilate import SamplerSettings, analyse
-from alignda.cases import Cases
+from alignda.analysis.hybrid import HybridEnVar
+from alignda.analysis.score import SamplerSettings, analyse
+from alignda.analysis.threedvar import BackgroundError, ThreeDVar
 from alignda.checkpoints import resolve
-from alignda.cli import SHIPPED_CASES
-from alignda.evaluate import NETWORKS
-from alignda.hybrid import HybridEnVar
+from alignda.evaluation.experiments import NETWORKS
+from alignda.model.prior import load_prior, prior_denoiser
 from alignda.obs import observe_case
-from alignda.prior import load_prior, prior_denoiser
-from alignda.threedvar import BackgroundError, ThreeDVar
-from alignda.train_vae import load_codec
+from alignda.paths import SHIPPED_CASES
+from alignda.training.vae import load_codec
+from alignda.world.cases import Cases
 
 
 @pytest.fixture(scope="module")

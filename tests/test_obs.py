@@ -12,8 +12,6 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alignda.geography import land_mask
-from alignda.grid import Grid
 from alignda.obs import (
     DEFAULT_NOISE_STD,
     HUBS,
@@ -33,7 +31,9 @@ from alignda.obs import (
     swath_mask,
     track_mask,
 )
-from alignda.variables import VARIABLE_NAMES
+from alignda.world.geography import land_mask
+from alignda.world.grid import Grid
+from alignda.world.variables import VARIABLE_NAMES
 
 GRID = Grid()
 NPTS = GRID.nlat * GRID.nlon

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from alignda.alignment import DELTAS, export_deltas
-from alignda.checkpoints import CHECKPOINT_DIR
+from alignda.alignment.dpo import DELTAS, export_deltas
 from alignda.cli import main
-from alignda.paper_tables import simplex_points, tradeoff_figure
-from alignda.prior import load_prior
+from alignda.evaluation.tables import simplex_points, tradeoff_figure
+from alignda.model.prior import load_prior
+from alignda.paths import CHECKPOINT_DIR
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from alignda.checkpoints import CHECKPOINT_DIR, ChecksumError, resolve
-from alignda.cli import SHIPPED_CASES, main
+from alignda.checkpoints import ChecksumError, resolve
+from alignda.cli import main
+from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from alignda.grid import Grid
+from alignda.alignment.rewards import bradley_terry, normalised_mse, weighted_rmse
 from alignda.obs import PATTERNS, ObsError, make_mask, observe, points_from_csv
-from alignda.rewards import bradley_terry, normalised_mse, weighted_rmse
+from alignda.world.grid import Grid
 
 GRID = Grid(64, 128)
 SEEDS = st.integers(min_value=0, max_value=2**32 - 1)

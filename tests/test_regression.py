@@ -7,12 +7,12 @@ re-run ``benchmarks/world_bench.py``, check the new table makes sense, and updat
 
 import pytest
 
-from alignda.cases import Cases
+from alignda.analysis.threedvar import BackgroundError, ThreeDVar
 from alignda.checkpoints import resolve
-from alignda.cli import SHIPPED_CASES
-from alignda.climate import WorldStats
-from alignda.evaluate import baseline_table
-from alignda.threedvar import BackgroundError, ThreeDVar
+from alignda.evaluation.experiments import baseline_table
+from alignda.paths import SHIPPED_CASES
+from alignda.world.cases import Cases
+from alignda.world.stats import WorldStats
 
 EXPECTED = {
     "background": {"MSE": 0.15769, "RMSE z": 41.970, "RMSE u": 4.9358},

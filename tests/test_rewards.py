@@ -3,11 +3,7 @@
 import numpy as np
 import pytest
 
-from alignda.balance import geostrophic_wind
-from alignda.cases import Cases
-from alignda.cli import SHIPPED_CASES
-from alignda.grid import Grid
-from alignda.rewards import (
+from alignda.alignment.rewards import (
     Forecaster,
     accuracy_reward,
     bradley_terry,
@@ -16,6 +12,10 @@ from alignda.rewards import (
     geostrophic_deviations,
     weighted_rmse,
 )
+from alignda.paths import SHIPPED_CASES
+from alignda.world.balance import geostrophic_wind
+from alignda.world.cases import Cases
+from alignda.world.grid import Grid
 
 GRID = Grid(32, 64)
 

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from alignda.assimilate import SamplerSettings, analyse
-from alignda.cases import Cases
-from alignda.cli import SHIPPED_CASES
-from alignda.grid import Grid
+from alignda.analysis.score import SamplerSettings, analyse
+from alignda.model.prior import load_prior, prior_denoiser
 from alignda.obs import make_mask, observe
-from alignda.prior import load_prior, prior_denoiser
+from alignda.paths import SHIPPED_CASES
 from alignda.runtime import in_parallel, side_by_side
-from alignda.train_vae import load_codec
+from alignda.training.vae import load_codec
+from alignda.world.cases import Cases
+from alignda.world.grid import Grid
 
 
 def test_side_by_side_runs_in_threads_and_keeps_keys():

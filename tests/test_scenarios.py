@@ -24,7 +24,7 @@ import pytest
 import xarray as xr
 
 from alignda import studio as st
-from alignda.assimilate import ANALYSIS_MODES as MODES
+from alignda.analysis.score import ANALYSIS_MODES as MODES
 from alignda.cli import main
 
 PATTERNS = st.OBS_PATTERNS  # random, stations, swaths, tracks, csv

@@ -9,23 +9,23 @@ import numpy as np
 import pytest
 import torch
 
-from alignda.alignment import export_deltas, load_deltas
-from alignda.assimilate import SamplerSettings, analyse
-from alignda.cases import Cases
+from alignda.alignment.dpo import export_deltas, load_deltas
+from alignda.analysis.hybrid import HybridEnVar
+from alignda.analysis.score import SamplerSettings, analyse
+from alignda.analysis.threedvar import BackgroundError, ThreeDVar
 from alignda.checkpoints import CheckpointError, register
-from alignda.climate import WorldStats
-from alignda.codec import LatentCodec
-from alignda.controls import ControlTransform, balanced_height
-from alignda.diffusion import EpsilonDenoiser
-from alignda.hybrid import HybridEnVar
-from alignda.nn.dit import DiT, DiTConfig
-from alignda.nn.vae import VAE, VAEConfig
+from alignda.model.codec import LatentCodec
+from alignda.model.diffusion import EpsilonDenoiser
+from alignda.model.nn.dit import DiT, DiTConfig
+from alignda.model.nn.vae import VAE, VAEConfig
+from alignda.model.prior import export_prior
 from alignda.obs import observe_case
-from alignda.pipeline import Recipe, fit_to_budget, scaled
-from alignda.prior import export_prior
-from alignda.threedvar import BackgroundError, ThreeDVar
-from alignda.train_vae import ReconstructionLoss
-from alignda.training import TrainConfig, load_state, train
+from alignda.training.loop import TrainConfig, load_state, train
+from alignda.training.pipeline import Recipe, fit_to_budget, scaled
+from alignda.training.vae import ReconstructionLoss
+from alignda.world.cases import Cases
+from alignda.world.controls import ControlTransform, balanced_height
+from alignda.world.stats import WorldStats
 
 CASES = "assets/test_cases.nc"
 

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from alignda.grid import Grid
+from alignda.analysis.threedvar import BackgroundError, ThreeDVar, fit_background_error
 from alignda.obs import Observations
-from alignda.sphere import Sphere
-from alignda.threedvar import BackgroundError, ThreeDVar, fit_background_error
+from alignda.world.grid import Grid
+from alignda.world.sphere import Sphere
 
 
 @pytest.fixture(scope="module")

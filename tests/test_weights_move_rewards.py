@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from alignda.alignment import load_soup
-from alignda.assimilate import SamplerSettings, analyse
-from alignda.cases import Cases
-from alignda.cli import SHIPPED_CASES
-from alignda.prior import prior_denoiser
-from alignda.rewards import geo_score, weighted_rmse
-from alignda.train_vae import load_codec
+from alignda.alignment.dpo import load_soup
+from alignda.alignment.rewards import geo_score, weighted_rmse
+from alignda.analysis.score import SamplerSettings, analyse
+from alignda.model.prior import prior_denoiser
+from alignda.paths import SHIPPED_CASES
+from alignda.training.vae import load_codec
+from alignda.world.cases import Cases
 
 N_CASES = 3
 

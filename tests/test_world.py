@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch_harmonics as th
 
-from alignda import sphere
-from alignda.balance import geostrophic_deviation
-from alignda.world import ShallowWaterModel, WorldConfig
+from alignda.world import sphere
+from alignda.world.balance import geostrophic_deviation
+from alignda.world.model import ShallowWaterModel, WorldConfig
 
 
 def lat_lon(model):

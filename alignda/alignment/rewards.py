@@ -1,0 +1,152 @@
+"""The three Align-DA rewards of an analysis; each is higher-is-better.
+
+- :func:`accuracy_reward`: latitude-weighted RMSE per variable against the truth, turned into
+  a Bradley-Terry preference over a set of candidates: the probability that a candidate beats
+  another one on a variable, P(i > j) = sigmoid(log(RMSE_j / RMSE_i) / tau), averaged over
+  the variables and the other candidates (0.5 = as good as the rest; scale-free).
+- :func:`forecast_reward`: skill of a 48 h forecast started from the analysis with the
+  forecaster's model (the world's imperfect model, as for the backgrounds): minus the
+  normalised MSE against the truth 48 h later.
+- :func:`geo_score`: physical adherence, the Geo-Score min(1, D_truth / D_analysis) where D is
+  the geostrophic deviation of :mod:`alignda.world.balance` (tropics masked). An exactly geostrophic
+  analysis scores 1 (100 %); one twice as unbalanced as the truth scores 0.5.
+
+All functions take stacked physical states (N, C, nlat, nlon) with the world's variables
+(z, u, v, tracer) and return one value per candidate (N,).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from alignda.runtime import in_parallel
+from alignda.world.balance import geostrophic_deviation
+from alignda.world.grid import Grid
+from alignda.world.model import ShallowWaterModel, WorldConfig
+from alignda.world.variables import VARIABLE_NAMES
+
+REWARDS = ("accuracy", "forecast", "physics")
+#: Bradley-Terry temperature on log RMSE: a 5 % lower RMSE wins with probability 0.73.
+BT_TAU = 0.05
+FORECAST_HOURS = 48
+
+
+def _check_states(x: np.ndarray, what: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 4 or x.shape[1] != len(VARIABLE_NAMES):
+        raise ValueError(
+            f"{what} must be (N, {len(VARIABLE_NAMES)}, nlat, nlon) states, got {x.shape}"
+        )
+    if not np.isfinite(x).all():
+        raise ValueError(f"{what} has NaN or inf values")
+    return x
+
+
+def weighted_rmse(candidates: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Cell-area-weighted RMSE per candidate and variable (N, C), physical units."""
+    x = _check_states(candidates, "candidates")
+    t = _check_states(np.asarray(truth)[None], "truth")[0]
+    w = Grid(*x.shape[-2:]).weights[:, None]
+    return np.sqrt(((x - t) ** 2 * w).mean(axis=(-2, -1)) / w.mean())
+
+
+def bradley_terry(rmse: np.ndarray, tau: float = BT_TAU) -> np.ndarray:
+    """Mean win probability of each candidate over the others, per variable, averaged (N,)."""
+    rmse = np.asarray(rmse, dtype=np.float64)
+    n = len(rmse)
+    if n < 2:
+        return np.full(n, 0.5)
+    logr = np.log(np.maximum(rmse, 1e-12))  # (N, C)
+    p = 1.0 / (1.0 + np.exp(-(logr[None] - logr[:, None]) / tau))  # P(i beats j), (N, N, C)
+    p = p.mean(axis=-1)
+    return (p.sum(axis=1) - np.diag(p)) / (n - 1)
+
+
+def accuracy_reward(candidates: np.ndarray, truth: np.ndarray, tau: float = BT_TAU) -> np.ndarray:
+    """Bradley-Terry accuracy preference of each candidate among the set (N,), in (0, 1)."""
+    return bradley_terry(weighted_rmse(candidates, truth), tau)
+
+
+def normalised_mse(states: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Area-weighted MSE per state of the variables divided by ``scale`` (C,), averaged (N,)."""
+    r = weighted_rmse(states, truth) / np.asarray(scale, dtype=np.float64)
+    return (r**2).mean(axis=-1)
+
+
+class Forecaster:
+    """The forecaster's model: deterministic 48 h forecasts of batches of states."""
+
+    def __init__(
+        self, config: WorldConfig | None = None, batch: int = 32, workers: int = 1
+    ) -> None:
+        self.model = ShallowWaterModel(config or WorldConfig().imperfect())
+        self.batch = batch
+        self.workers = workers  # states split over this many threads (one torch thread each)
+
+    def __call__(self, states: np.ndarray, hours: float = FORECAST_HOURS) -> np.ndarray:
+        """Forecasts (N, C, nlat, nlon) of states ``hours`` ahead."""
+        x = _check_states(states, "states").astype(np.float32)
+
+        def run(rows: np.ndarray, progress: bool) -> np.ndarray:
+            part = torch.from_numpy(x[rows])
+            out = [
+                self.model.forecast(part[i : i + self.batch], hours)
+                for i in range(0, len(part), self.batch)
+            ]
+            return torch.cat(out).numpy()
+
+        return in_parallel(run, len(x), self.workers)
+
+
+def forecast_reward(
+    forecasts: np.ndarray, future_truth: np.ndarray, scale: np.ndarray
+) -> np.ndarray:
+    """Minus the normalised MSE of forecasts (N, C, H, W) vs the truth at their valid time."""
+    return -normalised_mse(forecasts, future_truth, scale)
+
+
+def geostrophic_deviations(states: np.ndarray) -> np.ndarray:
+    """Geostrophic deviation D of each state (N,) (0 = exactly geostrophic)."""
+    x = _check_states(states, "states")
+    grid = Grid(*x.shape[-2:])
+    z, u, v = (x[:, VARIABLE_NAMES.index(k)] for k in ("z", "u", "v"))
+    return geostrophic_deviation(z, u, v, grid.lat, grid.lon)
+
+
+def geo_score(states: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Geo-Score min(1, D_truth / D) of each state (N,), in [0, 1]."""
+    d = geostrophic_deviations(states)
+    d_truth = geostrophic_deviations(np.asarray(truth)[None])[0]
+    return np.minimum(1.0, d_truth / np.maximum(d, 1e-12))
+
+
+def candidate_rewards(
+    candidates: np.ndarray,
+    truth: np.ndarray,
+    forecasts: np.ndarray | None,
+    future_truth: np.ndarray | None,
+    scale: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The three rewards of a candidate set (each (N,)) from its 48 h forecasts (NaN forecast
+    reward when ``forecasts`` or ``future_truth`` is None)."""
+    if forecasts is None or future_truth is None:
+        fc = np.full(len(candidates), np.nan)
+    else:
+        fc = forecast_reward(forecasts, future_truth, scale)
+    return {
+        "accuracy": accuracy_reward(candidates, truth),
+        "forecast": fc,
+        "physics": geo_score(candidates, truth),
+    }
+
+
+def all_rewards(
+    candidates: np.ndarray,
+    truth: np.ndarray,
+    future_truth: np.ndarray,
+    scale: np.ndarray,
+    forecaster: Forecaster,
+) -> dict[str, np.ndarray]:
+    """The three rewards of a candidate set (each (N,)); runs the 48 h forecasts."""
+    return candidate_rewards(candidates, truth, forecaster(candidates), future_truth, scale)

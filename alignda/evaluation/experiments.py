@@ -1,0 +1,102 @@
+"""Evaluation of analyses on a case set: score tables in the paper's layout."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from alignda.analysis.threedvar import ThreeDVar
+from alignda.evaluation.metrics import score_table
+from alignda.obs import Observations, make_mask, observe
+from alignda.world.cases import Cases
+from alignda.world.grid import Grid
+from alignda.world.state import to_dataset
+from alignda.world.stats import WorldStats
+
+#: The observation networks the science benchmark and the no-divergence test cover:
+#: (pattern, density) from very sparse to dense random, and stations, swaths, tracks.
+NETWORKS = (
+    ("random", 0.001),
+    ("random", 0.01),
+    ("random", 0.05),
+    ("random", 0.10),
+    ("random", 0.20),
+    ("stations", 0.05),
+    ("swaths", 0.05),
+    ("tracks", 0.02),
+)
+
+#: An analysis method: (background (C,H,W), observations) -> analysis (C,H,W).
+Method = Callable[[np.ndarray, Observations], np.ndarray]
+
+
+def case_arrays(cases: Cases, n_cases: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(truth, background) stacks (N, C, H, W) of the first n analysis cases."""
+    times = cases.times[:n_cases]
+    truth = np.stack([cases.truth_state(t) for t in times])
+    return truth, np.stack([cases.background_state(t) for t in times])
+
+
+def draw_observations(
+    truth: np.ndarray,
+    pattern: str,
+    density: float,
+    seed: int = 0,
+    noise_std: Mapping[str, float] | float | None = None,
+) -> list[Observations]:
+    """Observations of each truth state, from ``default_rng(seed)`` case after case.
+
+    ``noise_std`` as in :func:`alignda.obs.observe` (None: the default errors).
+    """
+    grid = Grid(*truth.shape[-2:])
+    rng = np.random.default_rng(seed)
+    return [
+        observe(x, make_mask(pattern, grid, rng, density=density), rng, noise_std) for x in truth
+    ]
+
+
+def run_methods(
+    methods: dict[str, Method], background: np.ndarray, obs: list[Observations]
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Analyses of every method for every case, and mean seconds per analysis."""
+    out, seconds = {}, {}
+    for name, method in methods.items():
+        t0 = time.perf_counter()
+        out[name] = np.stack([method(xb, o) for xb, o in zip(background, obs, strict=True)])
+        seconds[name] = (time.perf_counter() - t0) / len(background)
+    return out, seconds
+
+
+def scores(
+    predictions: dict[str, np.ndarray], truth: np.ndarray, stats: WorldStats
+) -> pd.DataFrame:
+    """Score table (MSE, MAE normalised; RMSE per variable) of stacked predictions."""
+    grid = Grid(*truth.shape[-2:])
+    lead = [("case", np.arange(len(truth)))]
+    preds = {k: to_dataset(v, grid, leading=lead) for k, v in predictions.items()}
+    return score_table(preds, to_dataset(truth, grid, leading=lead), stats.scales)
+
+
+def baseline_table(
+    cases: Cases,
+    stats: WorldStats,
+    threedvar: ThreeDVar,
+    densities: list[float],
+    *,
+    pattern: str = "random",
+    seed: int = 0,
+    n_cases: int | None = None,
+) -> tuple[pd.DataFrame, float]:
+    """Background vs 3D-Var scores at several obs densities; also mean seconds per 3D-Var."""
+    truth, bg = case_arrays(cases, n_cases)
+    preds = {"background": bg}
+    seconds = []
+    for density in densities:
+        obs = draw_observations(truth, pattern, density, seed)
+        out, secs = run_methods({"3D-Var": threedvar.analyse}, bg, obs)
+        preds[f"3D-Var {density:.0%}"] = out["3D-Var"]
+        seconds.append(secs["3D-Var"])
+    return scores(preds, truth, stats), float(np.mean(seconds))

@@ -1,0 +1,271 @@
+"""The paper's evaluation on held-out cases, with our reward soup.
+
+- Table 1: analyses of every guidance mode with the unaligned, -P (physics) and -M priors,
+  beside the background and 3D-Var (MSE, MAE, RMSE per variable) plus the mean rewards;
+- Table 2: the same for the 48 h forecasts started from each analysis;
+- a sweep over observation density and noise;
+- the reward trade-off as the user weights move over the simplex (PNG).
+
+Every prior row uses the same observations and the same sampler seed per case (common
+random numbers), so differences between rows come from the priors, not from sampling luck.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from tqdm.auto import tqdm
+
+from alignda.alignment.dpo import RewardSoup
+from alignda.alignment.rewards import REWARDS, Forecaster, candidate_rewards
+from alignda.analysis.score import SamplerSettings, analyse
+from alignda.analysis.threedvar import ThreeDVar
+from alignda.evaluation.experiments import draw_observations, run_methods, scores
+from alignda.model.codec import LatentCodec
+from alignda.model.prior import prior_denoiser
+from alignda.obs import Observations, scaled_noise_std
+from alignda.world.stats import WorldStats
+
+#: The paper's prior rows: unaligned, physics-aligned (-P) and multi-reward aligned (-M).
+MODELS: dict[str, dict[str, float]] = {
+    "unaligned": {},
+    "-P": {"physics": 1.0},
+    "-M": {"multi": 1.0},
+}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Observation network and sampler settings of an evaluation."""
+
+    density: float = 0.01
+    noise_scale: float = 1.0
+    pattern: str = "random"
+    sampler: SamplerSettings = SamplerSettings(members=8)
+    obs_seed: int = 0
+
+    def noise_std(self) -> dict[str, float]:
+        """Observation error std per variable (the defaults times ``noise_scale``)."""
+        return scaled_noise_std(self.noise_scale)
+
+
+class Evaluator:
+    """Runs analyses, forecasts and rewards for stacks of held-out cases."""
+
+    def __init__(
+        self,
+        soup: RewardSoup,
+        codec: LatentCodec,
+        threedvar: ThreeDVar,
+        stats: WorldStats,
+        forecaster: Forecaster | None = None,
+        progress: bool = True,
+        workers: int = 1,
+    ) -> None:
+        self.soup, self.codec, self.threedvar, self.stats = soup, codec, threedvar, stats
+        self.forecaster = forecaster or Forecaster(workers=workers)
+        self.progress = progress
+        self.workers = workers  # members (and forecasts) split over this many threads
+
+    def observations(self, truth: np.ndarray, cfg: EvalConfig) -> list[Observations]:
+        """The observations of every case."""
+        return draw_observations(truth, cfg.pattern, cfg.density, cfg.obs_seed, cfg.noise_std())
+
+    def prior_analyses(
+        self,
+        background: np.ndarray,
+        obs: list[Observations],
+        weights: Mapping[str, float] | Sequence[float],
+        settings: SamplerSettings,
+    ) -> np.ndarray:
+        """Ensemble-mean analyses (N, C, H, W) with the prior of ``weights``."""
+        den = prior_denoiser(self.soup.network(weights))
+        out = []
+        for i, (xb, o) in enumerate(zip(background, obs, strict=True)):
+            s = replace(settings, seed=settings.seed + i)
+            out.append(analyse(den, self.codec, xb, o, s, workers=self.workers).mean(0))
+        return np.stack(out)
+
+    def analyses(
+        self,
+        truth: np.ndarray,
+        background: np.ndarray,
+        cfg: EvalConfig,
+        modes: Sequence[str],
+        models: Mapping[str, Mapping[str, float]] = MODELS,
+    ) -> dict[str, np.ndarray]:
+        """Background, 3D-Var and every ``<mode><model>`` row, e.g. ``dps-M``."""
+        obs = self.observations(truth, cfg)
+        rows = {"background": background}
+        rows["3D-Var"] = run_methods({"3D-Var": self.threedvar.analyse}, background, obs)[0][
+            "3D-Var"
+        ]
+        jobs = [(m, k) for m in modes for k in models]
+        for mode, model in tqdm(jobs, desc="analyses", disable=not self.progress):
+            name = mode if model == "unaligned" else f"{mode}{model}"
+            s = replace(cfg.sampler, mode=mode)
+            rows[name] = self.prior_analyses(background, obs, models[model], s)
+        return rows
+
+    def forecasts(self, rows: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """48 h forecasts from every row's analyses."""
+        names = list(rows)
+        stacked = np.concatenate([rows[k] for k in names])
+        fc = self.forecaster(stacked)
+        n = len(rows[names[0]])
+        return {k: fc[i * n : (i + 1) * n] for i, k in enumerate(names)}
+
+    def reward_means(
+        self,
+        rows: Mapping[str, np.ndarray],
+        forecasts: Mapping[str, np.ndarray],
+        truth: np.ndarray,
+        future: np.ndarray,
+    ) -> pd.DataFrame:
+        """Mean rewards per row: accuracy (Bradley-Terry among the rows, per case), forecast
+        (minus normalised MSE at +48 h) and physics (Geo-Score, %)."""
+        names = list(rows)
+        per_case = [
+            candidate_rewards(
+                np.stack([rows[k][i] for k in names]),
+                truth[i],
+                np.stack([forecasts[k][i] for k in names]),
+                future[i],
+                self.stats.std,
+            )
+            for i in range(len(truth))
+        ]
+        mean = {k: np.mean([r[k] for r in per_case], axis=0) for k in REWARDS}
+        return pd.DataFrame(
+            {
+                "accuracy": mean["accuracy"],
+                "forecast": mean["forecast"],
+                "Geo-Score %": 100 * mean["physics"],
+            },
+            index=pd.Index(names, name="method"),
+        )
+
+    def tables(
+        self,
+        truth: np.ndarray,
+        background: np.ndarray,
+        future: np.ndarray,
+        cfg: EvalConfig,
+        modes: Sequence[str] = ("obsfree", "repaint", "dps"),
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(Table 1 with mean rewards, Table 2) of the paper's layout."""
+        rows = self.analyses(truth, background, cfg, modes)
+        fcs = self.forecasts(rows)
+        t1 = scores(rows, truth, self.stats).join(self.reward_means(rows, fcs, truth, future))
+        t2 = scores(fcs, future, self.stats)
+        return t1, t2
+
+    def sweep(
+        self,
+        truth: np.ndarray,
+        background: np.ndarray,
+        cfg: EvalConfig,
+        densities: Sequence[float],
+        noise_scales: Sequence[float],
+        mode: str = "dps",
+        models: Mapping[str, Mapping[str, float]] | None = None,
+    ) -> pd.DataFrame:
+        """Analysis MSE of background, 3D-Var and the ``mode`` rows per (density, noise)."""
+        models = models or {k: MODELS[k] for k in ("unaligned", "-M")}
+        out = {}
+        settings = [(d, cfg.noise_scale) for d in densities]
+        settings += [(cfg.density, s) for s in noise_scales if s != cfg.noise_scale]
+        for d, s in settings:
+            c = replace(cfg, density=d, noise_scale=s)
+            rows = self.analyses(truth, background, c, [mode], models)
+            out[(f"{d:.0%}", s)] = scores(rows, truth, self.stats)["MSE"]
+        df = pd.DataFrame(out).T
+        df.index.names = ["density", "noise x"]
+        return df
+
+    def tradeoff(
+        self,
+        truth: np.ndarray,
+        background: np.ndarray,
+        future: np.ndarray,
+        cfg: EvalConfig,
+        points: Sequence[Sequence[float]] | None = None,
+    ) -> pd.DataFrame:
+        """Mean rewards of the ``cfg.sampler`` mode along weights (accuracy, forecast,
+        physics) over the simplex (default: unaligned, vertices, edge midpoints, centre)."""
+        points = points or simplex_points()
+        obs = self.observations(truth, cfg)
+        rows = {
+            label(w): self.prior_analyses(background, obs, w, cfg.sampler)
+            for w in tqdm(points, desc="trade-off", disable=not self.progress)
+        }
+        df = self.reward_means(rows, self.forecasts(rows), truth, future)
+        for j, k in enumerate(REWARDS):
+            df[f"w_{k}"] = [float(p[j]) / max(sum(p), 1e-12) for p in points]
+        return df
+
+
+def simplex_points() -> list[tuple[float, float, float]]:
+    """Zero (unaligned), the three vertices, the three edge midpoints and the centre."""
+    return [
+        (0, 0, 0),
+        (1, 0, 0),
+        (0, 1, 0),
+        (0, 0, 1),
+        (1, 1, 0),
+        (1, 0, 1),
+        (0, 1, 1),
+        (1, 1, 1),
+    ]
+
+
+def label(w: Sequence[float]) -> str:
+    """Short name of a weight vector, e.g. ``a1 f0 p1``."""
+    return " ".join(f"{k[0]}{x:g}" for k, x in zip(REWARDS, w, strict=True))
+
+
+def tradeoff_figure(df: pd.DataFrame) -> Figure:
+    """Three simplex panels (weights -> barycentric position) coloured by each reward mean."""
+    fig = Figure(figsize=(12, 3.8), dpi=100)
+    corners = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, np.sqrt(3) / 2]])  # acc, fc, phys
+    w = df[[f"w_{k}" for k in REWARDS]].to_numpy()
+    aligned = w.sum(1) > 0
+    xy = w[aligned] @ corners
+    for j, col in enumerate(("accuracy", "forecast", "Geo-Score %")):
+        ax = fig.add_subplot(1, 3, j + 1)
+        ax.fill(*corners.T, facecolor="none", edgecolor="0.6")
+        for c, name in zip(corners, ("accuracy", "forecast", "physics"), strict=True):
+            ax.annotate(
+                name,
+                c,
+                textcoords="offset points",
+                xytext=(0, -12 if c[1] == 0 else 6),
+                ha="center",
+                fontsize=8,
+            )
+        vals = df[col].to_numpy()
+        sc = ax.scatter(*xy.T, c=vals[aligned], s=260, cmap="viridis", edgecolors="k")
+        for (x, y), v in zip(xy, vals[aligned], strict=True):
+            ax.annotate(
+                f"{v:.3g}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(0, 11),
+                ha="center",
+                fontsize=7,
+            )
+        if (~aligned).any():
+            ax.set_title(f"{col} (unaligned {vals[~aligned][0]:.3g})", fontsize=9)
+        else:
+            ax.set_title(col, fontsize=9)
+        fig.colorbar(sc, ax=ax, shrink=0.8)
+        ax.set_aspect("equal")
+        ax.set_axis_off()
+        ax.set_xlim(-0.15, 1.15)
+        ax.set_ylim(-0.15, 1.0)
+    fig.suptitle("Mean rewards as the reward weights move over the simplex (higher is better)")
+    return fig

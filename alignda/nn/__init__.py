@@ -1,1 +1,0 @@
-"""Neural networks: sphere-aware VAE and the latent score model."""
