@@ -196,7 +196,7 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
 
     from alignda.analysis.score import SamplerSettings, analyse, analysis_dataset
     from alignda.model.prior import load_prior, prior_denoiser
-    from alignda.obs import observe_case
+    from alignda.obs.operator import observe_case
     from alignda.runtime import worker_threads
     from alignda.training.vae import load_codec
     from alignda.world.grid import Grid

@@ -60,7 +60,8 @@ from alignda.evaluation.metrics import score_table
 from alignda.model.codec import LatentCodec
 from alignda.model.guidance import MODES
 from alignda.model.prior import load_prior, prior_denoiser
-from alignda.obs import PATTERNS, Observations, observe_case, scaled_noise_std
+from alignda.obs.networks import PATTERNS
+from alignda.obs.operator import Observations, observe_case, scaled_noise_std
 from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
 from alignda.runtime import default_device, parallel_workers, side_by_side
 from alignda.training.vae import load_codec
@@ -186,7 +187,7 @@ class Request:
 
     ``density_pct`` is the observed share of grid points in percent (ignored for CSV points);
     ``noise_scale`` multiplies the default observation error std of every variable
-    (:data:`alignda.obs.DEFAULT_NOISE_STD`; 0 = perfect observations); ``weights`` are the
+    (:data:`alignda.obs.operator.DEFAULT_NOISE_STD`; 0 = perfect observations); ``weights`` are the
     reward weights in the order of :data:`alignda.alignment.dpo.DELTAS` (all zero = unaligned);
     ``forecast`` adds the 48 h forecast reward (a few seconds more); ``points_csv`` is the
     text of the user's CSV (``lat, lon[, variable, value]``) for the ``"csv"`` pattern.

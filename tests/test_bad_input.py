@@ -32,7 +32,8 @@ from alignda.checkpoints import (
 )
 from alignda.cli import main
 from alignda.model.prior import load_prior
-from alignda.obs import DEFAULT_MAX_ROWS, ObsError, points_from_csv
+from alignda.obs.checks import ObsError
+from alignda.obs.points import DEFAULT_MAX_ROWS, points_from_csv
 from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
 from alignda.training.vae import load_codec
 from alignda.world.cases import Cases

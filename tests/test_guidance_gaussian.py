@@ -14,7 +14,7 @@ from azula.linalg.covariance import FullCovariance
 
 from alignda.model.diffusion import AncestralPCSampler, SDACosineSchedule
 from alignda.model.guidance import LatentObservation, guided
-from alignda.obs import Observations
+from alignda.obs.operator import Observations
 
 N = 2000  # samples
 SHAPE = (4, 2, 2)  # the "physical" layout of the 16-dimensional state

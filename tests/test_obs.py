@@ -12,25 +12,20 @@ import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alignda.obs import (
-    DEFAULT_NOISE_STD,
+from alignda.obs.checks import ObsError
+from alignda.obs.geometry import ground_track, nearest_grid_index
+from alignda.obs.networks import (
     HUBS,
     PATTERNS,
-    ObsError,
-    Observations,
-    PointObs,
-    apply_user_points,
     draw_routes,
-    ground_track,
     make_mask,
-    nearest_grid_index,
-    observe,
-    points_from_csv,
     random_mask,
     station_mask,
     swath_mask,
     track_mask,
 )
+from alignda.obs.operator import DEFAULT_NOISE_STD, Observations, apply_user_points, observe
+from alignda.obs.points import PointObs, points_from_csv
 from alignda.world.geography import land_mask
 from alignda.world.grid import Grid
 from alignda.world.variables import VARIABLE_NAMES

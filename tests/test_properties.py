@@ -10,7 +10,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from alignda.alignment.rewards import bradley_terry, normalised_mse, weighted_rmse
-from alignda.obs import PATTERNS, ObsError, make_mask, observe, points_from_csv
+from alignda.obs.checks import ObsError
+from alignda.obs.networks import PATTERNS, make_mask
+from alignda.obs.operator import observe
+from alignda.obs.points import points_from_csv
 from alignda.world.grid import Grid
 
 GRID = Grid(64, 128)

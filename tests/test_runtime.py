@@ -10,7 +10,8 @@ import torch
 
 from alignda.analysis.score import SamplerSettings, analyse
 from alignda.model.prior import load_prior, prior_denoiser
-from alignda.obs import make_mask, observe
+from alignda.obs.networks import make_mask
+from alignda.obs.operator import observe
 from alignda.paths import SHIPPED_CASES
 from alignda.runtime import in_parallel, side_by_side
 from alignda.training.vae import load_codec

@@ -19,7 +19,7 @@ from alignda.model.diffusion import EpsilonDenoiser
 from alignda.model.nn.dit import DiT, DiTConfig
 from alignda.model.nn.vae import VAE, VAEConfig
 from alignda.model.prior import export_prior
-from alignda.obs import observe_case
+from alignda.obs.operator import observe_case
 from alignda.training.loop import TrainConfig, load_state, train
 from alignda.training.pipeline import Recipe, fit_to_budget, scaled
 from alignda.training.vae import ReconstructionLoss

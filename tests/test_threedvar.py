@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from alignda.analysis.threedvar import BackgroundError, ThreeDVar, fit_background_error
-from alignda.obs import Observations
+from alignda.obs.operator import Observations
 from alignda.world.grid import Grid
 from alignda.world.sphere import Sphere
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from alignda.analysis.threedvar import ThreeDVar, variational_analysis
-from alignda.obs import Observations
+from alignda.obs.operator import Observations
 from alignda.world.sphere import EARTH_RADIUS
 
 

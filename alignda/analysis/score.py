@@ -19,7 +19,7 @@ from alignda.analysis.hybrid import HybridEnVar
 from alignda.model.codec import LatentCodec
 from alignda.model.diffusion import AncestralPCSampler, EpsilonDenoiser, member_generators
 from alignda.model.guidance import MODES, LatentObservation, guided
-from alignda.obs import Observations
+from alignda.obs.operator import Observations
 from alignda.runtime import in_parallel, side_by_side
 from alignda.world.grid import Grid
 from alignda.world.state import to_dataset

@@ -21,7 +21,7 @@ import torch
 from scipy.sparse.linalg import LinearOperator, cg
 from tqdm.auto import tqdm
 
-from alignda.obs import Observations
+from alignda.obs.operator import Observations
 from alignda.world.controls import CONTROL_NAMES, balanced_height
 from alignda.world.sphere import Sphere
 

@@ -10,7 +10,8 @@ import pandas as pd
 
 from alignda.analysis.threedvar import ThreeDVar
 from alignda.evaluation.metrics import score_table
-from alignda.obs import Observations, make_mask, observe
+from alignda.obs.networks import make_mask
+from alignda.obs.operator import Observations, observe
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
 from alignda.world.state import to_dataset
@@ -49,7 +50,7 @@ def draw_observations(
 ) -> list[Observations]:
     """Observations of each truth state, from ``default_rng(seed)`` case after case.
 
-    ``noise_std`` as in :func:`alignda.obs.observe` (None: the default errors).
+    ``noise_std`` as in :func:`alignda.obs.operator.observe` (None: the default errors).
     """
     grid = Grid(*truth.shape[-2:])
     rng = np.random.default_rng(seed)

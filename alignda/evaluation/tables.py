@@ -27,7 +27,7 @@ from alignda.analysis.threedvar import ThreeDVar
 from alignda.evaluation.experiments import draw_observations, run_methods, scores
 from alignda.model.codec import LatentCodec
 from alignda.model.prior import prior_denoiser
-from alignda.obs import Observations, scaled_noise_std
+from alignda.obs.operator import Observations, scaled_noise_std
 from alignda.world.stats import WorldStats
 
 #: The paper's prior rows: unaligned, physics-aligned (-P) and multi-reward aligned (-M).

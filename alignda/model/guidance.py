@@ -27,7 +27,7 @@ from azula.linalg.solve import gmres
 from azula.noise import Schedule
 from torch import Tensor
 
-from alignda.obs import Observations
+from alignda.obs.operator import Observations
 
 MODES = ("obsfree", "repaint", "dps", "mmps")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alignda.obs import observe_case
+from alignda.obs.operator import observe_case
 from alignda.viz.maps import map_panel, save_png
 from alignda.world.cases import Cases
 from alignda.world.variables import VARIABLE_NAMES, VARIABLES
