@@ -79,7 +79,7 @@ def main() -> None:
             studio.analyse(r, r.weight_dict, sc, progress=False, workers=workers)
             rows[f"{mode} analysis, {workers} worker(s)"] = time.perf_counter() - t0
     result = studio.run(st.Request(members=args.members, steps=args.steps, forecast=True))
-    states = np.stack([result.mean(n) for n in st._rows(result)])
+    states = np.stack([result.mean(n) for n in st.table_rows(result)])
     with tempfile.TemporaryDirectory() as tmp:
         rows |= {
             "3D-Var": ms(lambda: studio.threedvar_analysis(sc), 2) / 1000,

@@ -1,0 +1,106 @@
+"""The Studio: one app request from its settings to the maps and scores the page shows.
+
+- :mod:`~alignda.studio.request`: a :class:`Request`, checked against :data:`LIMITS` and the
+  compute budget; uploaded CSV points;
+- :mod:`~alignda.studio.service`: the :class:`Studio` (the model bundle placed on a device,
+  calibrated) that runs a request into a :class:`Result`;
+- :mod:`~alignda.studio.result`: the result and the names of its rows and columns;
+- :mod:`~alignda.studio.figures`: map panels, the trade-off figure, the table and summary;
+- :mod:`~alignda.studio.reproduction`: command lines that reproduce a result, its files;
+- :mod:`~alignda.studio.placement`: the prior and codec placed on the sampler's device.
+
+The names below are the package's public interface (what ``app.py`` uses).
+"""
+
+from alignda.studio.figures import (
+    display_table,
+    extend_history,
+    figure_array,
+    map_fields,
+    maps_figure,
+    render_maps,
+    summary,
+    tradeoff_figure,
+    tradeoff_point,
+)
+from alignda.studio.reproduction import analysis_netcdf, reproduction, settings_json
+from alignda.studio.request import (
+    BUDGET_ENV,
+    CASES_ENV,
+    CHECKPOINTS_ENV,
+    CSV_PATTERN,
+    DEFAULT_BUDGET_S,
+    LIMITS,
+    MAX_UPLOAD_BYTES,
+    OBS_PATTERNS,
+    OVERHEAD_S,
+    POINTS_FILE,
+    OverBudget,
+    Request,
+    StudioError,
+    budget_seconds,
+    preset_weights,
+    read_upload,
+)
+from alignda.studio.result import (
+    ALIGNED_ROW,
+    ANALYSES,
+    BACKGROUND,
+    FIT_COLUMN,
+    MAP_VARIABLES,
+    REWARD_COLUMNS,
+    TABLE_HEADERS,
+    THREEDVAR,
+    UNALIGNED,
+    WIND_SPEED,
+    Result,
+    table_rows,
+)
+from alignda.studio.service import Studio, checkpoints_folder, default_studio, reproduce
+
+__all__ = [
+    "ALIGNED_ROW",
+    "ANALYSES",
+    "BACKGROUND",
+    "BUDGET_ENV",
+    "CASES_ENV",
+    "CHECKPOINTS_ENV",
+    "CSV_PATTERN",
+    "DEFAULT_BUDGET_S",
+    "FIT_COLUMN",
+    "LIMITS",
+    "MAP_VARIABLES",
+    "MAX_UPLOAD_BYTES",
+    "OBS_PATTERNS",
+    "OVERHEAD_S",
+    "POINTS_FILE",
+    "REWARD_COLUMNS",
+    "TABLE_HEADERS",
+    "THREEDVAR",
+    "UNALIGNED",
+    "WIND_SPEED",
+    "OverBudget",
+    "Request",
+    "Result",
+    "Studio",
+    "StudioError",
+    "analysis_netcdf",
+    "budget_seconds",
+    "checkpoints_folder",
+    "default_studio",
+    "display_table",
+    "extend_history",
+    "figure_array",
+    "map_fields",
+    "maps_figure",
+    "preset_weights",
+    "read_upload",
+    "render_maps",
+    "reproduce",
+    "reproduction",
+    "settings_json",
+    "summary",
+    "table_rows",
+    "tradeoff_figure",
+    "tradeoff_point",
+]

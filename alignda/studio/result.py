@@ -1,0 +1,119 @@
+"""A Studio result: its scenario, analyses, baselines and scores; the names of rows and columns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alignda.alignment.rewards import FORECAST_HOURS
+from alignda.obs.operator import Observations
+from alignda.studio.request import (
+    Request,
+)
+from alignda.world.grid import Grid
+from alignda.world.variables import VARIABLE_NAMES, VARIABLES
+
+WIND_SPEED = "wind speed"
+
+
+MAP_VARIABLES: tuple[str, ...] = (*VARIABLE_NAMES, WIND_SPEED)
+
+
+BACKGROUND, THREEDVAR, UNALIGNED, ALIGNED_ROW = (
+    "background",
+    "3D-Var",
+    "unaligned prior",
+    "aligned prior",
+)
+
+
+ANALYSES: tuple[str, ...] = (ALIGNED_ROW, UNALIGNED, THREEDVAR)
+
+
+REWARD_COLUMNS = ("accuracy (BT)", f"forecast (-MSE +{FORECAST_HOURS} h)", "physics (Geo-Score %)")
+
+
+#: RMS of (observation - state) / obs error std: O-B for the background, O-A for analyses.
+FIT_COLUMN = "obs misfit (rms / std)"
+
+
+HISTORY_LENGTH = 20
+
+
+#: Columns of :func:`display_table`.
+TABLE_HEADERS: tuple[str, ...] = (
+    "method",
+    "MSE",
+    "MAE",
+    *(f"RMSE {k} [{v['units']}]" for k, v in VARIABLES.items()),
+    FIT_COLUMN,
+    *REWARD_COLUMNS,
+)
+
+
+# --- results --------------------------------------------------------------------------------------
+@dataclass
+class Scenario:
+    """A case observed: truth, background, observations (and the truth 48 h later, if any)."""
+
+    time: np.datetime64
+    truth: np.ndarray
+    background: np.ndarray
+    future_truth: np.ndarray | None
+    obs: Observations
+
+
+@dataclass
+class Baseline:
+    """What the reward weights do not change (cached per scenario and sampler settings)."""
+
+    scenario: Scenario
+    analyses: dict[str, np.ndarray]  # 3D-Var (1, C, H, W) and unaligned prior (M, C, H, W)
+    forecasts: dict[str, np.ndarray] = field(default_factory=dict)  # name -> 48 h (C, H, W)
+
+
+@dataclass
+class Result:
+    """Everything a request produced (inputs for maps, tables and downloads)."""
+
+    request: Request
+    label: str
+    time: np.datetime64
+    grid: Grid
+    truth: np.ndarray
+    background: np.ndarray
+    obs: Observations
+    analyses: dict[str, np.ndarray]
+    table: pd.DataFrame
+    notes: list[str]
+    seconds: dict[str, float]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def main(self) -> str:
+        """The score-based analysis to show and download: aligned if computed, else unaligned."""
+        return ALIGNED_ROW if ALIGNED_ROW in self.analyses else UNALIGNED
+
+    def mean(self, name: str) -> np.ndarray:
+        """Ensemble-mean state (C, H, W) of an analysis or of the background."""
+        return self.background if name == BACKGROUND else self.analyses[name].mean(axis=0)
+
+
+def table_rows(result: Result) -> list[str]:
+    """Table rows: the background and the analyses present, in a fixed order."""
+    return [BACKGROUND, *(n for n in (THREEDVAR, UNALIGNED, ALIGNED_ROW) if n in result.analyses)]
+
+
+def weights_text(weights: Mapping[str, float]) -> str:
+    active = [f"{k} {v:.2f}" for k, v in weights.items() if v > 0]
+    return ", ".join(active) or "all zero"
+
+
+def unit_header(column: str, units: Mapping[str, str]) -> str:
+    if column.startswith("RMSE ") and units.get(column[5:]):
+        return f"{column} [{units[column[5:]]}]"
+    return column

@@ -1,0 +1,596 @@
+"""Request logic of the Align-DA Studio app, free of any web framework (``app.py`` wires the UI).
+
+One request = one shipped case, one observation network and sampler settings, and user reward
+weights. :meth:`Studio.run` observes the truth, runs the baselines (background, 3D-Var, the
+unaligned prior under the chosen guidance) and the reward-weighted aligned prior, and scores
+them all (WeatherBench2 metrics and the three Align-DA rewards). The rest renders a
+:class:`Result`: maps, the trade-off plot, the analysis netCDF and the settings JSON that
+reproduces the run (``python -m alignda assimilate ...`` where the CLI has the options, and
+:func:`reproduce` for everything).
+
+Models, cases and the 3D-Var are loaded once per process (:func:`default_studio`). The
+analyses of a request run side by side on the CPU cores, and the baselines of a scenario are
+cached, so changing only the reward weights re-runs only the aligned sampler.
+
+Every request has a compute budget (``$ALIGNDA_BUDGET_S``, default 60 s): its cost is
+estimated before it runs from the cost of one denoiser evaluation of each guidance mode,
+measured when the studio starts (:meth:`Studio.estimate`), and a request above the budget is
+refused with what to lower. A run can be cancelled (``Studio.run(..., cancelled=...)``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import replace
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from alignda import __version__
+from alignda.alignment.dpo import RewardSoup, load_deltas
+from alignda.alignment.rewards import FORECAST_HOURS, Forecaster, candidate_rewards
+from alignda.analysis.hybrid import HybridEnVar
+from alignda.analysis.score import (
+    ANALYSIS_MODES,
+    Cancelled,
+    analyse,
+    evaluation_seconds,
+)
+from alignda.analysis.threedvar import BackgroundError, ThreeDVar
+from alignda.checkpoints import CheckpointError, checkpoint_dir, read_manifest, resolve
+from alignda.evaluation.metrics import score_table
+from alignda.model.guidance import MODES
+from alignda.model.prior import load_prior, prior_denoiser
+from alignda.obs.operator import Observations, observe_case
+from alignda.paths import SHIPPED_CASES
+from alignda.runtime import default_device, parallel_workers, side_by_side
+from alignda.studio.placement import Placed, PlacedCodec
+from alignda.studio.reproduction import analysis_netcdf, reproduction
+from alignda.studio.request import (
+    CASES_ENV,
+    CHECKPOINTS_ENV,
+    CSV_PATTERN,
+    FORECAST_S,
+    LIMITS,
+    MAX_CSV_ROWS,
+    OVERHEAD_S,
+    OverBudget,
+    Request,
+    StudioError,
+    budget_seconds,
+)
+from alignda.studio.result import (
+    ALIGNED_ROW,
+    BACKGROUND,
+    FIT_COLUMN,
+    REWARD_COLUMNS,
+    THREEDVAR,
+    UNALIGNED,
+    Baseline,
+    Result,
+    Scenario,
+    table_rows,
+    unit_header,
+)
+from alignda.training.vae import load_codec
+from alignda.world.cases import Cases
+from alignda.world.grid import Grid
+from alignda.world.state import to_dataset
+from alignda.world.stats import WorldStats
+
+#: A progress callback: (fraction done in [0, 1], description).
+Stage = Callable[[float, str], None]
+#: An analysis to run: (show a progress bar) -> members (M, C, H, W).
+Job = Callable[[bool], np.ndarray]
+
+
+# --- the studio -----------------------------------------------------------------------------------
+class Studio:
+    """Models and cases loaded once; :meth:`run` serves requests (thread-safe)."""
+
+    def __init__(
+        self,
+        folder: str | Path | None = None,
+        cases: str | Path | None = None,
+        device: torch.device | None = None,
+        cache_size: int = 8,
+        budget_s: float | None = None,
+    ) -> None:
+        self.budget_s = budget_seconds(budget_s)
+        self.folder = Path(folder) if folder else checkpoints_folder()
+        self.cases_path = Path(cases or os.environ.get(CASES_ENV) or SHIPPED_CASES)
+        self.device = device or default_device()
+        self.cases = Cases.open(self.cases_path)
+        self.grid = Grid(self.cases.truth.sizes["latitude"], self.cases.truth.sizes["longitude"])
+        self.stats = WorldStats.load(resolve("world_stats", self.folder))
+        self.threedvar = ThreeDVar(BackgroundError.load(resolve("threedvar_b", self.folder)))
+        self.hybrid = HybridEnVar(self.threedvar)
+        self.codec = PlacedCodec(load_codec(self.folder), self.device)
+        self.prior = load_prior(directory=self.folder).to(self.device)
+        self.soup_problem = ""
+        self.soup = self._load_soup()
+        self._forecaster: Forecaster | None = None
+        self._cache: OrderedDict[Request, Baseline] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()  # one request at a time
+        self.eval_seconds, self.threedvar_s = self.calibrate()
+        self.slowdown = 1.0  # measured / calibrated sampler seconds (see _learn_speed)
+
+    def _load_soup(self) -> RewardSoup | None:
+        if "aligned" not in read_manifest(self.folder):
+            return None
+        try:
+            deltas = load_deltas(directory=self.folder)
+        except CheckpointError as err:  # e.g. deltas of another prior: never mixed in
+            self.soup_problem = str(err)
+            return None
+        moved = {n: {k: v.to(self.device) for k, v in d.items()} for n, d in deltas.items()}
+        return RewardSoup(self.prior, moved)
+
+    # --- the compute budget -----------------------------------------------------------------
+    def calibrate(self) -> tuple[dict[str, float], float]:
+        """Seconds of one denoiser evaluation per member for each guidance mode, and of one
+        3D-Var analysis, measured on this machine (first case, 1 % random observations).
+        About 1 s; run once when the studio starts."""
+        t = self.cases.times[0]
+        truth = self.cases.truth_state(t)
+        background = self.cases.background_state(t)
+        obs = observe_case(truth, 0, pattern="random", density=0.01)
+        den = prior_denoiser(self.network(None))
+        workers = parallel_workers()  # as the analyses of a request run: side by side
+        per_eval = evaluation_seconds(den, self.codec, background, obs, MODES, workers=workers)
+        per_eval["hybrid"] = per_eval["obsfree"]  # its prior ensemble; solves: hybrid_solve_s
+        times = []
+        for _ in range(2):  # the first call warms up
+            t0 = time.perf_counter()
+            self.threedvar.analyse(background, obs)
+            times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        self.hybrid.centre(np.stack([background, truth]), obs, background)  # one solve
+        self.hybrid_solve_s = time.perf_counter() - t0
+        return per_eval, times[-1]
+
+    def estimate(self, req: Request) -> float:
+        """Estimated seconds of a request on a fresh scenario (nothing cached).
+
+        The samplers dominate: steps x (1 + corrections) evaluations, each costing the members
+        it carries times the calibrated seconds per member of the mode. The unaligned and,
+        with reward weights, the aligned prior share the cores (one alone splits its members
+        over them); 3D-Var, scores, maps and forecasts add a little. The calibrated sampler
+        seconds are scaled by ``slowdown``, which follows the measured speed of the recent
+        requests (1 at start-up; above 1 when other work shares the cores).
+        """
+        analyses = 1 + int(self.aligned_available and req.aligned)
+        sampling = self.slowdown * self._sampling_seconds(req, analyses)
+        if req.mode == "hybrid":  # one variational solve per member and one for the centre
+            solves = max(req.members, 2) + 1
+            sampling += self.slowdown * analyses * solves * self.hybrid_solve_s
+        return sampling + self.threedvar_s + OVERHEAD_S + FORECAST_S * req.forecast
+
+    def _sampling_seconds(self, req: Request, analyses: int) -> float:
+        """Calibrated seconds of ``analyses`` prior analyses of a request run side by side."""
+        s = req.sampler()
+        workers = parallel_workers()
+        per_analysis = max(1, workers // analyses)  # threads each analysis splits its members on
+        rounds = math.ceil(analyses / workers)  # analyses that cannot run side by side queue
+        evaluations = s.steps * (1 + s.corrections)
+        members = math.ceil(s.members / per_analysis)
+        return rounds * evaluations * members * self.eval_seconds[s.mode]
+
+    def _learn_speed(self, req: Request, seconds: Mapping[str, float]) -> None:
+        """Follow the machine's load: ``slowdown`` tracks the ratio of the samplers' measured
+        to calibrated seconds over the last requests (other work on the cores slows them)."""
+        priors = [seconds[n] for n in (UNALIGNED, ALIGNED_ROW) if n in seconds]
+        predicted = self._sampling_seconds(req, len(priors)) if priors else 0.0
+        if predicted > 0.5:  # long enough to measure
+            ratio = min(max(max(priors) / predicted, 0.5), 4.0)
+            self.slowdown = 0.6 * self.slowdown + 0.4 * ratio
+
+    def check_budget(self, req: Request) -> float:
+        """The request's estimated seconds; :class:`OverBudget` (saying what to lower) if they
+        exceed the budget."""
+        cost = self.estimate(req)
+        if cost <= self.budget_s:
+            return cost
+        lower = []
+        members = self.largest_within_budget(req, "members", req.members - 1)
+        if members:
+            lower.append(f"members to {members}")
+        steps = self.largest_within_budget(req, "steps", req.steps - 1)
+        if steps:
+            lower.append(f"steps to {steps}")
+        cheaper = [
+            m
+            for m in ANALYSIS_MODES
+            if m != req.mode
+            and m != "obsfree"
+            and self.estimate(replace(req, mode=m)) <= self.budget_s
+        ]
+        if cheaper:
+            lower.append(f"guidance {' or '.join(cheaper)}")
+        if not lower:
+            lower.append("steps and members together")
+        raise OverBudget(
+            f"estimated {cost:.0f} s > budget {self.budget_s:.0f} s ({req.mode}, {req.steps} "
+            f"steps x {req.members} member(s)): lower {' or '.join(lower)}"
+        )
+
+    def largest_within_budget(self, req: Request, name: str, upto: int) -> int | None:
+        """The largest value <= upto of an integer field (steps or members) within budget."""
+        lo = int(LIMITS[name][0])
+        if upto < lo or self.estimate(replace(req, **{name: lo})) > self.budget_s:
+            return None
+        while lo < upto:  # the cost grows with the value: bisect
+            mid = (lo + upto + 1) // 2
+            if self.estimate(replace(req, **{name: mid})) <= self.budget_s:
+                lo = mid
+            else:
+                upto = mid - 1
+        return lo
+
+    def max_within_budget(self, name: str) -> int:
+        """Slider maximum of ``steps`` or ``members``: the largest value a request with the
+        other one at its minimum can use (cheapest guidance, reward weights set)."""
+        cheapest = min(MODES, key=self.eval_seconds.__getitem__)
+        base = Request(mode=cheapest, steps=int(LIMITS["steps"][0]), members=1)
+        return self.largest_within_budget(base, name, int(LIMITS[name][1])) or int(LIMITS[name][0])
+
+    # --- small accessors -------------------------------------------------------------------
+    @property
+    def aligned_available(self) -> bool:
+        """Whether the aligned deltas ship with the checkpoints."""
+        return self.soup is not None
+
+    @property
+    def labels(self) -> list[str]:
+        """Analysis times of the cases, as menu labels (e.g. ``2000-07-04T00``)."""
+        return [str(np.datetime_as_string(t, unit="h")) for t in self.cases.times]
+
+    @property
+    def forecaster(self) -> Forecaster:
+        """The 48 h forecast model (built on first use)."""
+        if self._forecaster is None:
+            self._forecaster = Forecaster(workers=parallel_workers())
+        return self._forecaster
+
+    def aligned_note(self) -> str:
+        """One line on the aligned deltas (for the page)."""
+        if self.aligned_available:
+            return "Aligned deltas loaded: the reward weights mix them (rewarded soup)."
+        if self.soup_problem:
+            return (
+                f"The aligned deltas are not used: {self.soup_problem}. The reward weights "
+                "have no effect and the unaligned prior is used."
+            )
+        return (
+            f"The aligned deltas are not available (no 'aligned' checkpoint in "
+            f"{self.folder / 'manifest.json'}): the reward weights have no effect and the "
+            "unaligned prior is used."
+        )
+
+    def case_time(self, key: str) -> np.datetime64:
+        """Analysis time of a case label or index."""
+        try:
+            return self.cases.time_of(key)
+        except (KeyError, IndexError, ValueError) as err:
+            raise StudioError(
+                f"unknown case {key!r}; choose an index 0..{len(self.cases) - 1} or one of "
+                f"{self.labels[:3]}...: {err}"
+            ) from None
+
+    def network(self, weights: Mapping[str, float] | None) -> nn.Module:
+        """The prior's network for reward weights (the reference one if none is set)."""
+        net = self.prior if self.soup is None or not weights else self.soup.network(weights)
+        return Placed(net, self.device)
+
+    # --- the work --------------------------------------------------------------------------
+    def observe(self, req: Request, truth: np.ndarray) -> Observations:
+        """The request's observations of a truth state (seeded like the CLI)."""
+        csv = req.pattern == CSV_PATTERN
+        return observe_case(
+            truth,
+            req.seed,
+            pattern=req.pattern,
+            density=req.density_pct / 100.0,
+            points=req.points_csv.encode() if csv and req.points_csv else None,
+            noise_scale=req.noise_scale,
+            max_rows=MAX_CSV_ROWS,
+        )
+
+    def scenario(self, req: Request) -> Scenario:
+        """The request's case and observations."""
+        t = self.case_time(req.case)
+        truth = self.cases.truth_state(t)
+        return Scenario(
+            time=t,
+            truth=truth,
+            background=self.cases.background_state(t),
+            future_truth=self.cases.future_truth(t, FORECAST_HOURS),
+            obs=self.observe(req, truth),
+        )
+
+    def analyse(
+        self,
+        req: Request,
+        weights: Mapping[str, float] | None,
+        sc: Scenario,
+        progress: bool = True,
+        workers: int = 1,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> np.ndarray:
+        """Members (M, C, H, W) of the prior with ``weights`` under the request's guidance.
+
+        ``workers`` groups of members are sampled side by side (same members for any value);
+        ``cancelled`` is asked before every denoiser evaluation (see :meth:`run`).
+        """
+        den = prior_denoiser(self.network(weights))
+        return analyse(
+            den,
+            self.codec,
+            sc.background,
+            sc.obs,
+            req.sampler(),
+            progress=progress,
+            workers=workers,
+            stop=cancelled,
+            hybrid=self.hybrid,
+        )
+
+    def threedvar_analysis(self, sc: Scenario, progress: bool = False) -> np.ndarray:
+        """The 3D-Var analysis as a one-member ensemble (1, C, H, W) (no progress bar)."""
+        return self.threedvar.analyse(sc.background, sc.obs)[None]
+
+    def forecasts(self, base: Baseline, result: Result) -> dict[str, np.ndarray]:
+        """48 h forecasts of every row (split over the cores; the baselines' are cached)."""
+        names = table_rows(result)
+        missing = [n for n in names if n not in base.forecasts]
+        new: dict[str, np.ndarray] = {}
+        if missing:
+            states = np.stack([result.mean(n) for n in missing])
+            with _timed(result.seconds, "forecasts"):
+                new = dict(zip(missing, self.forecaster(states, FORECAST_HOURS), strict=True))
+            base.forecasts.update({n: f for n, f in new.items() if n != ALIGNED_ROW})
+        return {n: new[n] if n in new else base.forecasts[n] for n in names}
+
+    def _solve(self, jobs: dict[str, Job], seconds: dict[str, float]) -> dict[str, np.ndarray]:
+        """Run analysis jobs (longest first) side by side where the cores allow, each timed."""
+
+        def timed(name: str, tracked: bool) -> np.ndarray:
+            with _timed(seconds, name):
+                return jobs[name](tracked)
+
+        return side_by_side({n: partial(timed, n) for n in jobs}, parallel_workers())
+
+    def run(
+        self,
+        req: Request,
+        stage: Stage | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Result:
+        """Serve one request: observations, baselines, aligned prior, scores, settings.
+
+        A request whose estimated cost exceeds the budget is refused at once
+        (:class:`OverBudget`). Requests are served one at a time (the analyses inside one run
+        in parallel). ``cancelled`` is asked before every denoiser evaluation and between the
+        stages; once it answers true the run stops with :class:`alignda.analysis.score.Cancelled`
+        (nothing is cached).
+        """
+        cost = self.check_budget(req)
+        with self._lock:
+            return self._run(req, stage or _no_stage, cancelled or _never, cost)
+
+    def _run(
+        self, req: Request, stage: Stage, cancelled: Callable[[], bool], cost: float
+    ) -> Result:
+        t0 = time.perf_counter()
+        _check(cancelled)
+        key = req.baseline()
+        base = self._recall(key)
+        sc = base.scenario if base else self.scenario(req)
+        jobs = self._jobs(req, sc, cached=base is not None, cancelled=cancelled)
+        aligned = ALIGNED_ROW in jobs
+        stage(0.05, ", ".join(jobs) + f" ({req.mode}, {req.members} member(s), ~{cost:.0f} s)")
+        seconds: dict[str, float] = {}
+        done = self._solve(jobs, seconds)
+        _check(cancelled)
+        self._learn_speed(req, seconds)
+        if base is None:
+            base = Baseline(sc, {n: done[n] for n in (THREEDVAR, UNALIGNED)})
+            self._remember(key, base)
+        result = Result(
+            request=req,
+            label=str(np.datetime_as_string(sc.time, unit="h")),
+            time=sc.time,
+            grid=self.grid,
+            truth=sc.truth,
+            background=sc.background,
+            obs=sc.obs,
+            analyses={**base.analyses, **({ALIGNED_ROW: done[ALIGNED_ROW]} if aligned else {})},
+            table=pd.DataFrame(),
+            notes=self._notes(req, sc, cached=THREEDVAR not in jobs)
+            + [f"Estimated cost {cost:.0f} s of the {self.budget_s:g} s compute budget."],
+            seconds=seconds,
+        )
+        forecasts = None
+        if req.forecast and sc.future_truth is not None:
+            _check(cancelled)
+            stage(0.85, f"{FORECAST_HOURS} h forecasts")
+            forecasts = self.forecasts(base, result)
+        result.table = self.score(result, forecasts, sc.future_truth)
+        result.notes += _fit_notes(result.table, req)
+        result.settings = self.settings(result)
+        seconds["total (no maps)"] = time.perf_counter() - t0
+        return result
+
+    def _jobs(
+        self, req: Request, sc: Scenario, cached: bool, cancelled: Callable[[], bool] | None = None
+    ) -> dict[str, Job]:
+        """The analyses a request still needs, longest first."""
+        jobs: dict[str, Job] = {}
+        priors = {UNALIGNED: None} if not cached else {}
+        if self.aligned_available and req.aligned:
+            priors[ALIGNED_ROW] = req.weight_dict
+        # the cores are shared among the prior analyses (one alone splits its members)
+        workers = max(1, parallel_workers() // max(1, len(priors)))
+        for name, weights in priors.items():
+            jobs[name] = partial(
+                self.analyse, req, weights, sc, workers=workers, cancelled=cancelled
+            )
+        if not cached:
+            jobs[THREEDVAR] = partial(self.threedvar_analysis, sc)
+        return jobs
+
+    def _recall(self, key: Request) -> Baseline | None:
+        base = self._cache.get(key)
+        if base is not None:
+            self._cache.move_to_end(key)
+        return base
+
+    def _remember(self, key: Request, base: Baseline) -> None:
+        self._cache[key] = base
+        while len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _notes(self, req: Request, sc: Scenario, cached: bool) -> list[str]:
+        notes = [self.aligned_note()]
+        if self.aligned_available and not req.aligned:
+            notes.append("All reward weights are 0: the aligned prior is the unaligned one.")
+        if req.forecast and sc.future_truth is None:
+            notes.append(f"No truth {FORECAST_HOURS} h after this case: no forecast reward.")
+        if cached:
+            notes.append("3D-Var and the unaligned prior were reused (same case and settings).")
+        return notes
+
+    def score(
+        self, result: Result, forecasts: dict[str, np.ndarray] | None, future: np.ndarray | None
+    ) -> pd.DataFrame:
+        """Metrics (MSE, MAE, RMSE per variable), the fit to the observations (O-B, O-A) and
+        the three rewards of every row."""
+        names = table_rows(result)
+        means = np.stack([result.mean(n) for n in names])
+        preds = {n: to_dataset(m, self.grid) for n, m in zip(names, means, strict=True)}
+        table = score_table(preds, to_dataset(result.truth, self.grid), self.stats.scales)
+        table = table.rename(columns=lambda c: unit_header(c, table.attrs["units"]))
+        table[FIT_COLUMN] = [result.obs.misfit(m) for m in means]
+        fcs = None if forecasts is None else np.stack([forecasts[n] for n in names])
+        r = candidate_rewards(means, result.truth, fcs, future, self.stats.std)
+        values = (r["accuracy"], r["forecast"], 100 * r["physics"])
+        for column, v in zip(REWARD_COLUMNS, values, strict=True):
+            table[column] = v
+        table.attrs.clear()
+        return table
+
+    def settings(self, result: Result) -> dict[str, Any]:
+        """The run's settings, checkpoints and how to reproduce it (JSON-able)."""
+        req, obs = result.request, result.obs
+        manifest = read_manifest(self.folder)
+        return {
+            "app": "Align-DA Studio",
+            "alignda_version": __version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "case_time": result.label,
+            "request": req.to_dict(),
+            "sampler": req.sampler().to_dict(),
+            "observations": {
+                "count": obs.count,
+                "counts": obs.counts,
+                "noise_std": req.noise_std(),
+            },
+            "reward_weights_normalised": req.weight_dict,
+            "analysis_in_netcdf": result.main,
+            "checkpoints": {
+                "folder": str(self.folder),
+                "sha256": {
+                    k: manifest[k]["sha256"] for k in ("vae", "prior", "aligned") if k in manifest
+                },
+            },
+            "reproduce": reproduction(result, self.folder, self.cases_path),
+        }
+
+
+def _fit_notes(table: pd.DataFrame, req: Request) -> list[str]:
+    """A warning for each prior analysis that fits the observations worse than the background
+    (O-A > O-B): the guidance pulled it away (too strong for this many observations or this
+    few steps)."""
+    fit = table[FIT_COLUMN]
+    notes = []
+    for row in (UNALIGNED, ALIGNED_ROW):
+        if row in fit.index and fit[row] > fit[BACKGROUND]:
+            hint = (
+                f"lower zeta (now {req.zeta:g}) or use more steps"
+                if req.mode == "dps"
+                else "try DPS"
+            )
+            notes.append(
+                f"The {row} fits the observations worse than the background (misfit "
+                f"{fit[row]:.2f} > {fit[BACKGROUND]:.2f}): the guidance diverged; {hint}."
+            )
+    return notes
+
+
+def _no_stage(fraction: float, description: str) -> None:
+    return None
+
+
+def _never() -> bool:
+    return False
+
+
+def _check(cancelled: Callable[[], bool]) -> None:
+    if cancelled():
+        raise Cancelled("the request was cancelled")
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
+    """Add the seconds spent inside the block to ``seconds[name]``."""
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+def checkpoints_folder() -> Path:
+    """``$ALIGNDA_CHECKPOINTS``, else the Hub snapshot of ``$ALIGNDA_HUB_REPO``, else shipped."""
+    folder = os.environ.get(CHECKPOINTS_ENV)
+    return Path(folder) if folder else checkpoint_dir()
+
+
+@lru_cache(maxsize=1)
+def default_studio() -> Studio:
+    """The process-wide studio (checkpoints and cases from the environment, see above)."""
+    return Studio()
+
+
+def reproduce(settings: str | Path | Mapping[str, Any], out: str | Path | None = None) -> Result:
+    """Re-run a settings JSON (file or dict) on the default studio; optionally write its netCDF."""
+    if not isinstance(settings, Mapping):
+        path = Path(settings)
+        try:
+            settings = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise StudioError(f"cannot read settings file {path.name}: {err}") from None
+    request = settings.get("request") if isinstance(settings, Mapping) else None
+    if not isinstance(request, Mapping):
+        raise StudioError(
+            "settings must be a JSON object with a 'request' object (the app's settings.json)"
+        )
+    req = Request.from_dict(request)  # refused before any model loads
+    result = default_studio().run(req)
+    if out is not None:
+        analysis_netcdf(result, out)
+    return result
