@@ -22,7 +22,7 @@ import gradio.utils as gradio_utils  # noqa: E402
 import torch  # noqa: E402
 
 from alignda import studio as st  # noqa: E402
-from alignda.alignment.dpo import DELTAS, PRESETS  # noqa: E402
+from alignda.alignment.soup import DELTAS, PRESETS  # noqa: E402
 from alignda.analysis.score import (
     ANALYSIS_MODES,  # noqa: E402
     Cancelled,  # noqa: E402

@@ -162,9 +162,9 @@ def cmd_train_vae(args: argparse.Namespace) -> None:
 
 def cmd_train_prior(args: argparse.Namespace) -> None:
     """Train the latent prior (resumable) and export it."""
+    from alignda.model.codec import load_codec
     from alignda.model.nn.dit import DiTConfig
-    from alignda.model.prior import export_prior, train_prior
-    from alignda.training.vae import load_codec
+    from alignda.training.prior import export_prior, train_prior
 
     cfg = _train_config(args, Recipe().prior_train)
     codec = load_codec(args.out)
@@ -195,10 +195,10 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
     """One analysis of a case: write members, mean and spread to netCDF."""
 
     from alignda.analysis.score import SamplerSettings, analyse, analysis_dataset
+    from alignda.model.codec import load_codec
     from alignda.model.prior import load_prior, prior_denoiser
     from alignda.obs.operator import observe_case
     from alignda.runtime import worker_threads
-    from alignda.training.vae import load_codec
     from alignda.world.grid import Grid
 
     if args.seed < 0:
@@ -235,7 +235,7 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
     net = load_prior(args.prior, folder)
     weights = _weights(args)
     if any(weights.values()):
-        from alignda.alignment.dpo import RewardSoup, load_deltas
+        from alignda.alignment.soup import RewardSoup, load_deltas
 
         net = RewardSoup(net, load_deltas("aligned", folder)).network(weights)
     hybrid = None
@@ -276,10 +276,10 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
 
 def cmd_preferences(args: argparse.Namespace) -> None:
     """Sample and score candidates for the preference data (safetensors)."""
-    from alignda.alignment.dpo import PreferenceConfig, generate_preferences
+    from alignda.alignment.preferences import PreferenceConfig, generate_preferences
     from alignda.checkpoints import resolve
+    from alignda.model.codec import load_codec
     from alignda.model.prior import load_prior
-    from alignda.training.vae import load_codec
     from alignda.world.stats import WorldStats
 
     cfg = PreferenceConfig(
@@ -307,7 +307,9 @@ def cmd_preferences(args: argparse.Namespace) -> None:
 
 def cmd_align(args: argparse.Namespace) -> None:
     """Diffusion-DPO of one delta per preference kind; export them as ``aligned``."""
-    from alignda.alignment.dpo import DELTAS, DPOConfig, Preferences, export_deltas, train_dpo
+    from alignda.alignment.dpo import DPOConfig, train_dpo
+    from alignda.alignment.preferences import Preferences
+    from alignda.alignment.soup import DELTAS, export_deltas
     from alignda.checkpoints import read_manifest
     from alignda.model.prior import load_prior
 
@@ -369,13 +371,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace, workers: int) -> None:
     import numpy as np
 
-    from alignda.alignment.dpo import load_soup
+    from alignda.alignment.soup import load_soup
     from alignda.analysis.score import SamplerSettings
     from alignda.analysis.threedvar import BackgroundError, ThreeDVar
     from alignda.checkpoints import resolve
     from alignda.evaluation.metrics import format_table
     from alignda.evaluation.tables import EvalConfig, Evaluator, tradeoff_figure
-    from alignda.training.vae import load_codec
+    from alignda.model.codec import load_codec
     from alignda.viz.maps import save_png
     from alignda.world.stats import WorldStats
 
@@ -434,7 +436,7 @@ def _evaluate(args: argparse.Namespace, workers: int) -> None:
 
 def _weights(args: argparse.Namespace) -> dict[str, float]:
     """Normalised reward weights from ``--preset`` or ``--weights`` (default: unaligned)."""
-    from alignda.alignment.dpo import PRESETS, normalise_weights
+    from alignda.alignment.soup import PRESETS, normalise_weights
 
     if args.preset and args.weights:
         raise ValueError("give --preset or --weights, not both")
@@ -456,7 +458,8 @@ def _weights(args: argparse.Namespace) -> dict[str, float]:
 def cmd_finetune_decoder(args: argparse.Namespace) -> None:
     """Fine-tune the VAE decoder against its frozen encoder (the prior stays valid)."""
     from alignda.checkpoints import read_manifest
-    from alignda.training.vae import export_vae, finetune_decoder, load_codec
+    from alignda.model.codec import load_codec
+    from alignda.training.vae import export_vae, finetune_decoder
 
     cfg = _train_config(args)
     before = read_manifest(args.out)["vae"]

@@ -20,9 +20,9 @@ from alignda.analysis.threedvar import BackgroundError, ThreeDVar
 from alignda.checkpoints import resolve
 from alignda.evaluation.experiments import case_arrays, draw_observations, run_methods, scores
 from alignda.evaluation.metrics import format_table
+from alignda.model.codec import load_codec
 from alignda.model.prior import load_prior, prior_denoiser
 from alignda.paths import SHIPPED_CASES
-from alignda.training.vae import load_codec
 from alignda.viz.maps import map_panel, save_png
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid

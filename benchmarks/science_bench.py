@@ -24,10 +24,10 @@ from alignda.analysis.score import DivergenceError, SamplerSettings, analyse
 from alignda.analysis.threedvar import BackgroundError, ThreeDVar
 from alignda.checkpoints import resolve
 from alignda.evaluation.experiments import NETWORKS
+from alignda.model.codec import load_codec
 from alignda.model.prior import load_prior, prior_denoiser
 from alignda.obs.operator import observe_case
 from alignda.paths import CHECKPOINT_DIR
-from alignda.training.vae import load_codec
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
 from alignda.world.stats import WorldStats

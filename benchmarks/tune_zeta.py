@@ -14,8 +14,8 @@ from alignda.analysis.score import SamplerSettings, analyse
 from alignda.checkpoints import resolve
 from alignda.evaluation.experiments import draw_observations, run_methods, scores
 from alignda.evaluation.metrics import format_table
+from alignda.model.codec import load_codec
 from alignda.model.prior import load_prior, prior_denoiser
-from alignda.training.vae import load_codec
 from alignda.world.cases import Cases
 from alignda.world.stats import WorldStats
 

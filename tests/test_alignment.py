@@ -7,16 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from alignda.alignment.dpo import (
+from alignda.alignment.dpo import dpo_loss
+from alignda.alignment.preferences import Preferences, preference_pairs
+from alignda.alignment.soup import (
     DELTAS,
     PRESETS,
-    Preferences,
     RewardSoup,
-    dpo_loss,
     export_deltas,
     load_deltas,
     normalise_weights,
-    preference_pairs,
 )
 from alignda.checkpoints import ChecksumError
 from alignda.model.nn.dit import DiT, DiTConfig
@@ -173,9 +172,9 @@ def test_preferences_round_trip(tmp_path) -> None:
 
 def test_a_diverging_sampler_gives_a_clear_error() -> None:
     from alignda.analysis.score import DivergenceError, SamplerSettings, analyse
+    from alignda.model.codec import load_codec
     from alignda.model.diffusion import EpsilonDenoiser
     from alignda.paths import SHIPPED_CASES
-    from alignda.training.vae import load_codec
     from alignda.world.cases import Cases
 
     class NaNNet(torch.nn.Module):

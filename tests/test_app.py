@@ -23,7 +23,7 @@ import xarray as xr
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from alignda import studio as st  # noqa: E402
-from alignda.alignment.dpo import DELTAS, PRESETS, export_deltas  # noqa: E402
+from alignda.alignment.soup import DELTAS, PRESETS, export_deltas  # noqa: E402
 from alignda.checkpoints import read_manifest
 from alignda.model.prior import load_prior  # noqa: E402
 from alignda.paths import CHECKPOINT_DIR  # noqa: E402

@@ -20,7 +20,7 @@ import xarray as xr
 from safetensors.torch import save_file
 
 from alignda import studio as st
-from alignda.alignment.dpo import load_deltas
+from alignda.alignment.soup import load_deltas
 from alignda.analysis.threedvar import BackgroundError
 from alignda.checkpoints import (
     MANIFEST_NAME,
@@ -31,11 +31,11 @@ from alignda.checkpoints import (
     resolve,
 )
 from alignda.cli import main
+from alignda.model.codec import load_codec
 from alignda.model.prior import load_prior
 from alignda.obs.checks import ObsError
 from alignda.obs.points import DEFAULT_MAX_ROWS, points_from_csv
 from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
-from alignda.training.vae import load_codec
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
 

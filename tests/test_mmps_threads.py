@@ -12,12 +12,12 @@ import pytest
 import torch
 
 from alignda.analysis.score import SamplerSettings, analyse
+from alignda.model.codec import load_codec
 from alignda.model.guidance import MMPSDenoiser, guided, vjp_jvp
 from alignda.model.prior import load_prior, prior_denoiser
 from alignda.obs.operator import observe_case
 from alignda.paths import SHIPPED_CASES
 from alignda.runtime import side_by_side
-from alignda.training.vae import load_codec
 from alignda.world.cases import Cases
 
 

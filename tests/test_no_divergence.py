@@ -13,10 +13,10 @@ from alignda.analysis.score import SamplerSettings, analyse
 from alignda.analysis.threedvar import BackgroundError, ThreeDVar
 from alignda.checkpoints import resolve
 from alignda.evaluation.experiments import NETWORKS
+from alignda.model.codec import load_codec
 from alignda.model.prior import load_prior, prior_denoiser
 from alignda.obs.operator import observe_case
 from alignda.paths import SHIPPED_CASES
-from alignda.training.vae import load_codec
 from alignda.world.cases import Cases
 
 

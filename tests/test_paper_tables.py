@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from alignda.alignment.dpo import DELTAS, export_deltas
+from alignda.alignment.soup import DELTAS, export_deltas
 from alignda.cli import main
 from alignda.evaluation.tables import simplex_points, tradeoff_figure
 from alignda.model.prior import load_prior

@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from alignda.analysis.score import SamplerSettings, analyse
+from alignda.model.codec import load_codec
 from alignda.model.prior import load_prior, prior_denoiser
 from alignda.obs.networks import make_mask
 from alignda.obs.operator import observe
 from alignda.paths import SHIPPED_CASES
 from alignda.runtime import in_parallel, side_by_side
-from alignda.training.vae import load_codec
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
 

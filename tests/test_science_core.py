@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from alignda.alignment.dpo import export_deltas, load_deltas
+from alignda.alignment.soup import export_deltas, load_deltas
 from alignda.analysis.hybrid import HybridEnVar
 from alignda.analysis.score import SamplerSettings, analyse
 from alignda.analysis.threedvar import BackgroundError, ThreeDVar
@@ -18,10 +18,10 @@ from alignda.model.codec import LatentCodec
 from alignda.model.diffusion import EpsilonDenoiser
 from alignda.model.nn.dit import DiT, DiTConfig
 from alignda.model.nn.vae import VAE, VAEConfig
-from alignda.model.prior import export_prior
 from alignda.obs.operator import observe_case
 from alignda.training.loop import TrainConfig, load_state, train
 from alignda.training.pipeline import Recipe, fit_to_budget, scaled
+from alignda.training.prior import export_prior
 from alignda.training.vae import ReconstructionLoss
 from alignda.world.cases import Cases
 from alignda.world.controls import ControlTransform, balanced_height

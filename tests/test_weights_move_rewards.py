@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import torch
 
-from alignda.alignment.dpo import load_soup
 from alignda.alignment.rewards import geo_score, weighted_rmse
+from alignda.alignment.soup import load_soup
 from alignda.analysis.score import SamplerSettings, analyse
+from alignda.model.codec import load_codec
 from alignda.model.prior import prior_denoiser
 from alignda.paths import SHIPPED_CASES
-from alignda.training.vae import load_codec
 from alignda.world.cases import Cases
 
 N_CASES = 3

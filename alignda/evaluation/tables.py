@@ -20,8 +20,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from alignda.alignment.dpo import RewardSoup
 from alignda.alignment.rewards import REWARDS, Forecaster, candidate_rewards
+from alignda.alignment.soup import RewardSoup
 from alignda.analysis.score import SamplerSettings, analyse
 from alignda.analysis.threedvar import ThreeDVar
 from alignda.evaluation.experiments import draw_observations, run_methods, scores

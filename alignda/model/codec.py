@@ -12,10 +12,15 @@ height and winds of psi are in balance by construction and free of grid-scale no
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
+from alignda.checkpoints import reading, resolve, safetensors_metadata
 from alignda.model.nn.vae import VAE, VAEConfig
+from alignda.paths import CHECKPOINT_DIR
 from alignda.world.controls import ControlTransform
 from alignda.world.stats import WorldStats
 
@@ -70,3 +75,20 @@ class LatentCodec(nn.Module):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Scaled latent -> physical state."""
         return self.from_network(self.vae.decode(z * self.latent_scale))
+
+
+def load_codec(directory: str | Path = CHECKPOINT_DIR) -> LatentCodec:
+    """The shipped latent codec (sha256-checked VAE + world statistics)."""
+    path = resolve("vae", directory)
+    config = safetensors_metadata(path, "config", "a VAE checkpoint (VAE config)")
+    with reading(path, "the weights of a VAE"):
+        tensors = load_file(str(path))
+        scale = tensors.pop("latent_scale")
+        moments = None
+        if "control_mean" in tensors:
+            moments = (tensors.pop("control_mean"), tensors.pop("control_std"))
+        vae = VAE(VAEConfig(**config))
+        vae.load_state_dict(tensors)
+    vae.eval().requires_grad_(False)
+    stats = WorldStats.load(resolve("world_stats", directory))
+    return LatentCodec(vae, stats, scale, control_moments=moments).eval()

@@ -80,15 +80,19 @@ def member_generators(seed: int, members: Sequence[int]) -> list[torch.Generator
     ]
 
 
+def add_noise(x: Tensor, t: Tensor, eps: Tensor, schedule: Schedule) -> Tensor:
+    """The forward (noising) process x_t = alpha_t x + sigma_t eps, for per-sample t (B,)."""
+    alpha, sigma = schedule(t)
+    return _expand(alpha, x) * x + _expand(sigma, x) * eps
+
+
 def denoising_loss(
     net: nn.Module, x: Tensor, schedule: Schedule, gen: torch.Generator, **kwargs
 ) -> Tensor:
     """E_t,eps || net(alpha_t x + sigma_t eps, t) - eps ||^2 with t ~ U(0, 1)."""
     t = torch.rand(x.shape[0], generator=gen).to(x.device)
     eps = torch.randn(x.shape, generator=gen).to(x.device)
-    alpha, sigma = schedule(t)
-    x_t = _expand(alpha, x) * x + _expand(sigma, x) * eps
-    return ((net(x_t, t, **kwargs) - eps) ** 2).mean()
+    return ((net(add_noise(x, t, eps, schedule), t, **kwargs) - eps) ** 2).mean()
 
 
 class AncestralPCSampler(Sampler):

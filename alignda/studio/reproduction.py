@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from alignda import __version__
-from alignda.alignment.dpo import normalise_weights
+from alignda.alignment.soup import normalise_weights
 from alignda.analysis.score import (
     analysis_dataset,
 )

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from alignda.alignment.dpo import DELTAS, PRESETS, normalise_weights
+from alignda.alignment.soup import DELTAS, PRESETS, normalise_weights
 from alignda.analysis.score import (
     ANALYSIS_MODES,
     SamplerSettings,

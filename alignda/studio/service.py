@@ -40,8 +40,8 @@ import torch
 from torch import nn
 
 from alignda import __version__
-from alignda.alignment.dpo import RewardSoup, load_deltas
 from alignda.alignment.rewards import FORECAST_HOURS, Forecaster, candidate_rewards
+from alignda.alignment.soup import RewardSoup, load_deltas
 from alignda.analysis.hybrid import HybridEnVar
 from alignda.analysis.score import (
     ANALYSIS_MODES,
@@ -52,6 +52,7 @@ from alignda.analysis.score import (
 from alignda.analysis.threedvar import BackgroundError, ThreeDVar
 from alignda.checkpoints import CheckpointError, checkpoint_dir, read_manifest, resolve
 from alignda.evaluation.metrics import score_table
+from alignda.model.codec import load_codec
 from alignda.model.guidance import MODES
 from alignda.model.prior import load_prior, prior_denoiser
 from alignda.obs.operator import Observations, observe_case
@@ -85,7 +86,6 @@ from alignda.studio.result import (
     table_rows,
     unit_header,
 )
-from alignda.training.vae import load_codec
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
 from alignda.world.state import to_dataset

@@ -175,8 +175,10 @@ def rebuild(
     """
     start = time.perf_counter()
     from alignda.analysis.threedvar import fit_background_error
-    from alignda.model.prior import export_prior, load_prior, train_prior
-    from alignda.training.vae import export_vae, load_codec, train_vae
+    from alignda.model.codec import load_codec
+    from alignda.model.prior import load_prior
+    from alignda.training.prior import export_prior, train_prior
+    from alignda.training.vae import export_vae, train_vae
 
     out, data, runs = Path(out), Path(data), Path(runs)
     out.mkdir(parents=True, exist_ok=True)

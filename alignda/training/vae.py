@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from alignda.checkpoints import reading, register, resolve, safetensors_metadata
+from alignda.checkpoints import register, resolve
 from alignda.model.codec import LatentCodec
 from alignda.model.nn.vae import VAE, VAEConfig
 from alignda.paths import CHECKPOINT_DIR
@@ -180,23 +180,6 @@ def export_vae(
         figures=figures or {},
     )
     return path
-
-
-def load_codec(directory: str | Path = CHECKPOINT_DIR) -> LatentCodec:
-    """The shipped latent codec (sha256-checked VAE + world statistics)."""
-    path = resolve("vae", directory)
-    config = safetensors_metadata(path, "config", "a VAE checkpoint (VAE config)")
-    with reading(path, "the weights of a VAE"):
-        tensors = load_file(str(path))
-        scale = tensors.pop("latent_scale")
-        moments = None
-        if "control_mean" in tensors:
-            moments = (tensors.pop("control_mean"), tensors.pop("control_std"))
-        vae = VAE(VAEConfig(**config))
-        vae.load_state_dict(tensors)
-    vae.eval().requires_grad_(False)
-    stats = WorldStats.load(resolve("world_stats", directory))
-    return LatentCodec(vae, stats, scale, control_moments=moments).eval()
 
 
 def finetune_decoder(
