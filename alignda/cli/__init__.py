@@ -1,0 +1,36 @@
+"""The one command line: ``python -m alignda <command>`` (or the ``alignda`` console script).
+
+Commands are grouped by what they do: :mod:`~alignda.cli.data` (generate, ship, fit-b, plot),
+:mod:`~alignda.cli.train` (train-vae, train-prior, finetune-decoder, rebuild, upload),
+:mod:`~alignda.cli.align` (preferences, align) and :mod:`~alignda.cli.run` (assimilate,
+evaluate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from alignda.cli import align, data, run, train
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with all subcommands."""
+    p = argparse.ArgumentParser(prog="alignda", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    for group in (data, train, align, run):
+        group.register(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (errors print one clear line)."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (ValueError, FileNotFoundError, KeyError, IndexError) as err:
+        # str(KeyError) is the repr of its message: print the message itself
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"alignda {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    return 0

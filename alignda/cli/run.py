@@ -1,0 +1,253 @@
+"""Commands that run analyses: assimilate (one case) and evaluate (the paper tables)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from dataclasses import replace
+from pathlib import Path
+
+from alignda.checkpoints import HUB_ENV, checkpoint_dir
+from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
+from alignda.world.cases import (
+    Cases,
+)
+
+
+def cmd_assimilate(args: argparse.Namespace) -> None:
+    """One analysis of a case: write members, mean and spread to netCDF."""
+
+    from alignda.analysis.score import SamplerSettings, analyse, analysis_dataset
+    from alignda.model.codec import load_codec
+    from alignda.model.prior import load_prior, prior_denoiser
+    from alignda.obs.operator import observe_case
+    from alignda.runtime import worker_threads
+    from alignda.world.grid import Grid
+
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0, got {args.seed}")
+    if not (math.isfinite(args.noise_scale) and args.noise_scale >= 0):
+        raise ValueError(f"--noise-scale must be finite and >= 0, got {args.noise_scale}")
+    cases = Cases.open(args.cases)
+    t = cases.time_of(args.case)
+    truth, bg = cases.truth_state(t), cases.background_state(t)
+    grid = Grid(*truth.shape[-2:])
+    obs = observe_case(
+        truth,
+        args.seed,
+        pattern=args.pattern,
+        density=args.density,
+        points=Path(args.points) if args.points else None,
+        noise_scale=args.noise_scale,
+    )
+    settings = SamplerSettings(
+        mode=args.mode,
+        steps=args.steps,
+        corrections=args.corrections,
+        zeta=args.zeta,
+        gamma=args.gamma,
+        members=args.members,
+        seed=args.seed,
+    )
+    folder = (
+        checkpoint_dir(args.hub_repo)
+        if (args.hub_repo or os.environ.get(HUB_ENV))
+        else Path(args.checkpoints)
+    )
+    codec = load_codec(folder)
+    net = load_prior(args.prior, folder)
+    weights = _weights(args)
+    if any(weights.values()):
+        from alignda.alignment.soup import RewardSoup, load_deltas
+
+        net = RewardSoup(net, load_deltas("aligned", folder)).network(weights)
+    hybrid = None
+    if settings.mode == "hybrid":
+        from alignda.analysis.hybrid import HybridEnVar
+        from alignda.analysis.threedvar import BackgroundError, ThreeDVar
+        from alignda.checkpoints import resolve
+
+        hybrid = HybridEnVar(ThreeDVar(BackgroundError.load(resolve("threedvar_b", folder))))
+    with worker_threads() as workers:  # groups of members side by side, one thread each
+        members = analyse(
+            prior_denoiser(net),
+            codec,
+            bg,
+            obs,
+            settings,
+            progress=not args.quiet,
+            workers=workers,
+            hybrid=hybrid,
+        )
+    ds = analysis_dataset(
+        members,
+        grid,
+        t,
+        attrs={
+            "settings": json.dumps(settings.to_dict()),
+            "pattern": f"csv points {Path(args.points).name}" if args.points else args.pattern,
+            "density": args.density,
+            "noise_scale": args.noise_scale,
+            "reward_weights": json.dumps(weights),
+        },
+    )
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ds.to_netcdf(out)
+    print(f"analysis ({settings.members} member(s), {settings.mode}) -> {out}")
+
+
+def _weights(args: argparse.Namespace) -> dict[str, float]:
+    """Normalised reward weights from ``--preset`` or ``--weights`` (default: unaligned)."""
+    from alignda.alignment.soup import PRESETS, normalise_weights
+
+    if args.preset and args.weights:
+        raise ValueError("give --preset or --weights, not both")
+    if args.preset:
+        if args.preset not in PRESETS:
+            raise ValueError(f"unknown preset {args.preset!r}; choose one of {list(PRESETS)}")
+        return normalise_weights(PRESETS[args.preset])
+    if not args.weights:
+        return normalise_weights({})
+    try:
+        values = [float(x) for x in args.weights.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"--weights must be comma-separated numbers, got {args.weights!r}"
+        ) from None
+    return normalise_weights(values)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    """The paper's Tables 1 and 2, the obs density/noise sweep and the trade-off PNG."""
+    from alignda.runtime import worker_threads
+
+    with worker_threads() as workers:  # one torch thread per worker: members side by side
+        _evaluate(args, workers)
+
+
+def _evaluate(args: argparse.Namespace, workers: int) -> None:
+    import numpy as np
+
+    from alignda.alignment.soup import load_soup
+    from alignda.analysis.score import SamplerSettings
+    from alignda.analysis.threedvar import BackgroundError, ThreeDVar
+    from alignda.checkpoints import resolve
+    from alignda.evaluation.metrics import format_table
+    from alignda.evaluation.tables import EvalConfig, Evaluator, tradeoff_figure
+    from alignda.model.codec import load_codec
+    from alignda.viz.maps import save_png
+    from alignda.world.stats import WorldStats
+
+    folder = Path(args.checkpoints)
+    cases = Cases.open(args.cases)
+    stats = WorldStats.load(resolve("world_stats", folder))
+    ev = Evaluator(
+        load_soup(folder),
+        load_codec(folder),
+        ThreeDVar(BackgroundError.load(resolve("threedvar_b", folder))),
+        stats,
+        progress=not args.quiet,
+        workers=workers,
+    )
+    times = [t for t in cases.times if cases.future_truth(t, 48) is not None][: args.n_cases]
+    truth = np.stack([cases.truth_state(t) for t in times])
+    bg = np.stack([cases.background_state(t) for t in times])
+    future = np.stack([cases.future_truth(t, 48) for t in times])
+    sampler = SamplerSettings(
+        steps=args.steps, members=args.members, zeta=args.zeta, gamma=args.gamma, seed=args.seed
+    )
+    cfg = EvalConfig(density=args.density, pattern=args.pattern, sampler=sampler)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    head = (
+        f"{len(times)} cases of {args.cases}, {args.density:.0%} {args.pattern} obs, "
+        f"{args.steps} steps, mean of {args.members} members, seed {args.seed}"
+    )
+    report = [f"# Align-DA evaluation\n\n{head}\n"]
+    if not args.skip_tables:
+        t1, t2 = ev.tables(truth, bg, future, cfg, [m for m in args.modes.split(",") if m])
+        report += [
+            "## Table 1: analyses\n",
+            format_table(t1),
+            "\n## Table 2: 48 h forecasts\n",
+            format_table(t2),
+        ]
+    n_small = min(args.sweep_cases, len(times))
+    small = replace(cfg, sampler=replace(sampler, members=args.sweep_members))
+    if args.densities:
+        dens = [float(x) for x in args.densities.split(",")]
+        noise = [float(x) for x in args.noise.split(",")]
+        sw = ev.sweep(truth[:n_small], bg[:n_small], small, dens, noise)
+        report += [f"\n## Sweep: analysis MSE, {n_small} cases, dps\n", sw.round(5).to_string()]
+    if not args.skip_tradeoff:
+        tr = ev.tradeoff(truth[:n_small], bg[:n_small], future[:n_small], small)
+        report += [
+            f"\n## Trade-off over the weight simplex, {n_small} cases\n",
+            tr.round(4).to_string(),
+        ]
+        print(save_png(tradeoff_figure(tr), out / "tradeoff.png"))
+    text = "\n".join(report) + "\n"
+    (out / "tables.md").write_text(text)
+    print(text)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's commands to the parser's subcommands."""
+    a = sub.add_parser("assimilate", help="analyse one case with the latent prior -> netCDF")
+    a.add_argument("--cases", default=str(SHIPPED_CASES))
+    a.add_argument("--case", default="0", help="index or analysis time (e.g. 2000-07-04T00)")
+    a.add_argument("--pattern", default="random")
+    a.add_argument("--density", type=float, default=0.01)
+    a.add_argument(
+        "--points", help="CSV of observed points: lat, lon[, variable, value] (replaces --pattern)"
+    )
+    a.add_argument(
+        "--noise-scale",
+        type=float,
+        default=1.0,
+        help="obs error std as a multiple of z 10 m, u/v 1 m/s, tracer 0.02 (0: perfect obs)",
+    )
+    a.add_argument("--mode", default="hybrid")
+    a.add_argument("--steps", type=int, default=32)
+    a.add_argument("--corrections", type=int, default=1)
+    a.add_argument("--zeta", type=float, default=1.0)
+    a.add_argument("--gamma", type=float, default=0.01, help="0: plain DPS normalisation")
+    a.add_argument("--members", type=int, default=8, help="ensemble size (mean = analysis)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--prior", default="prior", help="checkpoint name in the manifest")
+    a.add_argument(
+        "--weights",
+        help="reward weights accuracy,forecast,physics[,multi] (normalised; default unaligned;"
+        " a value starting with '-' needs --weights=...)",
+    )
+    a.add_argument("--preset", help="named weights, e.g. 'paper -M' (see alignda.alignment.dpo)")
+    a.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
+    a.add_argument("--hub-repo", dest="hub_repo", help=f"Hub repo id (or env {HUB_ENV})")
+    a.add_argument("--out", default="out/analysis.nc")
+    a.add_argument("--quiet", action="store_true")
+    a.set_defaults(func=cmd_assimilate)
+
+    e = sub.add_parser("evaluate", help="paper tables, obs sweep and reward trade-off")
+    e.add_argument("--cases", default=str(SHIPPED_CASES))
+    e.add_argument("--n-cases", dest="n_cases", type=int)
+    e.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
+    e.add_argument("--density", type=float, default=0.01)
+    e.add_argument("--pattern", default="random")
+    e.add_argument("--modes", default="obsfree,repaint,dps")
+    e.add_argument("--steps", type=int, default=32)
+    e.add_argument("--members", type=int, default=8)
+    e.add_argument("--zeta", type=float, default=1.0)
+    e.add_argument("--gamma", type=float, default=0.01)
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--densities", default="0.01,0.03,0.05,0.1", help="sweep ('' to skip)")
+    e.add_argument("--noise", default="1,3", help="obs noise multipliers of the sweep")
+    e.add_argument("--sweep-cases", dest="sweep_cases", type=int, default=8)
+    e.add_argument("--sweep-members", dest="sweep_members", type=int, default=4)
+    e.add_argument("--skip-tables", dest="skip_tables", action="store_true")
+    e.add_argument("--skip-tradeoff", dest="skip_tradeoff", action="store_true")
+    e.add_argument("--out", default="out/eval")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(func=cmd_evaluate)

@@ -1,0 +1,226 @@
+"""Commands that train and publish the models: train-vae, train-prior, finetune-decoder,
+rebuild, upload."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+
+from alignda.checkpoints import upload
+from alignda.cli.common import add_train_args, train_config
+from alignda.paths import CHECKPOINT_DIR
+from alignda.training.loop import last_log
+from alignda.training.pipeline import Recipe
+
+
+def cmd_train_vae(args: argparse.Namespace) -> None:
+    """Train the VAE (resumable) and export it to the checkpoint folder."""
+    from alignda.checkpoints import resolve
+    from alignda.model.nn.vae import VAEConfig
+    from alignda.training.vae import export_vae, train_vae
+    from alignda.world.stats import WorldStats
+
+    recipe = Recipe()
+    cfg = train_config(args, recipe.vae_train)
+    vcfg = VAEConfig(
+        width=args.width,
+        latent_channels=args.latent_channels,
+        fine_width=args.fine_width,
+        space=args.space,
+    )
+    codec = train_vae(
+        args.train,
+        args.val,
+        args.workdir,
+        vcfg,
+        cfg,
+        args.kl_weight,
+        args.balance_weight,
+        stats=WorldStats.load(resolve("world_stats", args.out)),
+        progress=not args.quiet,
+    )
+    if not args.no_export:
+        figures = last_log(args.workdir)
+        path = export_vae(
+            codec,
+            args.out,
+            figures=figures,
+            train_config={
+                "train": cfg.to_dict(),
+                "kl_weight": args.kl_weight,
+                "balance_weight": args.balance_weight,
+            },
+            data={"train": str(args.train)},
+        )
+        print(f"exported {path}: {figures}")
+
+
+def cmd_train_prior(args: argparse.Namespace) -> None:
+    """Train the latent prior (resumable) and export it."""
+    from alignda.model.codec import load_codec
+    from alignda.model.nn.dit import DiTConfig
+    from alignda.training.prior import export_prior, train_prior
+
+    cfg = train_config(args, Recipe().prior_train)
+    codec = load_codec(args.out)
+    net_cfg = DiTConfig(
+        latent_channels=codec.config.latent_channels,
+        dim=args.dim,
+        depth=args.depth,
+        heads=args.heads,
+        increment=not args.full_latent,
+    )
+    net = train_prior(
+        codec, args.train, args.val, args.workdir, net_cfg, cfg, progress=not args.quiet
+    )
+    if not args.no_export:
+        figures = last_log(args.workdir)
+        path = export_prior(
+            net,
+            "prior",
+            args.out,
+            figures=figures,
+            config={"train": cfg.to_dict()},
+            data={"train": str(args.train)},
+        )
+        print(f"exported {path}: {figures}")
+
+
+def cmd_finetune_decoder(args: argparse.Namespace) -> None:
+    """Fine-tune the VAE decoder against its frozen encoder (the prior stays valid)."""
+    from alignda.checkpoints import read_manifest
+    from alignda.model.codec import load_codec
+    from alignda.training.vae import export_vae, finetune_decoder
+
+    cfg = train_config(args)
+    before = read_manifest(args.out)["vae"]
+    codec = finetune_decoder(
+        load_codec(args.out),
+        [p.strip() for p in args.train.split(",") if p.strip()],
+        args.val,
+        args.workdir,
+        cfg,
+        progress=not args.quiet,
+    )
+    if not args.no_export:
+        figures = last_log(args.workdir)
+        path = export_vae(
+            codec,
+            args.out,
+            figures=figures,
+            train_config={
+                **before["config"],
+                "decoder_finetune": {"train": cfg.to_dict(), "cases": args.train},
+            },
+            data=before["data"],
+        )
+        print(f"exported {path}: {figures}")
+
+
+def cmd_rebuild(args: argparse.Namespace) -> None:
+    """Rebuild the checkpoints from a seed (data, statistics and B, VAE, prior)."""
+
+    from alignda.training.pipeline import STAGES, rebuild, scaled
+
+    recipe = scaled(Recipe(), args.scale) if args.scale != 1.0 else Recipe()
+    if args.vae_steps:
+        recipe = replace(recipe, vae_train=replace(recipe.vae_train, steps=args.vae_steps))
+    if args.prior_steps:
+        recipe = replace(recipe, prior_train=replace(recipe.prior_train, steps=args.prior_steps))
+    if args.prior_batch or args.prior_lr:
+        pt = recipe.prior_train
+        pt = replace(pt, batch=args.prior_batch or pt.batch, lr=args.prior_lr or pt.lr)
+        recipe = replace(recipe, prior_train=pt)
+    stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
+    unknown = sorted(set(stages) - set(STAGES))
+    if unknown:
+        raise ValueError(f"unknown stage(s) {unknown}; choose from {list(STAGES)}")
+    figures = rebuild(
+        recipe,
+        out=args.out,
+        data=args.data,
+        runs=args.runs,
+        stages=stages,
+        save_data=not args.no_save_data,
+        progress=not args.quiet,
+        budget_seconds=args.budget_minutes * 60 if args.budget_minutes else None,
+        prior_init=args.prior_init,
+    )
+    print(json.dumps(figures, indent=1))
+
+
+def cmd_upload(args: argparse.Namespace) -> None:
+    """Upload a checkpoint folder to a Hugging Face Hub model repo."""
+    print(upload(args.folder, args.repo_id))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add this module's commands to the parser's subcommands."""
+    v = sub.add_parser("train-vae", help="train the VAE and export it")
+    add_train_args(v)
+    vae_recipe = Recipe()
+    v.add_argument("--width", type=int, default=vae_recipe.vae.width)
+    v.add_argument(
+        "--latent-channels",
+        dest="latent_channels",
+        type=int,
+        default=vae_recipe.vae.latent_channels,
+    )
+    v.add_argument("--fine-width", dest="fine_width", type=int, default=vae_recipe.vae.fine_width)
+    v.add_argument("--space", choices=("state", "controls"), default=vae_recipe.vae.space)
+    v.add_argument("--kl-weight", dest="kl_weight", type=float, default=vae_recipe.kl_weight)
+    v.add_argument(
+        "--balance-weight",
+        dest="balance_weight",
+        type=float,
+        default=vae_recipe.balance_weight,
+    )
+    v.set_defaults(func=cmd_train_vae)
+
+    r = sub.add_parser("train-prior", help="train the latent score prior and export it")
+    add_train_args(r)
+    r.add_argument("--dim", type=int, default=128)
+    r.add_argument("--depth", type=int, default=4)
+    r.add_argument("--heads", type=int, default=4)
+    r.add_argument(
+        "--full-latent",
+        dest="full_latent",
+        action="store_true",
+        help="model the latent itself, not the increment z - z_b",
+    )
+    r.set_defaults(func=cmd_train_prior)
+
+    fd = sub.add_parser(
+        "finetune-decoder", help="fine-tune the VAE decoder alone (latents, prior unchanged)"
+    )
+    add_train_args(fd)
+    fd.set_defaults(func=cmd_finetune_decoder)
+
+    rb = sub.add_parser(
+        "rebuild", help="rebuild the checkpoints from a seed: data, stats and B, VAE, prior"
+    )
+    rb.add_argument("--out", default=str(CHECKPOINT_DIR), help="checkpoint folder")
+    rb.add_argument("--data", default="data/rebuild", help="generated cases (kept, reused)")
+    rb.add_argument("--runs", default="runs/rebuild", help="resumable training states")
+    rb.add_argument("--stages", default="data,stats,vae,prior")
+    rb.add_argument("--scale", type=float, default=1.0, help="trajectories and steps x this")
+    rb.add_argument("--vae-steps", dest="vae_steps", type=int)
+    rb.add_argument("--prior-steps", dest="prior_steps", type=int)
+    rb.add_argument("--prior-batch", dest="prior_batch", type=int)
+    rb.add_argument("--prior-lr", dest="prior_lr", type=float)
+    rb.add_argument("--prior-init", dest="prior_init", help="folder whose prior to fine-tune")
+    rb.add_argument("--no-save-data", dest="no_save_data", action="store_true")
+    rb.add_argument(
+        "--budget-minutes",
+        dest="budget_minutes",
+        type=float,
+        help="wall-clock budget: training steps are cut to fit it on this machine",
+    )
+    rb.add_argument("--quiet", action="store_true")
+    rb.set_defaults(func=cmd_rebuild)
+
+    u = sub.add_parser("upload", help="upload a checkpoint folder to the Hugging Face Hub")
+    u.add_argument("--repo-id", dest="repo_id", required=True)
+    u.add_argument("--folder", default=str(CHECKPOINT_DIR))
+    u.set_defaults(func=cmd_upload)
