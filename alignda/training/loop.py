@@ -20,6 +20,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from alignda.runtime import default_device
+
 
 @dataclass
 class TrainConfig:
@@ -39,11 +41,6 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """Plain dict."""
         return asdict(self)
-
-
-def device() -> torch.device:
-    """CUDA when present, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def distributed() -> tuple[int, int]:
@@ -144,7 +141,7 @@ def train(
     """
     workdir = Path(workdir)
     rank, world = distributed()
-    dev = device()
+    dev = default_device()
     model.to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     state_path = workdir / "state.safetensors"

@@ -20,7 +20,8 @@ from alignda.checkpoints import read_manifest, register
 from alignda.model.nn.dit import DiTConfig
 from alignda.model.nn.vae import VAEConfig
 from alignda.paths import CHECKPOINT_DIR
-from alignda.training.loop import TrainConfig, device, last_log
+from alignda.runtime import default_device
+from alignda.training.loop import TrainConfig, last_log
 from alignda.world.cases import Cases, GenerateConfig, generate, split
 from alignda.world.stats import WorldStats
 
@@ -182,7 +183,7 @@ def rebuild(
 
     out, data, runs = Path(out), Path(data), Path(runs)
     out.mkdir(parents=True, exist_ok=True)
-    dev = device()
+    dev = default_device()
     _say(f"device {dev}; stages {stages}; recipe {json.dumps(recipe.to_dict())}")
     figures: dict[str, dict] = {}
     parts = _cases(recipe.generate, data, save_data, progress, dev)

@@ -14,8 +14,9 @@ from alignda.model.codec import LatentCodec
 from alignda.model.diffusion import SDACosineSchedule, denoising_loss
 from alignda.model.nn.dit import DiT, DiTConfig
 from alignda.paths import CHECKPOINT_DIR
+from alignda.runtime import default_device
 from alignda.training.datasets import roll_longitude
-from alignda.training.loop import TrainConfig, device, train
+from alignda.training.loop import TrainConfig, train
 from alignda.world.cases import Cases, as_cases
 
 
@@ -51,7 +52,7 @@ def train_prior(
     exactly equivariant). ``init``: a trained network of the same config to start from.
     """
     torch.manual_seed(cfg.seed)
-    dev = device()
+    dev = default_device()
     zb, z = encode_pairs(codec, as_cases(train_cases), device=dev)
     vzb, vz = encode_pairs(codec, as_cases(val_cases), device=dev)
     codec.cpu()

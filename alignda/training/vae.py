@@ -20,8 +20,9 @@ from alignda.checkpoints import register, resolve
 from alignda.model.codec import LatentCodec
 from alignda.model.nn.vae import VAE, VAEConfig
 from alignda.paths import CHECKPOINT_DIR
+from alignda.runtime import default_device
 from alignda.training.datasets import CaseTensors, roll_longitude
-from alignda.training.loop import TrainConfig, device, train
+from alignda.training.loop import TrainConfig, train
 from alignda.world.balance import TROPICS_DEG
 from alignda.world.cases import Cases, as_cases
 from alignda.world.grid import cell_area_weights
@@ -122,7 +123,7 @@ def train_vae(
     ``stats`` default: the registered world statistics of the default checkpoint folder.
     """
     torch.manual_seed(cfg.seed)
-    dev = device()
+    dev = default_device()
     stats = stats or WorldStats.load(resolve("world_stats"))
     train_data = CaseTensors(as_cases(train_cases), stats).to(dev)
     val_data = CaseTensors(as_cases(val_cases), stats).to(dev)
@@ -198,7 +199,7 @@ def finetune_decoder(
     encoder does not move).
     """
     torch.manual_seed(cfg.seed)
-    dev = device()
+    dev = default_device()
     stats = codec.stats
     sets = [CaseTensors(as_cases(c), stats) for c in train_cases]
     states = torch.cat([s.states for s in sets]).to(dev)
