@@ -16,17 +16,14 @@ import numpy as np
 import torch
 
 from alignda.analysis.score import SamplerSettings, analyse
-from alignda.analysis.threedvar import BackgroundError, ThreeDVar
-from alignda.checkpoints import resolve
+from alignda.bundle import load_bundle
 from alignda.evaluation.experiments import case_arrays, draw_observations, run_methods, scores
 from alignda.evaluation.metrics import format_table
-from alignda.model.codec import load_codec
-from alignda.model.prior import load_prior, prior_denoiser
+from alignda.model.prior import prior_denoiser
 from alignda.paths import SHIPPED_CASES
 from alignda.viz.maps import map_panel, save_png
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
-from alignda.world.stats import WorldStats
 
 
 def peak_rss_mb() -> float:
@@ -47,17 +44,18 @@ def main() -> None:
     torch.set_grad_enabled(False)
 
     cases = Cases.open(SHIPPED_CASES)
-    stats = WorldStats.load(resolve("world_stats"))
-    var = ThreeDVar(BackgroundError.load(resolve("threedvar_b")))
-    codec = load_codec()
-    den = prior_denoiser(load_prior())
+    bundle = load_bundle()
+    stats, codec = bundle.stats, bundle.codec
+    den = prior_denoiser(bundle.prior)
     truth, bg = case_arrays(cases, args.n_cases)
     obs = draw_observations(truth, "random", args.density, seed=0)
 
-    methods = {"3D-Var": var.analyse}
-    for mode in args.modes.split(","):
-        s = SamplerSettings(mode=mode, steps=args.steps, zeta=args.zeta, members=args.members)
-        methods[mode] = lambda xb, o, s=s: analyse(den, codec, xb, o, s).mean(0)
+    methods = [bundle.variational()] + [
+        bundle.prior_method(
+            SamplerSettings(mode=mode, steps=args.steps, zeta=args.zeta, members=args.members)
+        )
+        for mode in args.modes.split(",")
+    ]
     out, seconds = run_methods(methods, bg, obs)
     table = scores({"background": bg, **out}, truth, stats)
     print(

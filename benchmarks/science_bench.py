@@ -20,17 +20,13 @@ import torch
 
 from alignda.alignment.rewards import geo_score
 from alignda.analysis.hybrid import HybridEnVar
-from alignda.analysis.score import DivergenceError, SamplerSettings, analyse
-from alignda.analysis.threedvar import BackgroundError, ThreeDVar
-from alignda.checkpoints import resolve
+from alignda.analysis.score import DivergenceError, SamplerSettings
+from alignda.bundle import load_bundle
 from alignda.evaluation.experiments import NETWORKS
-from alignda.model.codec import load_codec
-from alignda.model.prior import load_prior, prior_denoiser
 from alignda.obs.operator import observe_case
 from alignda.paths import CHECKPOINT_DIR
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
-from alignda.world.stats import WorldStats
 
 
 def weighted_mean(a: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -81,11 +77,9 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     folder = args.checkpoints
-    stats = WorldStats.load(resolve("world_stats", folder))
-    codec = load_codec(folder)
-    den = prior_denoiser(load_prior(directory=folder))
-    var = ThreeDVar(BackgroundError.load(resolve("threedvar_b", folder)))
-    hybrid = HybridEnVar(var, beta=args.beta, localisation_km=args.loc_km)
+    bundle = load_bundle(folder)
+    stats, codec, var = bundle.stats, bundle.codec, bundle.threedvar
+    bundle.hybrid = HybridEnVar(var, beta=args.beta, localisation_km=args.loc_km)
     cases = Cases.open(args.cases)
     times = cases.times[np.linspace(0, len(cases) - 1, args.n_cases).astype(int)]
     truth = np.stack([cases.truth_state(t) for t in times])
@@ -123,29 +117,25 @@ def main() -> None:
             for b, x, o in zip(bg, truth, obs, strict=True)
         ]
         secs = {"background": 0.0}
-        ana = [var.analyse(b, o) for b, o in zip(bg, obs, strict=True)]
-        secs["3D-Var"] = (time.perf_counter() - t0) / len(truth)
-        rows["3D-Var"] = [
-            ensemble_figures(a[None], x, std, w)
-            | {"oa": o.misfit(a), "geo": geo_score(a[None], x)[0]}
-            for a, x, o in zip(ana, truth, obs, strict=True)
+        kw = {k: getattr(args, k) for k in ("zeta", "gamma") if getattr(args, k) is not None}
+        methods = [bundle.variational()] + [
+            bundle.prior_method(SamplerSettings(mode, args.steps, members=args.members, **kw))
+            for mode in modes
         ]
-        for mode in modes:
-            kw = {k: getattr(args, k) for k in ("zeta", "gamma") if getattr(args, k) is not None}
-            settings = SamplerSettings(mode=mode, steps=args.steps, members=args.members, **kw)
+        for method in methods:  # every method through the one interface, case k with seed k
             t0 = time.perf_counter()
             out = []
-            for b, x, o in zip(bg, truth, obs, strict=True):
+            for k, (b, x, o) in enumerate(zip(bg, truth, obs, strict=True)):
                 try:
-                    mem = analyse(den, codec, b, o, settings, hybrid=hybrid)
+                    mem = method.analyse(b, o, seed=k).members
                 except DivergenceError:
                     out.append({"mse": np.nan, "diverged": True})
                     continue
                 f = ensemble_figures(mem, x, std, w)
                 f |= {"oa": o.misfit(mem.mean(0)), "geo": geo_score(mem.mean(0)[None], x)[0]}
                 out.append(f)
-            secs[mode] = (time.perf_counter() - t0) / len(truth)
-            rows[mode] = out
+            secs[method.name] = (time.perf_counter() - t0) / len(truth)
+            rows[method.name] = out
         ob = np.array([o.misfit(b) for b, o in zip(bg, obs, strict=True)])
         ref = np.array([r["mse"] for r in rows["3D-Var"]])
         for name, rs in rows.items():

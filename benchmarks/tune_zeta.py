@@ -10,14 +10,11 @@ import argparse
 import numpy as np
 import torch
 
-from alignda.analysis.score import SamplerSettings, analyse
-from alignda.checkpoints import resolve
+from alignda.analysis.score import SamplerSettings
+from alignda.bundle import load_bundle
 from alignda.evaluation.experiments import draw_observations, run_methods, scores
 from alignda.evaluation.metrics import format_table
-from alignda.model.codec import load_codec
-from alignda.model.prior import load_prior, prior_denoiser
 from alignda.world.cases import Cases
-from alignda.world.stats import WorldStats
 
 
 def main() -> None:
@@ -36,14 +33,16 @@ def main() -> None:
     truth = np.stack([cases.truth_state(cases.times[i]) for i in pick])
     bg = np.stack([cases.background_state(cases.times[i]) for i in pick])
     obs = draw_observations(truth, "random", args.density, seed=123)
-    codec, den = load_codec(), prior_denoiser(load_prior())
-    methods = {}
-    for zeta in map(float, args.zetas.split(",")):
-        s = SamplerSettings(mode="dps", steps=args.steps, zeta=zeta, gamma=args.gamma)
-        methods[f"dps zeta={zeta:g}"] = lambda xb, o, s=s: analyse(den, codec, xb, o, s)[0]
+    bundle = load_bundle()
+    methods = [
+        bundle.prior_method(
+            SamplerSettings(mode="dps", steps=args.steps, zeta=zeta, gamma=args.gamma),
+            name=f"dps zeta={zeta:g}",
+        )
+        for zeta in map(float, args.zetas.split(","))
+    ]
     out, _ = run_methods(methods, bg, obs)
-    stats = WorldStats.load(resolve("world_stats"))
-    print(format_table(scores({"background": bg, **out}, truth, stats)))
+    print(format_table(scores({"background": bg, **out}, truth, bundle.stats)))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from alignda.checkpoints import HUB_ENV, checkpoint_dir
+from alignda.checkpoints import HUB_ENV
 from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
 from alignda.world.cases import (
     Cases,
@@ -19,9 +19,8 @@ from alignda.world.cases import (
 def cmd_assimilate(args: argparse.Namespace) -> None:
     """One analysis of a case: write members, mean and spread to netCDF."""
 
-    from alignda.analysis.score import SamplerSettings, analyse, analysis_dataset
-    from alignda.model.codec import load_codec
-    from alignda.model.prior import load_prior, prior_denoiser
+    from alignda.analysis.score import SamplerSettings, analysis_dataset
+    from alignda.bundle import load_bundle
     from alignda.obs.operator import observe_case
     from alignda.runtime import worker_threads
     from alignda.world.grid import Grid
@@ -51,36 +50,17 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
         members=args.members,
         seed=args.seed,
     )
-    folder = (
-        checkpoint_dir(args.hub_repo)
-        if (args.hub_repo or os.environ.get(HUB_ENV))
-        else Path(args.checkpoints)
-    )
-    codec = load_codec(folder)
-    net = load_prior(args.prior, folder)
+    folder = None if (args.hub_repo or os.environ.get(HUB_ENV)) else args.checkpoints
+    bundle = load_bundle(folder, repo_id=args.hub_repo, prior=args.prior)
     weights = _weights(args)
-    if any(weights.values()):
-        from alignda.alignment.soup import RewardSoup, load_deltas
-
-        net = RewardSoup(net, load_deltas("aligned", folder)).network(weights)
-    hybrid = None
-    if settings.mode == "hybrid":
-        from alignda.analysis.hybrid import HybridEnVar
-        from alignda.analysis.threedvar import BackgroundError, ThreeDVar
-        from alignda.checkpoints import resolve
-
-        hybrid = HybridEnVar(ThreeDVar(BackgroundError.load(resolve("threedvar_b", folder))))
     with worker_threads() as workers:  # groups of members side by side, one thread each
-        members = analyse(
-            prior_denoiser(net),
-            codec,
-            bg,
-            obs,
+        method = bundle.prior_method(
             settings,
-            progress=not args.quiet,
+            weights if any(weights.values()) else None,
             workers=workers,
-            hybrid=hybrid,
+            progress=not args.quiet,
         )
+        members = method.analyse(bg, obs, seed=args.seed).members
     ds = analysis_dataset(
         members,
         grid,
@@ -131,27 +111,14 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace, workers: int) -> None:
     import numpy as np
 
-    from alignda.alignment.soup import load_soup
     from alignda.analysis.score import SamplerSettings
-    from alignda.analysis.threedvar import BackgroundError, ThreeDVar
-    from alignda.checkpoints import resolve
+    from alignda.bundle import load_bundle
     from alignda.evaluation.metrics import format_table
     from alignda.evaluation.tables import EvalConfig, Evaluator, tradeoff_figure
-    from alignda.model.codec import load_codec
     from alignda.viz.maps import save_png
-    from alignda.world.stats import WorldStats
 
-    folder = Path(args.checkpoints)
     cases = Cases.open(args.cases)
-    stats = WorldStats.load(resolve("world_stats", folder))
-    ev = Evaluator(
-        load_soup(folder),
-        load_codec(folder),
-        ThreeDVar(BackgroundError.load(resolve("threedvar_b", folder))),
-        stats,
-        progress=not args.quiet,
-        workers=workers,
-    )
+    ev = Evaluator(load_bundle(args.checkpoints), progress=not args.quiet, workers=workers)
     times = [t for t in cases.times if cases.future_truth(t, 48) is not None][: args.n_cases]
     truth = np.stack([cases.truth_state(t) for t in times])
     bg = np.stack([cases.background_state(t) for t in times])

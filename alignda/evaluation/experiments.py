@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from alignda.analysis.methods import AnalysisMethod, VariationalMethod
 from alignda.analysis.threedvar import ThreeDVar
 from alignda.evaluation.metrics import score_table
 from alignda.obs.networks import make_mask
@@ -31,7 +31,6 @@ NETWORKS = (
 )
 
 #: An analysis method: (background (C,H,W), observations) -> analysis (C,H,W).
-Method = Callable[[np.ndarray, Observations], np.ndarray]
 
 
 def case_arrays(cases: Cases, n_cases: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -60,14 +59,18 @@ def draw_observations(
 
 
 def run_methods(
-    methods: dict[str, Method], background: np.ndarray, obs: list[Observations]
+    methods: Sequence[AnalysisMethod], background: np.ndarray, obs: list[Observations]
 ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Analyses of every method for every case, and mean seconds per analysis."""
+    """Analyses (ensemble means, N x (C, H, W)) of every method for every case (case i with
+    seed i), and the mean seconds per analysis, keyed by the methods' names."""
     out, seconds = {}, {}
-    for name, method in methods.items():
-        t0 = time.perf_counter()
-        out[name] = np.stack([method(xb, o) for xb, o in zip(background, obs, strict=True)])
-        seconds[name] = (time.perf_counter() - t0) / len(background)
+    for method in methods:
+        done = [
+            method.analyse(xb, o, seed=i)
+            for i, (xb, o) in enumerate(zip(background, obs, strict=True))
+        ]
+        out[method.name] = np.stack([a.mean for a in done])
+        seconds[method.name] = float(np.mean([a.seconds for a in done]))
     return out, seconds
 
 
@@ -97,7 +100,7 @@ def baseline_table(
     seconds = []
     for density in densities:
         obs = draw_observations(truth, pattern, density, seed)
-        out, secs = run_methods({"3D-Var": threedvar.analyse}, bg, obs)
+        out, secs = run_methods([VariationalMethod(threedvar)], bg, obs)
         preds[f"3D-Var {density:.0%}"] = out["3D-Var"]
         seconds.append(secs["3D-Var"])
     return scores(preds, truth, stats), float(np.mean(seconds))

@@ -21,20 +21,17 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from alignda.alignment.rewards import REWARDS, Forecaster, candidate_rewards
-from alignda.alignment.soup import RewardSoup
-from alignda.analysis.score import SamplerSettings, analyse
-from alignda.analysis.threedvar import ThreeDVar
+from alignda.alignment.soup import PRESETS
+from alignda.analysis.score import SamplerSettings
+from alignda.bundle import ModelBundle
 from alignda.evaluation.experiments import draw_observations, run_methods, scores
-from alignda.model.codec import LatentCodec
-from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import Observations, scaled_noise_std
-from alignda.world.stats import WorldStats
 
 #: The paper's prior rows: unaligned, physics-aligned (-P) and multi-reward aligned (-M).
 MODELS: dict[str, dict[str, float]] = {
-    "unaligned": {},
-    "-P": {"physics": 1.0},
-    "-M": {"multi": 1.0},
+    "unaligned": PRESETS["unaligned"],
+    "-P": PRESETS["physics"],
+    "-M": PRESETS["paper -M"],
 }
 
 
@@ -58,15 +55,12 @@ class Evaluator:
 
     def __init__(
         self,
-        soup: RewardSoup,
-        codec: LatentCodec,
-        threedvar: ThreeDVar,
-        stats: WorldStats,
+        bundle: ModelBundle,
         forecaster: Forecaster | None = None,
         progress: bool = True,
         workers: int = 1,
     ) -> None:
-        self.soup, self.codec, self.threedvar, self.stats = soup, codec, threedvar, stats
+        self.bundle, self.stats = bundle, bundle.stats
         self.forecaster = forecaster or Forecaster(workers=workers)
         self.progress = progress
         self.workers = workers  # members (and forecasts) split over this many threads
@@ -83,12 +77,13 @@ class Evaluator:
         settings: SamplerSettings,
     ) -> np.ndarray:
         """Ensemble-mean analyses (N, C, H, W) with the prior of ``weights``."""
-        den = prior_denoiser(self.soup.network(weights))
-        out = []
-        for i, (xb, o) in enumerate(zip(background, obs, strict=True)):
-            s = replace(settings, seed=settings.seed + i)
-            out.append(analyse(den, self.codec, xb, o, s, workers=self.workers).mean(0))
-        return np.stack(out)
+        method = self.bundle.prior_method(settings, weights, workers=self.workers)
+        return np.stack(
+            [
+                method.analyse(xb, o, seed=settings.seed + i).mean
+                for i, (xb, o) in enumerate(zip(background, obs, strict=True))
+            ]
+        )
 
     def analyses(
         self,
@@ -101,9 +96,7 @@ class Evaluator:
         """Background, 3D-Var and every ``<mode><model>`` row, e.g. ``dps-M``."""
         obs = self.observations(truth, cfg)
         rows = {"background": background}
-        rows["3D-Var"] = run_methods({"3D-Var": self.threedvar.analyse}, background, obs)[0][
-            "3D-Var"
-        ]
+        rows["3D-Var"] = run_methods([self.bundle.variational()], background, obs)[0]["3D-Var"]
         jobs = [(m, k) for m in modes for k in models]
         for mode, model in tqdm(jobs, desc="analyses", disable=not self.progress):
             name = mode if model == "unaligned" else f"{mode}{model}"

@@ -41,20 +41,18 @@ from torch import nn
 
 from alignda import __version__
 from alignda.alignment.rewards import FORECAST_HOURS, Forecaster, candidate_rewards
-from alignda.alignment.soup import RewardSoup, load_deltas
-from alignda.analysis.hybrid import HybridEnVar
+from alignda.alignment.soup import RewardSoup
+from alignda.analysis.methods import PriorMethod, VariationalMethod
 from alignda.analysis.score import (
     ANALYSIS_MODES,
     Cancelled,
-    analyse,
     evaluation_seconds,
 )
-from alignda.analysis.threedvar import BackgroundError, ThreeDVar
-from alignda.checkpoints import CheckpointError, checkpoint_dir, read_manifest, resolve
+from alignda.bundle import load_bundle
+from alignda.checkpoints import CheckpointError, checkpoint_dir, read_manifest
 from alignda.evaluation.metrics import score_table
-from alignda.model.codec import load_codec
 from alignda.model.guidance import MODES
-from alignda.model.prior import load_prior, prior_denoiser
+from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import Observations, observe_case
 from alignda.paths import SHIPPED_CASES
 from alignda.runtime import default_device, parallel_workers, side_by_side
@@ -89,7 +87,6 @@ from alignda.studio.result import (
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
 from alignda.world.state import to_dataset
-from alignda.world.stats import WorldStats
 
 #: A progress callback: (fraction done in [0, 1], description).
 Stage = Callable[[float, str], None]
@@ -115,30 +112,24 @@ class Studio:
         self.device = device or default_device()
         self.cases = Cases.open(self.cases_path)
         self.grid = Grid(self.cases.truth.sizes["latitude"], self.cases.truth.sizes["longitude"])
-        self.stats = WorldStats.load(resolve("world_stats", self.folder))
-        self.threedvar = ThreeDVar(BackgroundError.load(resolve("threedvar_b", self.folder)))
-        self.hybrid = HybridEnVar(self.threedvar)
-        self.codec = PlacedCodec(load_codec(self.folder), self.device)
-        self.prior = load_prior(directory=self.folder).to(self.device)
-        self.soup_problem = ""
-        self.soup = self._load_soup()
+        bundle = load_bundle(self.folder)
+        if bundle.hybrid is None:
+            raise CheckpointError(f"{self.folder} has no 3D-Var background error (threedvar_b)")
+        self.stats, self.threedvar, self.hybrid = bundle.stats, bundle.threedvar, bundle.hybrid
+        self.codec = PlacedCodec(bundle.codec, self.device)
+        self.prior = bundle.prior.to(self.device)
+        self.soup_problem = bundle.soup_problem
+        self.soup = None  # the deltas placed beside the prior
+        if bundle.soup is not None:
+            deltas = bundle.soup.deltas
+            moved = {n: {k: v.to(self.device) for k, v in d.items()} for n, d in deltas.items()}
+            self.soup = RewardSoup(self.prior, moved)
         self._forecaster: Forecaster | None = None
         self._cache: OrderedDict[Request, Baseline] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()  # one request at a time
         self.eval_seconds, self.threedvar_s = self.calibrate()
         self.slowdown = 1.0  # measured / calibrated sampler seconds (see _learn_speed)
-
-    def _load_soup(self) -> RewardSoup | None:
-        if "aligned" not in read_manifest(self.folder):
-            return None
-        try:
-            deltas = load_deltas(directory=self.folder)
-        except CheckpointError as err:  # e.g. deltas of another prior: never mixed in
-            self.soup_problem = str(err)
-            return None
-        moved = {n: {k: v.to(self.device) for k, v in d.items()} for n, d in deltas.items()}
-        return RewardSoup(self.prior, moved)
 
     # --- the compute budget -----------------------------------------------------------------
     def calibrate(self) -> tuple[dict[str, float], float]:
@@ -336,22 +327,21 @@ class Studio:
         ``workers`` groups of members are sampled side by side (same members for any value);
         ``cancelled`` is asked before every denoiser evaluation (see :meth:`run`).
         """
-        den = prior_denoiser(self.network(weights))
-        return analyse(
-            den,
+        settings = req.sampler()
+        method = PriorMethod(
+            prior_denoiser(self.network(weights)),
             self.codec,
-            sc.background,
-            sc.obs,
-            req.sampler(),
-            progress=progress,
+            settings,
+            self.hybrid,
             workers=workers,
+            progress=progress,
             stop=cancelled,
-            hybrid=self.hybrid,
         )
+        return method.analyse(sc.background, sc.obs, seed=settings.seed).members
 
     def threedvar_analysis(self, sc: Scenario, progress: bool = False) -> np.ndarray:
         """The 3D-Var analysis as a one-member ensemble (1, C, H, W) (no progress bar)."""
-        return self.threedvar.analyse(sc.background, sc.obs)[None]
+        return VariationalMethod(self.threedvar).analyse(sc.background, sc.obs).members
 
     def forecasts(self, base: Baseline, result: Result) -> dict[str, np.ndarray]:
         """48 h forecasts of every row (split over the cores; the baselines' are cached)."""

@@ -1,0 +1,111 @@
+"""The model bundle: everything an analysis needs, loaded once from one checkpoint folder.
+
+:func:`load_bundle` is the one loader the app, the CLI and the benchmarks use. It reads a
+folder (the shipped ``checkpoints/`` by default) or a Hugging Face Hub repo's snapshot, checks
+every file against the manifest's sha256, and returns a :class:`ModelBundle`: the world
+statistics, the codec (VAE), the latent prior, the reward soup (when the folder's aligned
+deltas belong to its prior), 3D-Var, and the analysis methods built on them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from alignda.alignment.soup import RewardSoup, load_deltas
+from alignda.analysis.hybrid import HybridEnVar
+from alignda.analysis.methods import PriorMethod, VariationalMethod
+from alignda.analysis.score import SamplerSettings
+from alignda.analysis.threedvar import BackgroundError, ThreeDVar
+from alignda.checkpoints import CheckpointError, checkpoint_dir, read_manifest, resolve
+from alignda.model.codec import LatentCodec, load_codec
+from alignda.model.nn.dit import DiT
+from alignda.model.prior import load_prior, prior_denoiser
+from alignda.world.stats import WorldStats
+
+
+@dataclass
+class ModelBundle:
+    """The loaded models of one checkpoint folder (see :func:`load_bundle`).
+
+    ``soup`` is None when the folder has no aligned deltas or they belong to another prior;
+    ``soup_problem`` then says why (empty when there are simply none). ``threedvar`` (and
+    the hybrid built on it) is None when the folder has no 3D-Var B (e.g. a fresh training).
+    """
+
+    folder: Path
+    manifest: dict
+    stats: WorldStats
+    codec: LatentCodec
+    prior: DiT
+    threedvar: ThreeDVar | None
+    soup: RewardSoup | None = None
+    soup_problem: str = ""
+    hybrid: HybridEnVar | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hybrid = HybridEnVar(self.threedvar) if self.threedvar else None
+
+    def variational(self) -> VariationalMethod:
+        """3D-Var as an :class:`~alignda.analysis.methods.AnalysisMethod`."""
+        if self.threedvar is None:
+            raise CheckpointError(f"{self.folder} has no 3D-Var background error (threedvar_b)")
+        return VariationalMethod(self.threedvar)
+
+    def prior_method(
+        self,
+        settings: SamplerSettings | None = None,
+        weights: Mapping[str, float] | Sequence[float] | None = None,
+        **kwargs,
+    ) -> PriorMethod:
+        """The prior (aligned with ``weights`` when given and the soup exists) under
+        ``settings`` as an :class:`~alignda.analysis.methods.AnalysisMethod`; ``kwargs`` go
+        to :class:`~alignda.analysis.methods.PriorMethod` (workers, progress, stop, name)."""
+        net = self.prior
+        if weights:
+            if self.soup is None:
+                raise CheckpointError(
+                    f"{self.folder} has no usable aligned deltas"
+                    + (f": {self.soup_problem}" if self.soup_problem else "")
+                )
+            net = self.soup.network(weights)
+        return PriorMethod(
+            prior_denoiser(net), self.codec, settings or SamplerSettings(), self.hybrid, **kwargs
+        )
+
+
+def load_bundle(
+    folder: str | Path | None = None,
+    *,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    prior: str = "prior",
+) -> ModelBundle:
+    """Load the bundle of ``folder``; without one, of the Hub repo ``repo_id`` (argument or
+    ``ALIGNDA_HUB_REPO``; downloaded or, offline, from the cache), else the shipped folder.
+    ``prior``: the manifest name of the prior network to use."""
+    folder = Path(folder) if folder else checkpoint_dir(repo_id, revision, cache_dir)
+    net = load_prior(prior, folder)  # resolve() says what is wrong with a bad folder
+    manifest = read_manifest(folder)
+    soup, problem = None, ""
+    if "aligned" in manifest and prior == "prior":
+        try:
+            soup = RewardSoup(net, load_deltas(directory=folder))
+        except CheckpointError as err:  # e.g. deltas of another prior: never mixed in
+            problem = str(err)
+    return ModelBundle(
+        folder=folder,
+        manifest=manifest,
+        stats=WorldStats.load(resolve("world_stats", folder)),
+        codec=load_codec(folder),
+        prior=net,
+        threedvar=(
+            ThreeDVar(BackgroundError.load(resolve("threedvar_b", folder)))
+            if "threedvar_b" in manifest
+            else None
+        ),
+        soup=soup,
+        soup_problem=problem,
+    )
