@@ -9,26 +9,45 @@ from dataclasses import replace
 
 from alignda.checkpoints import upload
 from alignda.cli.common import add_train_args, train_config
+from alignda.model.nn.dit import DiTConfig
+from alignda.model.nn.vae import VAEConfig
 from alignda.paths import CHECKPOINT_DIR
-from alignda.training.loop import last_log
+from alignda.training.loop import TrainConfig, last_log
 from alignda.training.pipeline import Recipe
 
 
-def cmd_train_vae(args: argparse.Namespace) -> None:
-    """Train the VAE (resumable) and export it to the checkpoint folder."""
-    from alignda.checkpoints import resolve
-    from alignda.model.nn.vae import VAEConfig
-    from alignda.training.vae import export_vae, train_vae
-    from alignda.world.stats import WorldStats
-
-    recipe = Recipe()
-    cfg = train_config(args, recipe.vae_train)
+def vae_configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
+    """The VAE architecture and training configuration a ``train-vae`` command line asks for
+    (the recipe's, where an option is not given)."""
     vcfg = VAEConfig(
         width=args.width,
         latent_channels=args.latent_channels,
         fine_width=args.fine_width,
         space=args.space,
     )
+    return vcfg, train_config(args, Recipe().vae_train)
+
+
+def prior_configs(args: argparse.Namespace, latent_channels: int) -> tuple[DiTConfig, TrainConfig]:
+    """The prior architecture (on a codec of ``latent_channels``) and training configuration a
+    ``train-prior`` command line asks for (the recipe's, where an option is not given)."""
+    net_cfg = DiTConfig(
+        latent_channels=latent_channels,
+        dim=args.dim,
+        depth=args.depth,
+        heads=args.heads,
+        increment=not args.full_latent,
+    )
+    return net_cfg, train_config(args, Recipe().prior_train)
+
+
+def cmd_train_vae(args: argparse.Namespace) -> None:
+    """Train the VAE (resumable) and export it to the checkpoint folder."""
+    from alignda.checkpoints import resolve
+    from alignda.training.vae import export_vae, train_vae
+    from alignda.world.stats import WorldStats
+
+    vcfg, cfg = vae_configs(args)
     codec = train_vae(
         args.train,
         args.val,
@@ -59,18 +78,10 @@ def cmd_train_vae(args: argparse.Namespace) -> None:
 def cmd_train_prior(args: argparse.Namespace) -> None:
     """Train the latent prior (resumable) and export it."""
     from alignda.model.codec import load_codec
-    from alignda.model.nn.dit import DiTConfig
     from alignda.training.prior import export_prior, train_prior
 
-    cfg = train_config(args, Recipe().prior_train)
     codec = load_codec(args.out)
-    net_cfg = DiTConfig(
-        latent_channels=codec.config.latent_channels,
-        dim=args.dim,
-        depth=args.depth,
-        heads=args.heads,
-        increment=not args.full_latent,
-    )
+    net_cfg, cfg = prior_configs(args, codec.config.latent_channels)
     net = train_prior(
         codec, args.train, args.val, args.workdir, net_cfg, cfg, progress=not args.quiet
     )
@@ -159,30 +170,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's commands to the parser's subcommands."""
     v = sub.add_parser("train-vae", help="train the VAE and export it")
     add_train_args(v)
-    vae_recipe = Recipe()
-    v.add_argument("--width", type=int, default=vae_recipe.vae.width)
+    recipe = Recipe()
+    v.add_argument("--width", type=int, default=recipe.vae.width)
     v.add_argument(
         "--latent-channels",
         dest="latent_channels",
         type=int,
-        default=vae_recipe.vae.latent_channels,
+        default=recipe.vae.latent_channels,
     )
-    v.add_argument("--fine-width", dest="fine_width", type=int, default=vae_recipe.vae.fine_width)
-    v.add_argument("--space", choices=("state", "controls"), default=vae_recipe.vae.space)
-    v.add_argument("--kl-weight", dest="kl_weight", type=float, default=vae_recipe.kl_weight)
+    v.add_argument("--fine-width", dest="fine_width", type=int, default=recipe.vae.fine_width)
+    v.add_argument("--space", choices=("state", "controls"), default=recipe.vae.space)
+    v.add_argument("--kl-weight", dest="kl_weight", type=float, default=recipe.kl_weight)
     v.add_argument(
         "--balance-weight",
         dest="balance_weight",
         type=float,
-        default=vae_recipe.balance_weight,
+        default=recipe.balance_weight,
     )
     v.set_defaults(func=cmd_train_vae)
 
     r = sub.add_parser("train-prior", help="train the latent score prior and export it")
     add_train_args(r)
-    r.add_argument("--dim", type=int, default=128)
-    r.add_argument("--depth", type=int, default=4)
-    r.add_argument("--heads", type=int, default=4)
+    r.add_argument("--dim", type=int, default=recipe.prior.dim)
+    r.add_argument("--depth", type=int, default=recipe.prior.depth)
+    r.add_argument("--heads", type=int, default=recipe.prior.heads)
     r.add_argument(
         "--full-latent",
         dest="full_latent",
