@@ -1,0 +1,50 @@
+"""The README stands alone: its module map matches the package tree, it points nowhere outside
+the repository, and its quick start uses one virtual environment."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def tree_modules() -> set[str]:
+    pkg = ROOT / "alignda"
+    return {
+        str(p.relative_to(ROOT).with_suffix(""))
+        for p in pkg.rglob("*.py")
+        if p.name != "__init__.py" and "_shipped" not in p.parts
+    }
+
+
+def map_modules() -> set[str]:
+    out = set()
+    for line in README.splitlines():
+        m = re.match(r"\| `(alignda/[\w/]*)` \| ((?:`[\w/]+` ?)+) \|", line)
+        if m:
+            out |= {m.group(1) + name for name in re.findall(r"`([\w/]+)`", m.group(2))}
+    return out
+
+
+def test_module_map_matches_the_tree() -> None:
+    listed, present = map_modules(), tree_modules()
+    assert listed, "no module map found in the README"
+    assert not present - listed, f"modules missing from the README map: {present - listed}"
+    assert not listed - present, f"README map names modules that do not exist: {listed - present}"
+
+
+def test_readme_points_nowhere_outside_the_repository() -> None:
+    assert "../" not in README and "DESIGN.md" not in README
+    assert not re.search(r"\bissue \d+|closing note", README, re.IGNORECASE)
+    for target in re.findall(r"\]\(((?!https?://)[^)#]+)\)", README):  # local links resolve
+        assert (ROOT / target).exists(), target
+    for path in re.findall(r"\b(?:alignda|benchmarks|tests)/[\w/]+\.py\b", README):
+        assert (ROOT / path).exists(), f"the README names {path}, which does not exist"
+
+
+def test_quick_start_uses_one_virtual_environment() -> None:
+    start = README.split("```bash", 1)[1].split("```", 1)[0]
+    assert start.count("python3 -m venv") == 1
+    assert "python app.py" in start and "python -m pytest" in start
