@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from alignda.alignment.rewards import FORECAST_HOURS
 from alignda.studio.request import (
     CSV_PATTERN,
-    _choice,
+    checked_choice,
 )
 from alignda.studio.result import (
     ALIGNED_ROW,
@@ -61,7 +61,7 @@ def _units(variable: str) -> str:
 
 def map_fields(result: Result, variable: str, analysis: str) -> dict[str, np.ndarray]:
     """The eight panels of the maps figure for one variable and analysis."""
-    _choice(variable, "variable", MAP_VARIABLES)
+    checked_choice(variable, "variable", MAP_VARIABLES)
     name = analysis if analysis in result.analyses else result.main
     members = _variable(result.analyses[name], variable)
     xa, truth, bg = (

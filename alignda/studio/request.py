@@ -115,7 +115,7 @@ def _flag(value: Any, name: str) -> bool:
     return bool(value)
 
 
-def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+def checked_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise StudioError(f"unknown {name} {value!r}; choose one of {list(choices)}")
     return value
@@ -149,8 +149,8 @@ class Request:
     def __post_init__(self) -> None:
         checked = {
             "case": str(self.case).strip(),
-            "pattern": _choice(self.pattern, "observation pattern", OBS_PATTERNS),
-            "mode": _choice(self.mode, "guidance mode", ANALYSIS_MODES),
+            "pattern": checked_choice(self.pattern, "observation pattern", OBS_PATTERNS),
+            "mode": checked_choice(self.mode, "guidance mode", ANALYSIS_MODES),
             "density_pct": _number(self.density_pct, "density_pct"),
             "noise_scale": _number(self.noise_scale, "noise_scale"),
             "zeta": _number(self.zeta, "zeta"),
@@ -235,7 +235,7 @@ class Request:
 
 def preset_weights(name: str) -> tuple[float, ...]:
     """Slider values over DELTAS of a named preset of :data:`alignda.alignment.dpo.PRESETS`."""
-    preset = PRESETS[_choice(name, "preset", tuple(PRESETS))]
+    preset = PRESETS[checked_choice(name, "preset", tuple(PRESETS))]
     return tuple(float(preset.get(k, 0.0)) for k in DELTAS)
 
 
