@@ -137,7 +137,8 @@ def assimilate(
         analysis: analysis mapped: aligned prior, unaligned prior or 3D-Var.
 
     Returns:
-        maps PNG, score table (MSE, MAE, RMSE per variable, obs misfit, three rewards),
+        maps PNG, score table (MSE, MAE, RMSE per variable, ACC, ensemble spread/skill and
+        CRPS, obs misfit, three rewards),
         trade-off plot, downloads (analysis netCDF, maps PNG, settings JSON), notes.
     """
     try:
@@ -372,7 +373,9 @@ def _output_panel(default_analysis: str) -> dict[str, Any]:
     maps = gr.Image(label="maps", type="filepath", elem_id="maps")
     table = gr.Dataframe(
         label=(
-            "scores (MSE, MAE: normalised, mean over variables; obs misfit: rms of (obs - state) "
+            "scores (MSE, MAE, CRPS: normalised, mean over variables; ACC: anomaly correlation "
+            "against the climatology; spread/skill: ensemble spread over the error of its mean, "
+            "1 = reliable, for ensembles of 2+ members; obs misfit: rms of (obs - state) "
             "/ obs error, O-B for the background; rewards: higher is better)"
         ),
         elem_id="scores",

@@ -22,11 +22,13 @@ from alignda.alignment.rewards import geo_score
 from alignda.analysis.hybrid import HybridEnVar
 from alignda.analysis.score import DivergenceError, SamplerSettings
 from alignda.bundle import load_bundle
+from alignda.evaluation import metrics
 from alignda.evaluation.experiments import NETWORKS
 from alignda.obs.operator import observe_case
 from alignda.paths import CHECKPOINT_DIR
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
+from alignda.world.state import to_dataset
 
 
 def weighted_mean(a: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -37,18 +39,18 @@ def weighted_mean(a: np.ndarray, w: np.ndarray) -> np.ndarray:
 def ensemble_figures(
     members: np.ndarray, truth: np.ndarray, std: np.ndarray, w: np.ndarray
 ) -> dict[str, float]:
-    """Normalised MSE of the mean, per-variable RMSE, spread/skill and CRPS of one case."""
+    """Normalised MSE of the mean, per-variable RMSE, spread and CRPS of one case (the
+    ensemble scores from :mod:`alignda.evaluation.metrics`)."""
     mean = members.mean(0)
     err2 = weighted_mean((mean - truth) ** 2, w)  # (C,)
     out = {"mse": float(np.mean(err2 / std**2)), "rmse_z": err2[0] ** 0.5, "rmse_u": err2[1] ** 0.5}
     m = len(members)
     if m > 1:
-        var = weighted_mean(members.var(0, ddof=1), w)
-        out["spread2"] = float(np.mean(var / std**2)) * (m + 1) / m
-        skill = np.abs(members - truth).mean(0)
-        pair = np.abs(members[:, None] - members[None]).mean((0, 1))
-        crps = weighted_mean(skill - 0.5 * pair, w) / std
-        out["crps"] = float(np.mean(crps))
+        ens = to_dataset(members, leading=[("member", np.arange(m))])
+        ref = to_dataset(truth)
+        spread = metrics.spread(ens).to_array().values
+        out["spread2"] = float(np.mean((spread / std) ** 2)) * (m + 1) / m
+        out["crps"] = float(np.mean(metrics.crps(ens, ref).to_array().values / std))
     return out
 
 

@@ -337,6 +337,28 @@ def test_score_table_layout_and_format() -> None:
         M.score_table({"bad": preds["background"].drop_vars("tracer")}, truth, scale)
 
 
+def test_score_table_reports_acc_spread_skill_and_crps() -> None:
+    truth = smooth_truth(2)
+    scale = {"z": 10.0, "u": 1.0, "v": 1.0, "tracer": 0.1}
+    s, d = 0.5, 2.0
+    ens = members(truth + d + s, truth + d - s)
+    one = members(truth + d)
+    clim = truth.mean("case") * 0.5
+    preds = {"ensemble": ens.mean("member"), "single": truth + d}
+    df = M.score_table(
+        preds, truth, scale, ensembles={"ensemble": ens, "single": one}, climatology=clim
+    )
+    assert list(df.columns)[-3:] == ["ACC", "spread/skill", "CRPS"]
+    ssr = M.spread_skill(ens, truth, finite_ensemble_correction=True)
+    assert df.loc["ensemble", "spread/skill"] == pytest.approx(float(ssr.to_array().mean()))
+    crps = M.crps(ens, truth)
+    expected = np.mean([float(crps[v]) / scale[v] for v in VARS])
+    assert df.loc["ensemble", "CRPS"] == pytest.approx(expected)
+    acc = M.acc(preds["single"], truth, clim)
+    assert df.loc["single", "ACC"] == pytest.approx(float(acc.to_array().mean()))
+    assert np.isnan(df.loc["single", "spread/skill"]) and np.isnan(df.loc["single", "CRPS"])
+
+
 # --------------------------------------------------------------------------------------------
 # property-based
 # --------------------------------------------------------------------------------------------

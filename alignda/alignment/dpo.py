@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from alignda.alignment.preferences import Preferences, preference_pairs
@@ -74,8 +75,13 @@ def train_dpo(
     workdir: str | Path,
     val_prefs: Preferences | None = None,
     progress: bool = True,
+    snapshots: bool = False,
 ) -> tuple[dict[str, torch.Tensor], list[dict]]:
-    """Align a copy of ``ref`` on the ``kind`` pairs; returns (delta state, training log)."""
+    """Align a copy of ``ref`` on the ``kind`` pairs; returns (delta state, training log).
+
+    ``snapshots``: also write the delta at every validation step to
+    ``workdir/deltas/step_<n>.safetensors`` (for model selection by sampled rewards).
+    """
     fraction = cfg.multi_fraction if kind == "multi" else cfg.fraction
     pairs = torch.from_numpy(preference_pairs(prefs.rewards, kind, fraction))
     if len(pairs) == 0:
@@ -94,8 +100,19 @@ def train_dpo(
         i = torch.randint(len(pairs), (cfg.train.batch,), generator=gen)
         return dpo_loss(net, ref, *batch(prefs, pairs[i]), cfg.beta, gen)[0]
 
+    ref_state = ref.state_dict()
+
+    def delta_of(net: nn.Module) -> dict[str, torch.Tensor]:
+        return {k: (v - ref_state[k]).detach().clone() for k, v in net.state_dict().items()}
+
     def val(net: nn.Module) -> dict[str, float]:
         out = {}
+        if snapshots:
+            folder = Path(workdir) / "deltas"
+            folder.mkdir(parents=True, exist_ok=True)
+            n = len(list(folder.glob("step_*.safetensors")))
+            step = min((n + 1) * cfg.train.val_every, cfg.train.steps)
+            save_file(delta_of(net), str(folder / f"step_{step:05d}.safetensors"))
         for name, p, idx in (("train", prefs, pairs), ("val", val_prefs, val_pairs)):
             if idx is None or len(idx) == 0:
                 continue
@@ -106,6 +123,4 @@ def train_dpo(
         return out
 
     log = train(model, loss, cfg.train, workdir, val_fn=val, progress=progress)
-    ref_state = ref.state_dict()
-    delta = {k: (v - ref_state[k]).detach() for k, v in model.state_dict().items()}
-    return delta, log
+    return delta_of(model), log

@@ -1,16 +1,22 @@
 """Preference data: candidates of the reference prior scored by the three rewards.
 
-:func:`generate_preferences` samples N ``obsfree`` candidates per training background from the
-reference prior, decodes and scores them; :func:`preference_pairs` draws winners and losers
-per reward ("-P": top-k vs bottom-k) or on all rewards at once ("-M": top fraction on every
-reward vs bottom fraction on every reward).
+:func:`generate_preferences` samples N candidates per training background from the reference
+prior, decodes and scores them: ``obsfree`` samples, or (``guidance="dps"``) guided analyses
+as the app samples them, in ``groups`` groups per background, each with its own random
+observation network (density and seed) and guidance strength zeta, so that the candidates
+differ in what the rewards measure. The candidates' latents are the sampler's own final
+variable (:func:`guided_candidates`), not re-encoded decodes. Generation is resumable
+(``partial``) and may stop on a time budget. :func:`preference_pairs` draws winners and
+losers per reward ("-P": top-k vs bottom-k) or on all rewards at once ("-M": top fraction on
+every reward vs bottom fraction on every reward).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +27,21 @@ from tqdm.auto import tqdm
 
 from alignda.alignment.rewards import FORECAST_HOURS, REWARDS, Forecaster, all_rewards
 from alignda.alignment.soup import DELTAS
+from alignda.analysis.score import SampleCodec, SamplerSettings, guided_denoiser
 from alignda.checkpoints import (
     safetensors_metadata,
 )
 from alignda.model.codec import LatentCodec
-from alignda.model.diffusion import AncestralPCSampler, EpsilonDenoiser, SDACosineSchedule
+from alignda.model.diffusion import (
+    AncestralPCSampler,
+    EpsilonDenoiser,
+    SDACosineSchedule,
+    member_generators,
+)
+from alignda.obs.operator import Observations, observe_case
 from alignda.world.cases import Cases
+
+GUIDANCES = ("obsfree", "dps")
 
 
 @dataclass(frozen=True)
@@ -38,12 +53,26 @@ class PreferenceConfig:
     steps: int = 32
     corrections: int = 1
     seed: int = 0
+    guidance: str = "obsfree"
+    #: dps: candidates per background are split into this many groups, each guided by its own
+    #: random network (a density drawn from ``densities``, its own seed) and zeta.
+    groups: int = 4
+    densities: tuple[float, ...] = field(default=(0.005, 0.01, 0.02, 0.05))
+    zetas: tuple[float, ...] = field(default=(0.5, 1.0, 2.0))
 
     def __post_init__(self) -> None:
         if self.candidates < 2:
             raise ValueError(f"need at least 2 candidates per background, got {self.candidates}")
         if self.backgrounds < 1:
             raise ValueError(f"need at least 1 background, got {self.backgrounds}")
+        if self.guidance not in GUIDANCES:
+            raise ValueError(f"guidance must be one of {GUIDANCES}, got {self.guidance!r}")
+        if not 1 <= self.groups <= self.candidates:
+            raise ValueError(f"groups must be in 1..candidates, got {self.groups}")
+        if not self.densities or not all(0 < d <= 1 for d in self.densities):
+            raise ValueError(f"densities must be fractions in (0, 1], got {self.densities}")
+        if not self.zetas or not all(z >= 0 for z in self.zetas):
+            raise ValueError(f"zetas must be >= 0, got {self.zetas}")
 
 
 @dataclass
@@ -87,6 +116,93 @@ def evenly_spaced(n_total: int, n: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_total - 1, min(n, n_total)).round().astype(int))
 
 
+def guided_candidates(
+    denoiser: EpsilonDenoiser,
+    codec: LatentCodec,
+    background: np.ndarray,
+    obs: Observations | None,
+    settings: SamplerSettings,
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """(sampler variables (M, c, h, w), background latent (1, c, h, w), decoded members).
+
+    The same members as :func:`alignda.analysis.score.analyse` draws for these settings (same
+    guidance, sampler and per-member generators; not the hybrid mode), plus the sampler's final
+    variable: what the prior models and what Diffusion-DPO must score. Re-encoding the decoded
+    members would give other latents (the encoder is not the decoder's exact inverse).
+    """
+    if settings.mode == "hybrid":
+        raise ValueError("guided_candidates samples the latent prior: not mode 'hybrid'")
+    with torch.no_grad():
+        zb = codec.encode(torch.as_tensor(np.asarray(background), dtype=torch.float32)[None])
+    view = SampleCodec(codec, denoiser, zb)
+    den = guided_denoiser(denoiser, view, obs, settings)
+    sampler = AncestralPCSampler(
+        den,
+        steps=settings.steps,
+        corrections=settings.corrections,
+        delta=settings.delta,
+        generator=member_generators(settings.seed, range(settings.members)),
+        silent=True,
+    )
+    shape = (settings.members, *zb.shape[1:])
+    with torch.no_grad():
+        x = sampler(sampler.init(shape), z_b=zb.expand(shape))
+        return x, zb, view.decode(x).cpu().numpy()
+
+
+def candidate_plan(cfg: PreferenceConfig, index: int) -> list[dict]:
+    """The candidate groups of background ``index``: members, density, zeta, obs/noise seeds."""
+    rng = np.random.default_rng([cfg.seed, index])
+    sizes = np.diff(np.linspace(0, cfg.candidates, cfg.groups + 1).round().astype(int))
+    return [
+        {
+            "members": int(m),
+            "density": float(rng.choice(cfg.densities)),
+            "zeta": float(rng.choice(cfg.zetas)),
+            "obs_seed": int(rng.integers(2**31)),
+            "seed": int(rng.integers(2**31)),
+        }
+        for m in sizes
+    ]
+
+
+def _sample_background(
+    cases: Cases,
+    t: np.datetime64,
+    index: int,
+    codec: LatentCodec,
+    denoiser: EpsilonDenoiser,
+    cfg: PreferenceConfig,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """(background latent (c, h, w), candidates (N, c, h, w), decoded (N, C, H, W))."""
+    background = cases.background_state(t)
+    if cfg.guidance == "obsfree":
+        zb = codec.encode(torch.from_numpy(background)[None])
+        shape = (cfg.candidates, *zb.shape[1:])
+        sampler = AncestralPCSampler(
+            denoiser, steps=cfg.steps, corrections=cfg.corrections, generator=gen, silent=True
+        )
+        z = sampler(sampler.init(shape), z_b=zb.expand(shape))
+        return zb[0], z, codec.decode(denoiser.to_latent(z, zb)).numpy()
+    truth = cases.truth_state(t)
+    zs, xs = [], []
+    for g in candidate_plan(cfg, index):
+        obs = observe_case(truth, g["obs_seed"], density=g["density"])
+        settings = SamplerSettings(
+            mode=cfg.guidance,
+            steps=cfg.steps,
+            corrections=cfg.corrections,
+            zeta=g["zeta"],
+            members=g["members"],
+            seed=g["seed"],
+        )
+        z, zb, x = guided_candidates(denoiser, codec, background, obs, settings)
+        zs.append(z)
+        xs.append(x)
+    return zb[0], torch.cat(zs), np.concatenate(xs)
+
+
 @torch.no_grad()
 def generate_preferences(
     cases: Cases,
@@ -95,43 +211,69 @@ def generate_preferences(
     stats_std: np.ndarray,
     cfg: PreferenceConfig,
     progress: bool = True,
+    partial: str | Path | None = None,
+    budget_s: float = float("inf"),
 ) -> Preferences:
-    """Sample and score ``cfg.candidates`` obsfree candidates for evenly spaced backgrounds.
+    """Sample and score ``cfg.candidates`` candidates for evenly spaced backgrounds.
 
-    Backgrounds without a truth 48 h later (end of a trajectory) are skipped.
+    Backgrounds without a truth 48 h later (end of a trajectory) are skipped. The backgrounds
+    are visited in a seeded random order, so a run cut short still spreads over the
+    trajectories. ``partial``: a file rewritten after every background and resumed from
+    (same config); ``budget_s``: stop (with what is done) once this many seconds have passed.
     """
     times = [t for t in cases.times if cases.future_truth(t, FORECAST_HOURS) is not None]
     if not times:
         raise ValueError("no case has a truth 48 h later: cannot score forecasts")
     times = [times[i] for i in evenly_spaced(len(times), cfg.backgrounds)]
+    order = np.random.default_rng(cfg.seed).permutation(len(times))
     denoiser = EpsilonDenoiser(net, SDACosineSchedule())
-    forecaster = Forecaster()
+    forecaster = Forecaster(batch=max(32, cfg.candidates))
     gen = torch.Generator().manual_seed(cfg.seed)
-    zbs, zs, rewards = [], [], {k: [] for k in REWARDS}
-    for t in tqdm(times, desc="preference data", disable=not progress):
-        zb = codec.encode(torch.from_numpy(cases.background_state(t))[None])
-        shape = (cfg.candidates, *zb.shape[1:])
-        sampler = AncestralPCSampler(
-            denoiser, steps=cfg.steps, corrections=cfg.corrections, generator=gen, silent=True
-        )
-        z = sampler(sampler.init(shape), z_b=zb.expand(shape))
+    config = {**asdict(cfg), "seconds_per_background": None}
+    zbs, zs, ts, rewards = [], [], [], {k: [] for k in REWARDS}
+    if partial is not None and Path(partial).exists():
+        done = Preferences.load(partial)
+        if {k: v for k, v in done.config.items() if k in asdict(cfg)} != json.loads(
+            json.dumps(asdict(cfg))
+        ):
+            raise ValueError(f"{partial} was made with another config: {done.config}")
+        zbs, zs, ts = list(done.zb), list(done.z), list(done.times)
+        rewards = {k: list(done.rewards[k]) for k in REWARDS}
+    t0, resumed = time.perf_counter(), len(ts)
+    todo = order[len(ts) :]
+    if cfg.guidance == "obsfree":  # the shared generator: replay the draws of finished ones
+        todo = order
+    for i in tqdm(todo, desc="preference data", disable=not progress):
+        if time.perf_counter() - t0 > budget_s:
+            break
+        t = times[i]
+        zb, z, x = _sample_background(cases, t, int(i), codec, denoiser, cfg, gen)
+        if cfg.guidance == "obsfree" and any(t == s for s in ts):
+            continue
         r = all_rewards(
-            codec.decode(denoiser.to_latent(z, zb)).numpy(),
-            cases.truth_state(t),
-            cases.future_truth(t, FORECAST_HOURS),
-            stats_std,
-            forecaster,
+            x, cases.truth_state(t), cases.future_truth(t, FORECAST_HOURS), stats_std, forecaster
         )
-        zbs.append(zb[0])
+        zbs.append(zb)
         zs.append(z)
+        ts.append(t)
         for k in REWARDS:
             rewards[k].append(r[k])
+        new = max(1, len(ts) - resumed)
+        config["seconds_per_background"] = (time.perf_counter() - t0) / new
+        if partial is not None:
+            _stack(zbs, zs, rewards, ts, config).save(partial)
+    if not ts:
+        raise ValueError("no background was scored within the time budget")
+    return _stack(zbs, zs, rewards, ts, config)
+
+
+def _stack(zbs, zs, rewards, ts, config) -> Preferences:
     return Preferences(
         torch.stack(zbs),
         torch.stack(zs),
         {k: np.stack(v) for k, v in rewards.items()},
-        np.array(times),
-        asdict(cfg),
+        np.array(ts, dtype="datetime64[ns]"),
+        dict(config),
     )
 
 

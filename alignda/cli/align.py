@@ -26,6 +26,10 @@ def cmd_preferences(args: argparse.Namespace) -> None:
         steps=args.steps,
         corrections=args.corrections,
         seed=args.seed,
+        guidance=args.guidance,
+        groups=args.groups,
+        densities=tuple(float(d) / 100.0 for d in args.densities.split(",")),
+        zetas=tuple(float(z) for z in args.zetas.split(",")),
     )
     folder = Path(args.checkpoints)
     stats = WorldStats.load(resolve("world_stats", folder))
@@ -36,11 +40,16 @@ def cmd_preferences(args: argparse.Namespace) -> None:
         stats.std,
         cfg,
         progress=not args.quiet,
+        partial=args.partial,
+        budget_s=60.0 * args.budget_minutes,
     )
     prefs.config["cases"] = str(args.cases)
     path = prefs.save(args.out)
     means = {k: round(float(v.mean()), 4) for k, v in prefs.rewards.items()}
-    print(f"{prefs.z.shape[0]} backgrounds x {prefs.z.shape[1]} candidates -> {path}; {means}")
+    print(
+        f"{prefs.z.shape[0]} backgrounds x {prefs.z.shape[1]} candidates -> {path}; {means}; "
+        f"{prefs.config['seconds_per_background']:.1f} s per background"
+    )
 
 
 def cmd_align(args: argparse.Namespace) -> None:
@@ -98,6 +107,90 @@ def cmd_align(args: argparse.Namespace) -> None:
         print(f"exported {path}")
 
 
+def cmd_align_select(args: argparse.Namespace) -> None:
+    """DPO sweep per kind with selection by sampled rewards on validation cases; export the
+    better of (selected, shipped) per kind when ``--export``."""
+    import torch
+
+    from alignda.alignment.preferences import Preferences
+    from alignda.alignment.recipe import Setting, save_selected, select, selected_deltas
+    from alignda.alignment.selection import scenarios
+    from alignda.alignment.soup import export_deltas, load_deltas
+    from alignda.analysis.score import SamplerSettings
+    from alignda.checkpoints import read_manifest, resolve
+    from alignda.model.codec import load_codec
+    from alignda.model.prior import load_prior
+    from alignda.world.stats import WorldStats
+
+    torch.set_num_threads(args.threads)
+    folder = Path(args.checkpoints)
+    settings = []
+    for item in args.settings.split(","):
+        beta, lr, steps = item.split(":")
+        settings.append(Setting(float(beta), float(lr), int(steps), args.batch, args.val_every))
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    prefs = Preferences.load(args.prefs)
+    val_cases = scenarios(Cases.open(args.val_cases), args.n_val, args.density / 100.0)
+    sampler = SamplerSettings(mode=args.mode, steps=args.steps, members=args.members)
+    stats = WorldStats.load(resolve("world_stats", folder))
+    try:
+        shipped = load_deltas(directory=folder)
+    except Exception as e:  # no or foreign deltas: nothing to compare with
+        print(f"no shipped deltas to compare: {e}")
+        shipped = None
+    selection = select(
+        load_prior(directory=folder),
+        load_codec(folder),
+        prefs,
+        val_cases,
+        settings,
+        kinds,
+        stats.std,
+        args.workdir,
+        sampler,
+        tuple(float(c) for c in args.delta_scales.split(",")),
+        args.n_val_prefs,
+        shipped,
+    )
+    save_selected(selection, Path(args.workdir) / "selected.safetensors")
+    if not args.export:
+        return
+    new = selected_deltas(selection)
+    chosen, origin = {}, {}
+    for k, s in selection.items():
+        better = shipped is None or s["shipped_score"] is None or s["score"] > s["shipped_score"]
+        chosen[k] = new[k] if better else shipped[k]
+        origin[k] = s["key"] if better else "previously shipped"
+    if shipped is not None:
+        for k in shipped:
+            chosen.setdefault(k, shipped[k])
+            origin.setdefault(k, "previously shipped")
+    if all(v == "previously shipped" for v in origin.values()):
+        print("no selected delta beats the shipped ones on validation: nothing exported")
+        return
+    path = export_deltas(
+        chosen,
+        "aligned",
+        args.out,
+        config={
+            "recipe": "alignda align-select",
+            "settings": [vars(s) for s in settings],
+            "origin": origin,
+            "selection": selection,
+            "validation": {
+                "cases": str(args.val_cases),
+                "n": args.n_val,
+                "density": args.density / 100.0,
+                "sampler": sampler.to_dict(),
+            },
+            "preferences": prefs.config,
+            "prior_sha256": read_manifest(folder)["prior"]["sha256"],
+        },
+        data={"prefs": str(args.prefs), "pairs_from_backgrounds": int(prefs.z.shape[0])},
+    )
+    print(f"exported {path}: {origin}")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's commands to the parser's subcommands."""
     pr = sub.add_parser("preferences", help="sample and score candidates for DPO")
@@ -108,6 +201,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("--steps", type=int, default=32)
     pr.add_argument("--corrections", type=int, default=1)
     pr.add_argument("--seed", type=int, default=0)
+    pr.add_argument("--guidance", default="obsfree", choices=("obsfree", "dps"))
+    pr.add_argument("--groups", type=int, default=4, help="dps: obs networks per background")
+    pr.add_argument("--densities", default="0.5,1,2,5", help="dps: random-network densities, %%")
+    pr.add_argument("--zetas", default="0.5,1,2", help="dps: guidance strengths drawn from")
+    pr.add_argument("--partial", help="file rewritten after each background and resumed from")
+    pr.add_argument("--budget-minutes", dest="budget_minutes", type=float, default=float("inf"))
     pr.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
     pr.add_argument("--quiet", action="store_true")
     pr.set_defaults(func=cmd_preferences)
@@ -130,3 +229,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     al.add_argument("--no-export", action="store_true")
     al.add_argument("--quiet", action="store_true")
     al.set_defaults(func=cmd_align)
+
+    se = sub.add_parser(
+        "align-select", help="DPO sweep, selection by sampled rewards on validation cases"
+    )
+    se.add_argument("--prefs", required=True, help="training preference file")
+    se.add_argument("--val-cases", dest="val_cases", default="data/cpu2/val.nc")
+    se.add_argument("--n-val", dest="n_val", type=int, default=6, help="validation cases")
+    se.add_argument(
+        "--n-val-prefs",
+        dest="n_val_prefs",
+        type=int,
+        default=6,
+        help="backgrounds held out of --prefs for the implicit reward accuracy",
+    )
+    se.add_argument("--settings", default="8000:2e-5:200", help="beta:lr:steps,...")
+    se.add_argument("--delta-scales", dest="delta_scales", default="1")
+    se.add_argument("--kinds", default="accuracy,forecast,physics,multi")
+    se.add_argument("--batch", type=int, default=8)
+    se.add_argument("--val-every", dest="val_every", type=int, default=100)
+    se.add_argument("--mode", default="dps")
+    se.add_argument("--density", type=float, default=1.0, help="validation obs density, %%")
+    se.add_argument("--steps", type=int, default=32)
+    se.add_argument("--members", type=int, default=4)
+    se.add_argument("--threads", type=int, default=1)
+    se.add_argument("--workdir", required=True)
+    se.add_argument("--checkpoints", default=str(CHECKPOINT_DIR), help="prior + shipped deltas")
+    se.add_argument("--out", default=str(CHECKPOINT_DIR))
+    se.add_argument("--export", action="store_true", help="export what beats the shipped deltas")
+    se.set_defaults(func=cmd_align_select)

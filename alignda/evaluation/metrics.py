@@ -314,13 +314,21 @@ def _scalar(x: xr.DataArray, what: str) -> float:
 
 
 def score_table(
-    preds: Mapping[str, xr.Dataset], truth: xr.Dataset, scale: Mapping[str, float]
+    preds: Mapping[str, xr.Dataset],
+    truth: xr.Dataset,
+    scale: Mapping[str, float],
+    ensembles: Mapping[str, xr.Dataset] | None = None,
+    climatology: xr.Dataset | None = None,
 ) -> pd.DataFrame:
     """Align-DA style score table: one row per prediction name.
 
     Columns: ``MSE`` and ``MAE`` (overall, normalised by ``scale``; see :func:`overall_mse`),
     then ``RMSE <var>`` per variable in physical units (canonical variable order). The
-    variable units are stored in ``df.attrs["units"]``.
+    variable units are stored in ``df.attrs["units"]``. With ``climatology``: ``ACC``, the
+    anomaly correlation averaged over the variables. With ``ensembles`` (name -> members on
+    the ``member`` dim; rows with fewer than 2 members get NaN): ``spread/skill`` (with the
+    finite-ensemble correction, 1 = reliable) and ``CRPS`` (fair, normalised by ``scale``),
+    each averaged over the variables.
     """
     if not preds:
         raise ValueError("preds is empty")
@@ -334,6 +342,10 @@ def score_table(
                 "MAE": _scalar(overall_mae(pred, truth, scale), "MAE"),
             }
             row |= {f"RMSE {n}": _scalar(per_var[n], f"RMSE {n}") for n in names}
+            if climatology is not None:
+                row["ACC"] = _variable_mean(acc(pred, truth, climatology), names)
+            if ensembles is not None:
+                row |= _ensemble_scores(ensembles.get(key), truth, scale, names)
         except ValueError as err:
             raise ValueError(f"prediction {key!r}: {err}") from err
         rows[key] = row
@@ -344,6 +356,24 @@ def score_table(
         for n in names
     }
     return df
+
+
+def _variable_mean(per_var: xr.Dataset, names: Iterable[Hashable]) -> float:
+    return float(np.mean([_scalar(per_var[n], str(n)) for n in names]))
+
+
+def _ensemble_scores(
+    ens: xr.Dataset | None, truth: xr.Dataset, scale: Mapping[str, float], names: list
+) -> dict[str, float]:
+    """Spread/skill and normalised CRPS of an ensemble, averaged over the variables."""
+    if ens is None or MEMBER not in ens.dims or ens.sizes[MEMBER] < 2:
+        return {"spread/skill": np.nan, "CRPS": np.nan}
+    ratio = spread_skill(ens, truth, finite_ensemble_correction=True)
+    score = crps(ens, truth)
+    return {
+        "spread/skill": _variable_mean(ratio, names),
+        "CRPS": float(np.mean([_scalar(score[n], str(n)) / scale[str(n)] for n in names])),
+    }
 
 
 def format_table(df: pd.DataFrame, digits: int = 4, units: bool = True) -> str:

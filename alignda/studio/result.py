@@ -50,6 +50,9 @@ TABLE_HEADERS: tuple[str, ...] = (
     "MSE",
     "MAE",
     *(f"RMSE {k} [{v['units']}]" for k, v in VARIABLES.items()),
+    "ACC",
+    "spread/skill",
+    "CRPS",
     FIT_COLUMN,
     *REWARD_COLUMNS,
 )

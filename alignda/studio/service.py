@@ -472,7 +472,17 @@ class Studio:
         names = table_rows(result)
         means = np.stack([result.mean(n) for n in names])
         preds = {n: to_dataset(m, self.grid) for n, m in zip(names, means, strict=True)}
-        table = score_table(preds, to_dataset(result.truth, self.grid), self.stats.scales)
+        ensembles = {
+            n: to_dataset(m, self.grid, leading=[("member", np.arange(len(m)))])
+            for n, m in result.analyses.items()
+        }
+        table = score_table(
+            preds,
+            to_dataset(result.truth, self.grid),
+            self.stats.scales,
+            ensembles=ensembles,
+            climatology=self.stats.climatology_dataset(self.grid.lon),
+        )
         table = table.rename(columns=lambda c: unit_header(c, table.attrs["units"]))
         table[FIT_COLUMN] = [result.obs.misfit(m) for m in means]
         fcs = None if forecasts is None else np.stack([forecasts[n] for n in names])

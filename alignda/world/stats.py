@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import xarray as xr
 
 from alignda.world.cases import Cases
 from alignda.world.variables import VARIABLE_NAMES
@@ -33,6 +34,15 @@ class WorldStats:
             std=np.array([float(t[v].std()) for v in VARIABLE_NAMES]),
             climatology=np.stack([t[v].mean(("time", "longitude")).values for v in VARIABLE_NAMES]),
             latitude=t.latitude.values,
+        )
+
+    def climatology_dataset(self, longitude: np.ndarray) -> xr.Dataset:
+        """The zonal-mean climatology on (latitude, ``longitude``), the reference of the
+        anomaly correlation (ACC)."""
+        clim = np.repeat(self.climatology[:, :, None], len(longitude), axis=-1)
+        return xr.Dataset(
+            {v: (("latitude", "longitude"), clim[i]) for i, v in enumerate(VARIABLE_NAMES)},
+            coords={"latitude": self.latitude, "longitude": np.asarray(longitude)},
         )
 
     @property
