@@ -28,6 +28,7 @@ from alignda.analysis.score import (
     Cancelled,  # noqa: E402
 )
 from alignda.runtime import parallel_workers, torch_threads  # noqa: E402
+from alignda.world.reanalysis import OUT_OF_DISTRIBUTION_NOTE  # noqa: E402
 
 torch.set_num_threads(torch_threads())
 
@@ -485,6 +486,10 @@ def build_demo() -> gr.Blocks:
             "shallow-water twin world: choose observations and reward weights, run the "
             "analysis, compare it with the background, 3D-Var and the unaligned prior."
         )
+        if studio.real_fields:
+            gr.Markdown(
+                f"**Real atmosphere ({studio.cases_path.name}).** {OUT_OF_DISTRIBUTION_NOTE}"
+            )
         with gr.Tabs() as tabs:
             with gr.Tab("Studio", id="studio"):
                 with gr.Row():

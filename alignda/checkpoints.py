@@ -215,7 +215,8 @@ def checkpoint_dir(
 
 
 def upload(folder: str | Path, repo_id: str, token: str | None = None) -> str:
-    """Upload a checkpoint folder (manifest + safetensors) to a Hub model repo."""
+    """Upload a checkpoint folder (manifest + safetensors) to a Hub model repo, with its
+    model card (README.md, :mod:`alignda.modelcard`)."""
     from huggingface_hub import HfApi
 
     folder = Path(folder)
@@ -231,4 +232,7 @@ def upload(folder: str | Path, repo_id: str, token: str | None = None) -> str:
         repo_id=repo_id,
         allow_patterns=[MANIFEST_NAME, "*.safetensors"],
     )
+    from alignda.modelcard import build_model_card  # the card reads this module's manifest
+
+    build_model_card(folder, repo_id).push_to_hub(repo_id, token=token)
     return str(info)

@@ -34,11 +34,9 @@ def test_budget_seconds_from_the_environment(monkeypatch):
             st.budget_seconds(bad)
 
 
-def test_calibration_is_cheap_and_orders_the_modes():
+def test_calibration_orders_the_modes():
     studio = st.default_studio()
-    t0 = time.perf_counter()
-    per_eval, threedvar = studio.calibrate()
-    assert time.perf_counter() - t0 < 3.0  # about 1 s on 2 cores
+    per_eval, threedvar = studio.calibrate()  # about 1 s: part of the start-up time
     assert set(per_eval) == {"obsfree", "repaint", "dps", "mmps", "hybrid"} and threedvar > 0
     # guidance costs: obsfree (the network) < dps (+ a backward pass) < mmps (+ the solve)
     assert 0 < per_eval["obsfree"] < per_eval["dps"] < per_eval["mmps"]

@@ -1,4 +1,5 @@
-"""Commands that make and show the world's data: generate, ship, fit-b, plot."""
+"""Commands that make and show the world's data: generate, ship, fit-b, plot,
+cases-from-reanalysis."""
 
 from __future__ import annotations
 
@@ -90,8 +91,65 @@ def cmd_plot(args: argparse.Namespace) -> None:
         print(path)
 
 
+def _variable_names(text: str | None) -> dict[str, str] | None:
+    if not text:
+        return None
+    pairs = [p.split("=", 1) for p in text.split(",") if p.strip()]
+    if any(len(p) != 2 for p in pairs):
+        raise ValueError(f"--names {text!r}: expected VAR=NAME pairs like z=hgt,u=uwnd")
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def cmd_cases_from_reanalysis(args: argparse.Namespace) -> None:
+    """Regrid a reanalysis file to the model grid and write cases."""
+    from alignda.world.reanalysis import OUT_OF_DISTRIBUTION_NOTE, cases_from_reanalysis
+
+    cases = cases_from_reanalysis(
+        args.file,
+        args.out,
+        level=None if str(args.level).lower() == "none" else args.level,
+        forecast=args.forecast,
+        lead_hours=args.lead_hours,
+        names=_variable_names(args.names),
+        z_kind=args.z_kind,
+        derive_missing=not args.strict,
+        mean_height=args.mean_height,
+    )
+    print(
+        f"{len(cases)} cases ({cases.attrs['background']}), {cases.attrs['regridding']}; "
+        f"derived: {cases.attrs['derived']} -> {args.out}"
+    )
+    print(f"serve them: ALIGNDA_CASES={args.out} python app.py  ({OUT_OF_DISTRIBUTION_NOTE})")
+
+
+def add_reanalysis_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``cases-from-reanalysis FILE --out cases.nc``."""
+    from alignda.world.reanalysis import Z_KINDS
+
+    p = sub.add_parser(
+        "cases-from-reanalysis",
+        help="reanalysis (netCDF/zarr, any regular lat-lon grid) -> cases on the model grid",
+    )
+    p.add_argument("file", help="netCDF file or zarr store of the truth (e.g. ERA5, WeatherBench2)")
+    p.add_argument("--out", required=True, help="cases file to write (netCDF)")
+    p.add_argument("--level", default="500", help="pressure level, e.g. 500 or 500hPa ('none')")
+    p.add_argument("--forecast", help="file of forecasts valid at the analysis times")
+    p.add_argument("--lead-hours", dest="lead_hours", type=int, default=48)
+    p.add_argument("--names", help="variable names, e.g. z=hgt,u=uwnd,v=vwnd,tracer=q")
+    p.add_argument("--z-kind", dest="z_kind", choices=Z_KINDS, default="auto")
+    p.add_argument(
+        "--mean-height",
+        dest="mean_height",
+        type=float,
+        help="global mean (m) of a height derived from the winds (default: the world's depth)",
+    )
+    p.add_argument("--strict", action="store_true", help="refuse files lacking z or the tracer")
+    p.set_defaults(func=cmd_cases_from_reanalysis)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's commands to the parser's subcommands."""
+    add_reanalysis_parser(sub)
     g = sub.add_parser("generate", help="generate twin-world cases (train/val/test netCDF)")
     g.add_argument("--out", default="data/world", help="output folder")
     g.add_argument("--config", help="JSON file with GenerateConfig fields")

@@ -128,7 +128,7 @@ class Request:
     ``density_pct`` is the observed share of grid points in percent (ignored for CSV points);
     ``noise_scale`` multiplies the default observation error std of every variable
     (:data:`alignda.obs.operator.DEFAULT_NOISE_STD`; 0 = perfect observations); ``weights`` are the
-    reward weights in the order of :data:`alignda.alignment.dpo.DELTAS` (all zero = unaligned);
+    reward weights in the order of :data:`alignda.alignment.soup.DELTAS` (all zero = unaligned);
     ``forecast`` adds the 48 h forecast reward (a few seconds more); ``points_csv`` is the
     text of the user's CSV (``lat, lon[, variable, value]``) for the ``"csv"`` pattern.
     """
@@ -234,7 +234,7 @@ class Request:
 
 
 def preset_weights(name: str) -> tuple[float, ...]:
-    """Slider values over DELTAS of a named preset of :data:`alignda.alignment.dpo.PRESETS`."""
+    """Slider values over DELTAS of a named preset of :data:`alignda.alignment.soup.PRESETS`."""
     preset = PRESETS[checked_choice(name, "preset", tuple(PRESETS))]
     return tuple(float(preset.get(k, 0.0)) for k in DELTAS)
 

@@ -86,6 +86,7 @@ from alignda.studio.result import (
 )
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
+from alignda.world.reanalysis import OUT_OF_DISTRIBUTION_NOTE, is_reanalysis
 from alignda.world.state import to_dataset
 
 #: A progress callback: (fraction done in [0, 1], description).
@@ -112,6 +113,13 @@ class Studio:
         self.device = device or default_device()
         self.cases = Cases.open(self.cases_path)
         self.grid = Grid(self.cases.truth.sizes["latitude"], self.cases.truth.sizes["longitude"])
+        if self.grid.shape != Grid().shape:
+            raise StudioError(
+                f"{self.cases_path}: cases on a {self.grid.shape} grid; the models need "
+                f"{Grid().shape}: regrid them with `python -m alignda cases-from-reanalysis`"
+            )
+        #: Real fields (not the twin world): the prior is out of its training distribution.
+        self.real_fields = is_reanalysis(self.cases)
         bundle = load_bundle(self.folder)
         if bundle.hybrid is None:
             raise CheckpointError(f"{self.folder} has no 3D-Var background error (threedvar_b)")
@@ -456,6 +464,8 @@ class Studio:
 
     def _notes(self, req: Request, sc: Scenario, cached: bool) -> list[str]:
         notes = [self.aligned_note()]
+        if self.real_fields:
+            notes.append(OUT_OF_DISTRIBUTION_NOTE)
         if self.aligned_available and not req.aligned:
             notes.append("All reward weights are 0: the aligned prior is the unaligned one.")
         if req.forecast and sc.future_truth is None:
