@@ -27,7 +27,7 @@ from alignda.analysis.score import (
     ANALYSIS_MODES,  # noqa: E402
     Cancelled,  # noqa: E402
 )
-from alignda.runtime import parallel_workers, torch_threads  # noqa: E402
+from alignda.runtime import gpu_task, parallel_workers, torch_threads  # noqa: E402
 from alignda.world.reanalysis import OUT_OF_DISTRIBUTION_NOTE  # noqa: E402
 
 torch.set_num_threads(torch_threads())
@@ -173,6 +173,10 @@ def assimilate(
     history = st.extend_history(history, result)
     table = st.display_table(result.table)
     return maps, table, plot, files, st.summary(result), result, history
+
+
+# On Hugging Face ZeroGPU hardware a GPU is attached while a request runs (no-op elsewhere).
+assimilate = gpu_task(assimilate)
 
 
 def rerender(result: st.Result | None, variable: str, analysis: str) -> tuple[Any, Any]:

@@ -58,6 +58,17 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def gpu_task(fn: Callable[..., T], duration_s: int = 120) -> Callable[..., T]:
+    """``fn`` under ``spaces.GPU`` where the ``spaces`` package is installed (Hugging Face
+    Spaces: on ZeroGPU hardware a GPU is attached for each call, at most ``duration_s``;
+    elsewhere the package leaves the function as it is), else ``fn`` itself."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(duration=duration_s)(fn)
+
+
 def side_by_side(jobs: Mapping[K, Callable[[bool], T]], workers: int) -> dict[K, T]:
     """Run ``job(first)`` for each job, up to ``workers`` at once in threads; results by key.
 

@@ -20,8 +20,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import torch
 from huggingface_hub import ModelCard, constants
 
+from alignda.bundle import load_bundle
 from alignda.checkpoints import (
     CHECKPOINT_DIR,
     MANIFEST_NAME,
@@ -208,6 +210,12 @@ def test_checkpoints_load_by_repo_id_offline_from_the_hub_cache(fake_hub, tmp_pa
         assert path == folder / entry["file"] and path.is_symlink()
     card = ModelCard.load(folder / CARD_NAME)
     assert card.data.license == "mit" and REPO in card.text
+    # the one bundle loader, by repo id: the same models as the shipped folder
+    bundle = load_bundle(repo_id=REPO, cache_dir=cache)
+    assert bundle.folder == folder and bundle.soup is not None and bundle.hybrid is not None
+    shipped = load_bundle()
+    for a, b in zip(bundle.prior.parameters(), shipped.prior.parameters(), strict=True):
+        assert torch.equal(a, b)
     # an unknown repo is not in the cache: a clear error, still offline
     with pytest.raises(FileNotFoundError, match="someuser/other"):
         checkpoint_dir("someuser/other", cache_dir=cache)

@@ -69,3 +69,38 @@ def test_members_do_not_depend_on_how_they_are_split(mode):
     np.testing.assert_allclose(split, whole, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(one[0], whole[0], rtol=1e-4, atol=1e-3)  # member 0 alone
     assert np.abs(whole[1] - whole[0]).max() > 1.0  # distinct members
+
+
+def test_gpu_task_is_the_function_itself_without_spaces(monkeypatch) -> None:
+    import sys
+
+    from alignda.runtime import gpu_task
+
+    def handler(x: int) -> int:
+        return x + 1
+
+    monkeypatch.setitem(sys.modules, "spaces", None)  # `import spaces` raises ImportError
+    assert gpu_task(handler) is handler
+
+
+def test_gpu_task_applies_spaces_gpu_when_installed(monkeypatch) -> None:
+    import sys
+    import types
+
+    from alignda.runtime import gpu_task
+
+    calls = []
+
+    def gpu(duration: int):  # the shape of spaces.GPU(duration=...)(fn)
+        def wrap(fn):
+            def run(*args):
+                calls.append(duration)
+                return fn(*args)
+
+            return run
+
+        return wrap
+
+    monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu))
+    wrapped = gpu_task(lambda x: 2 * x, duration_s=90)
+    assert wrapped(3) == 6 and calls == [90]
