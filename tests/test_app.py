@@ -116,6 +116,10 @@ def test_served_over_http_with_the_shipped_checkpoints(client):
     for row in scores.values():
         assert 0 <= row["accuracy (BT)"] <= 1 and 0 <= row["physics (Geo-Score %)"] <= 100
         assert np.isfinite(row["RMSE z [m]"]) and row["forecast (-MSE +48 h)"] is None
+        assert 0 < row["ACC"] <= 1
+    # ensemble scores for the 2-member prior analyses only
+    assert scores["3D-Var"]["spread/skill"] is None and scores["background"]["CRPS"] is None
+    assert scores["unaligned prior"]["spread/skill"] > 0 and scores["unaligned prior"]["CRPS"] > 0
     if not st.default_studio().aligned_available:
         assert "aligned deltas are not available" in notes
     names = {Path(f).name: f for f in files}

@@ -109,7 +109,9 @@ def test_api_scenario(client, csv_files, mode, weights, pattern, density) -> Non
     assert list(rows) == expected
     for name, row in rows.items():
         for column, value in row.items():
-            if column not in ("method", st.REWARD_COLUMNS[1]):  # no forecast asked
+            if column in ("spread/skill", "CRPS"):  # ensembles of 2+ members only: 1 here
+                assert value is None, (name, column, value)
+            elif column not in ("method", st.REWARD_COLUMNS[1]):  # no forecast asked
                 assert value is not None and np.isfinite(value), (name, column, value)
     by_name = {Path(f).name: f for f in files}
     check_analysis(by_name["analysis.nc"])
