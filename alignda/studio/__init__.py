@@ -39,6 +39,7 @@ from alignda.studio.request import (
     Request,
     StudioError,
     budget_seconds,
+    checkpoints_folder,
     preset_weights,
     read_upload,
 )
@@ -56,7 +57,7 @@ from alignda.studio.result import (
     Result,
     table_rows,
 )
-from alignda.studio.service import Studio, checkpoints_folder, default_studio, reproduce
+from alignda.studio.service import Studio, default_studio, reproduce
 
 __all__ = [
     "ALIGNED_ROW",

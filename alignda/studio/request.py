@@ -16,6 +16,7 @@ from alignda.analysis.score import (
     ANALYSIS_MODES,
     SamplerSettings,
 )
+from alignda.checkpoints import checkpoint_dir
 from alignda.obs.networks import PATTERNS
 from alignda.obs.operator import scaled_noise_std
 
@@ -270,3 +271,9 @@ def read_upload(
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise StudioError(f"{path.name} is not UTF-8 text: {err}") from None
+
+
+def checkpoints_folder() -> Path:
+    """``$ALIGNDA_CHECKPOINTS``, else the Hub snapshot of ``$ALIGNDA_HUB_REPO``, else shipped."""
+    folder = os.environ.get(CHECKPOINTS_ENV)
+    return Path(folder) if folder else checkpoint_dir()

@@ -120,3 +120,23 @@ def unit_header(column: str, units: Mapping[str, str]) -> str:
     if column.startswith("RMSE ") and units.get(column[5:]):
         return f"{column} [{units[column[5:]]}]"
     return column
+
+
+def fit_notes(table: pd.DataFrame, req: Request) -> list[str]:
+    """A warning for each prior analysis that fits the observations worse than the background
+    (O-A > O-B): the guidance pulled it away (too strong for this many observations or this
+    few steps)."""
+    fit = table[FIT_COLUMN]
+    notes = []
+    for row in (UNALIGNED, ALIGNED_ROW):
+        if row in fit.index and fit[row] > fit[BACKGROUND]:
+            hint = (
+                f"lower zeta (now {req.zeta:g}) or use more steps"
+                if req.mode == "dps"
+                else "try DPS"
+            )
+            notes.append(
+                f"The {row} fits the observations worse than the background (misfit "
+                f"{fit[row]:.2f} > {fit[BACKGROUND]:.2f}): the guidance diverged; {hint}."
+            )
+    return notes

@@ -49,7 +49,7 @@ from alignda.analysis.score import (
     evaluation_seconds,
 )
 from alignda.bundle import load_bundle
-from alignda.checkpoints import CheckpointError, checkpoint_dir, read_manifest
+from alignda.checkpoints import CheckpointError, read_manifest
 from alignda.evaluation.metrics import score_table
 from alignda.model.guidance import MODES
 from alignda.model.prior import prior_denoiser
@@ -60,7 +60,6 @@ from alignda.studio.placement import Placed, PlacedCodec
 from alignda.studio.reproduction import analysis_netcdf, reproduction
 from alignda.studio.request import (
     CASES_ENV,
-    CHECKPOINTS_ENV,
     CSV_PATTERN,
     FORECAST_S,
     LIMITS,
@@ -70,10 +69,10 @@ from alignda.studio.request import (
     Request,
     StudioError,
     budget_seconds,
+    checkpoints_folder,
 )
 from alignda.studio.result import (
     ALIGNED_ROW,
-    BACKGROUND,
     FIT_COLUMN,
     REWARD_COLUMNS,
     THREEDVAR,
@@ -81,6 +80,7 @@ from alignda.studio.result import (
     Baseline,
     Result,
     Scenario,
+    fit_notes,
     table_rows,
     unit_header,
 )
@@ -428,7 +428,7 @@ class Studio:
             stage(0.85, f"{FORECAST_HOURS} h forecasts")
             forecasts = self.forecasts(base, result)
         result.table = self.score(result, forecasts, sc.future_truth)
-        result.notes += _fit_notes(result.table, req)
+        result.notes += fit_notes(result.table, req)
         result.settings = self.settings(result)
         seconds["total (no maps)"] = time.perf_counter() - t0
         return result
@@ -531,26 +531,6 @@ class Studio:
         }
 
 
-def _fit_notes(table: pd.DataFrame, req: Request) -> list[str]:
-    """A warning for each prior analysis that fits the observations worse than the background
-    (O-A > O-B): the guidance pulled it away (too strong for this many observations or this
-    few steps)."""
-    fit = table[FIT_COLUMN]
-    notes = []
-    for row in (UNALIGNED, ALIGNED_ROW):
-        if row in fit.index and fit[row] > fit[BACKGROUND]:
-            hint = (
-                f"lower zeta (now {req.zeta:g}) or use more steps"
-                if req.mode == "dps"
-                else "try DPS"
-            )
-            notes.append(
-                f"The {row} fits the observations worse than the background (misfit "
-                f"{fit[row]:.2f} > {fit[BACKGROUND]:.2f}): the guidance diverged; {hint}."
-            )
-    return notes
-
-
 def _no_stage(fraction: float, description: str) -> None:
     return None
 
@@ -572,12 +552,6 @@ def _timed(seconds: dict[str, float], name: str) -> Iterator[None]:
         yield
     finally:
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - t0
-
-
-def checkpoints_folder() -> Path:
-    """``$ALIGNDA_CHECKPOINTS``, else the Hub snapshot of ``$ALIGNDA_HUB_REPO``, else shipped."""
-    folder = os.environ.get(CHECKPOINTS_ENV)
-    return Path(folder) if folder else checkpoint_dir()
 
 
 @lru_cache(maxsize=1)
