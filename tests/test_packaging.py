@@ -1,0 +1,65 @@
+"""pyproject lists every third-party module the package and the app import, and
+requirements.txt (what the quick start and Hugging Face Spaces install) agrees with it."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+
+ROOT = Path(__file__).resolve().parent.parent
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+#: Import name -> distribution name, where they differ.
+DISTRIBUTIONS = {"huggingface_hub": "huggingface-hub", "torch_harmonics": "torch-harmonics"}
+DISTRIBUTIONS |= {"xarray_regrid": "xarray-regrid"}
+#: Imported only where present, behind an ImportError guard (Hugging Face Spaces' own package).
+OPTIONAL = {"spaces"}
+
+
+def requirement_names(lines: list[str]) -> dict[str, str]:
+    """name -> full requirement of requirement strings (comments and options skipped)."""
+    out = {}
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        if line and not line.startswith("-"):
+            out[re.split(r"[=<>\[ ]", line, maxsplit=1)[0].lower()] = line
+    return out
+
+
+def third_party_imports(paths: list[Path]) -> set[str]:
+    mods = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                mods |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                mods.add(node.module.split(".")[0])
+    return {m for m in mods if m not in sys.stdlib_module_names and m != "alignda"}
+
+
+def test_pyproject_lists_every_direct_import() -> None:
+    package = third_party_imports(list((ROOT / "alignda").rglob("*.py")))
+    app = third_party_imports([ROOT / "app.py"]) - package
+    deps = requirement_names(PYPROJECT["dependencies"])
+    extras = requirement_names(PYPROJECT["optional-dependencies"]["app"])
+    missing = {m for m in package - OPTIONAL if DISTRIBUTIONS.get(m, m).lower() not in deps}
+    assert not missing, f"imported by alignda, not in pyproject dependencies: {missing}"
+    missing = {m for m in app if DISTRIBUTIONS.get(m, m).lower() not in deps | extras.keys()}
+    assert not missing, (
+        f"imported by app.py, not in pyproject (dependencies or app extra): {missing}"
+    )
+
+
+def test_requirements_agree_with_pyproject() -> None:
+    req = requirement_names((ROOT / "requirements.txt").read_text().splitlines())
+    wanted = requirement_names(PYPROJECT["dependencies"])
+    wanted |= requirement_names(PYPROJECT["optional-dependencies"]["app"])
+    assert not wanted.keys() - req.keys(), f"not in requirements.txt: {wanted.keys() - req.keys()}"
+    pins = {k: v for k, v in wanted.items() if "==" in v}
+    assert pins and all(req[k] == v for k, v in pins.items()), "pins differ"  # torch, gradio...
