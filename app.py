@@ -179,6 +179,36 @@ def assimilate(
 assimilate = gpu_task(assimilate)
 
 
+def front(
+    result: st.Result | None,
+    progress: gr.Progress = gr.Progress(),  # noqa: B008
+) -> Any:
+    """The trade-off front of the last run's scenario: the prior with each weight preset
+    (unaligned, accuracy, forecast, physics, balanced, paper -M), two sampler seeds each
+    (error bars), beside 3D-Var and the last run's weights (a red star).
+
+    Args:
+        result: the last run (the page keeps it; run an assimilation first).
+
+    Returns:
+        the front as an image (analysis MSE against the Geo-Score).
+    """
+    if result is None:
+        raise gr.Error("run an assimilation first: the front is drawn for its scenario")
+    try:
+        points = st.default_studio().front(
+            result.request, stage=lambda f, d: progress(f, desc=d), cancelled=client_left()
+        )
+    except (ValueError, KeyError) as err:
+        raise _error(err) from err
+    except Cancelled as err:
+        raise gr.Error("the front was cancelled: its client left", title="Cancelled") from err
+    return st.figure_array(st.front_figure(points, result))
+
+
+front = gpu_task(front)
+
+
 def rerender(result: st.Result | None, variable: str, analysis: str) -> tuple[Any, Any]:
     """Maps of another variable or analysis of the last run (no new analysis)."""
     if result is None:
@@ -258,6 +288,9 @@ Several *members* give an ensemble; their *spread* says where the analysis is un
 **Reward weights.** Alignment (Diffusion-DPO) gives one weight change (delta) per reward, plus
 the paper's multi-reward -M delta. Your weights mix them: theta = theta_ref + sum_i w_i delta_i,
 normalised to sum 1, applied at once without retraining. All zero is the unaligned prior.
+The *trade-off front* button under the plot analyses the last scenario with every preset
+(two sampler seeds each: the error bars are sampling noise) and marks your weights: a move
+of a slider is worth reading only where it leaves those error bars.
 
 **Reading the numbers.** MSE and MAE are averaged over the variables after dividing by their
 climatological std (the paper's columns); RMSE per variable is in physical units. The small
@@ -390,7 +423,11 @@ def _output_panel(default_analysis: str) -> dict[str, Any]:
         + [f"{88 / (len(st.TABLE_HEADERS) - 1):.1f}%"] * (len(st.TABLE_HEADERS) - 1),
     )
     with gr.Row():
-        plot = gr.Image(label="trade-off", type="numpy", scale=2)
+        with gr.Column(scale=2):
+            plot = gr.Image(label="trade-off", type="numpy", elem_id="tradeoff")
+            front_button = gr.Button(
+                "Trade-off front of this scenario (every preset, 2 seeds)", size="sm"
+            )
         with gr.Column(scale=3):
             notes = gr.Markdown(elem_id="notes")
             files = gr.File(label="downloads", file_count="multiple")
@@ -401,6 +438,7 @@ def _output_panel(default_analysis: str) -> dict[str, Any]:
         "maps": maps,
         "table": table,
         "plot": plot,
+        "front": front_button,
         "notes": notes,
         "files": files,
     }
@@ -467,6 +505,7 @@ def _wire(c: dict[str, Any], tabs: gr.Tabs, examples: gr.Examples) -> None:
     cost_inputs += [*(c[f"w_{k}"] for k in DELTAS), c["forecast"]]
     for control in cost_inputs:
         control.change(cost_text, cost_inputs, c["cost"], api_visibility="private", queue=False)
+    c["front"].click(front, c["result"], c["plot"], api_name="front", **shown)
     view = [c["result"], c["variable"], c["analysis"]]
     for control in (c["variable"], c["analysis"]):
         control.input(rerender, view, [c["maps"], c["files"]], api_visibility="private")

@@ -6,6 +6,7 @@
   calibrated) that runs a request into a :class:`Result`;
 - :mod:`~alignda.studio.result`: the result and the names of its rows and columns;
 - :mod:`~alignda.studio.figures`: map panels, the trade-off figure, the table and summary;
+- :mod:`~alignda.studio.front`: the trade-off front of a scenario across weight presets;
 - :mod:`~alignda.studio.reproduction`: command lines that reproduce a result, its files;
 - :mod:`~alignda.studio.placement`: the prior and codec placed on the sampler's device.
 
@@ -23,6 +24,7 @@ from alignda.studio.figures import (
     tradeoff_figure,
     tradeoff_point,
 )
+from alignda.studio.front import FRONT_PRESETS, FrontPoint, front_figure, front_seconds
 from alignda.studio.reproduction import analysis_netcdf, reproduction, settings_json
 from alignda.studio.request import (
     BUDGET_ENV,
@@ -60,6 +62,10 @@ from alignda.studio.result import (
 from alignda.studio.service import Studio, default_studio, reproduce
 
 __all__ = [
+    "FRONT_PRESETS",
+    "FrontPoint",
+    "front_figure",
+    "front_seconds",
     "ALIGNED_ROW",
     "ANALYSES",
     "BACKGROUND",

@@ -56,6 +56,7 @@ from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import Observations, observe_case
 from alignda.paths import SHIPPED_CASES
 from alignda.runtime import default_device, parallel_workers, side_by_side
+from alignda.studio.front import DEFAULT_SEEDS, FrontPoint, tradeoff_front
 from alignda.studio.placement import Placed, PlacedCodec
 from alignda.studio.reproduction import analysis_netcdf, reproduction
 from alignda.studio.request import (
@@ -173,11 +174,16 @@ class Studio:
         requests (1 at start-up; above 1 when other work shares the cores).
         """
         analyses = 1 + int(self.aligned_available and req.aligned)
+        sampling = self.analysis_seconds(req, analyses)
+        return sampling + self.threedvar_s + OVERHEAD_S + FORECAST_S * req.forecast
+
+    def analysis_seconds(self, req: Request, analyses: int = 1) -> float:
+        """Estimated seconds of ``analyses`` prior analyses of a request, side by side."""
         sampling = self.slowdown * self._sampling_seconds(req, analyses)
         if req.mode == "hybrid":  # one variational solve per member and one for the centre
             solves = max(req.members, 2) + 1
             sampling += self.slowdown * analyses * solves * self.hybrid_solve_s
-        return sampling + self.threedvar_s + OVERHEAD_S + FORECAST_S * req.forecast
+        return sampling
 
     def _sampling_seconds(self, req: Request, analyses: int) -> float:
         """Calibrated seconds of ``analyses`` prior analyses of a request run side by side."""
@@ -389,6 +395,17 @@ class Studio:
         cost = self.check_budget(req)
         with self._lock:
             return self._run(req, stage or _no_stage, cancelled or _never, cost)
+
+    def front(
+        self,
+        req: Request,
+        seeds: int = DEFAULT_SEEDS,
+        stage: Stage | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> list[FrontPoint]:
+        """The trade-off front of the request's scenario (:mod:`alignda.studio.front`)."""
+        with self._lock:
+            return tradeoff_front(self, req, seeds, stage, cancelled)
 
     def _run(
         self, req: Request, stage: Stage, cancelled: Callable[[], bool], cost: float

@@ -1,0 +1,143 @@
+"""The trade-off front of one scenario: the aligned prior across reward-weight presets.
+
+For the request's case and observations, the prior mixed with each preset's weights
+(:data:`FRONT_PRESETS`) analyses the scenario ``seeds`` times with different sampler seeds;
+each point is the mean analysis MSE and Geo-Score over those seeds, with their standard
+deviation as error bars (seed noise). The first seed is the request's, so the point of the
+request's own weights matches the main result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from alignda.alignment.rewards import geo_score, normalised_mse
+from alignda.alignment.soup import PRESETS, normalise_weights
+from alignda.analysis.score import Cancelled
+from alignda.runtime import parallel_workers
+from alignda.studio.request import OverBudget, Request, StudioError
+from alignda.studio.result import ALIGNED_ROW, REWARD_COLUMNS, THREEDVAR, UNALIGNED, Result
+
+if TYPE_CHECKING:  # the service imports this module
+    from alignda.studio.service import Studio
+
+#: Weight presets that span the simplex of the deltas, and the unaligned reference.
+FRONT_PRESETS: tuple[str, ...] = (
+    "unaligned",
+    "accuracy",
+    "forecast",
+    "physics",
+    "balanced",
+    "paper -M",
+)
+DEFAULT_SEEDS = 2
+
+
+@dataclass(frozen=True)
+class FrontPoint:
+    """One preset on the front: mean and seed standard deviation of the analysis MSE
+    (normalised) and of the Geo-Score (%)."""
+
+    preset: str
+    weights: dict[str, float]
+    mse: float
+    mse_std: float
+    geo: float
+    geo_std: float
+
+
+def front_seconds(studio: Studio, req: Request, seeds: int = DEFAULT_SEEDS) -> float:
+    """Estimated seconds of the front of a request."""
+    return len(FRONT_PRESETS) * seeds * studio.analysis_seconds(req)
+
+
+def tradeoff_front(
+    studio: Studio,
+    req: Request,
+    seeds: int = DEFAULT_SEEDS,
+    stage: Callable[[float, str], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+) -> list[FrontPoint]:
+    """The front of the request's scenario (see the module docstring). Refused with
+    :class:`OverBudget` when its estimate exceeds the studio's compute budget."""
+    if not studio.aligned_available:
+        raise StudioError("the aligned deltas are not available: there is no front to draw")
+    if not 1 <= seeds <= 8:
+        raise StudioError(f"seeds must be in 1..8, got {seeds}")
+    cost = front_seconds(studio, req, seeds)
+    if cost > studio.budget_s:
+        raise OverBudget(
+            f"the front needs about {cost:.0f} s > budget {studio.budget_s:g} s "
+            f"({len(FRONT_PRESETS)} presets x {seeds} seeds): lower steps or members"
+        )
+    sc = studio.scenario(req)
+    scale = studio.stats.std
+    points = []
+    for i, preset in enumerate(FRONT_PRESETS):
+        weights = normalise_weights(PRESETS[preset])
+        mse, geo = [], []
+        for k in range(seeds):
+            if cancelled is not None and cancelled():
+                raise Cancelled("the front was cancelled")
+            if stage is not None:
+                stage((i * seeds + k) / (len(FRONT_PRESETS) * seeds), f"front: {preset}")
+            run = replace(req, seed=req.seed + k)  # the sampler's seed; the obs stay
+            members = studio.analyse(
+                run, weights, sc, progress=False, workers=parallel_workers(), cancelled=cancelled
+            )
+            mean = members.mean(0)[None]
+            mse.append(float(normalised_mse(mean, sc.truth, scale)[0]))
+            geo.append(100.0 * float(geo_score(mean, sc.truth)[0]))
+        points.append(
+            FrontPoint(preset, weights, np.mean(mse), np.std(mse), np.mean(geo), np.std(geo))
+        )
+    return points
+
+
+def front_figure(points: list[FrontPoint], result: Result | None = None) -> Figure:
+    """The front (analysis MSE against Geo-Score, seed-noise error bars, one label a preset);
+    with ``result``, its 3D-Var and the user's current weights (a red star) for reference."""
+    fig = Figure(figsize=(5.0, 3.4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for p in points:
+        colour = "tab:blue" if p.preset == "unaligned" else "tab:orange"
+        ax.errorbar(
+            p.geo, p.mse, xerr=p.geo_std, yerr=p.mse_std, fmt="o", c=colour, ms=5, capsize=2
+        )
+        ax.annotate(p.preset, (p.geo, p.mse), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    if result is not None:
+        table, physics = result.table, REWARD_COLUMNS[2]
+        if THREEDVAR in table.index:
+            ax.scatter(
+                table.loc[THREEDVAR, physics],
+                table.loc[THREEDVAR, "MSE"],
+                marker="^",
+                c="black",
+                s=50,
+                label="3D-Var",
+            )
+        mine = ALIGNED_ROW if ALIGNED_ROW in table.index else UNALIGNED
+        ax.scatter(
+            table.loc[mine, physics],
+            table.loc[mine, "MSE"],
+            marker="*",
+            c="tab:red",
+            s=160,
+            zorder=5,
+            label="your weights",
+        )
+        ax.legend(fontsize=7, loc="best")
+    ax.set_xlabel("physics: Geo-Score (%), higher is better", fontsize=8)
+    ax.set_ylabel("analysis MSE (normalised), lower is better", fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(alpha=0.3)
+    ax.set_title("trade-off front of this scenario (error bars: sampler seeds)", fontsize=9)
+    fig.tight_layout()
+    return fig

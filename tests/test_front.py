@@ -1,0 +1,58 @@
+"""The trade-off front: the prior across weight presets for one scenario, with seed noise."""
+
+from __future__ import annotations
+
+import matplotlib.image as plt_image
+import numpy as np
+import pytest
+
+from alignda import studio as st
+from alignda.alignment.soup import DELTAS, PRESETS, normalise_weights
+from tests.app_api import assimilate_args
+
+FAST = {"mode": "dps", "steps": 4, "members": 1, "density_pct": 2.0}
+
+
+@pytest.fixture(scope="module")
+def studio() -> st.Studio:
+    s = st.default_studio()
+    if not s.aligned_available:
+        pytest.skip("no aligned deltas ship: there is no front")
+    return s
+
+
+def test_front_points_match_the_runs_of_their_weights(studio) -> None:
+    req = st.Request(**FAST, weights=tuple(PRESETS["physics"].get(k, 0.0) for k in DELTAS))
+    points = studio.front(req, seeds=1)
+    assert [p.preset for p in points] == list(st.FRONT_PRESETS)
+    assert all(p.mse_std == 0 and p.geo_std == 0 for p in points)  # one seed: no spread
+    by_name = {p.preset: p for p in points}
+    assert by_name["physics"].weights == normalise_weights(PRESETS["physics"])
+    run = studio.run(req)  # its aligned prior has the physics weights, its seed is the first
+    physics = st.REWARD_COLUMNS[2]
+    for preset, row in (("physics", st.ALIGNED_ROW), ("unaligned", st.UNALIGNED)):
+        assert by_name[preset].mse == pytest.approx(run.table.loc[row, "MSE"], rel=1e-5)
+        assert by_name[preset].geo == pytest.approx(run.table.loc[row, physics], rel=1e-5)
+    # the presets are different priors: they do not all give the same analysis
+    assert len({round(p.mse, 8) for p in points}) > 1
+
+
+def test_front_error_bars_are_seed_noise(studio) -> None:
+    points = studio.front(st.Request(**FAST), seeds=2)
+    assert all(np.isfinite([p.mse, p.mse_std, p.geo, p.geo_std]).all() for p in points)
+    assert any(p.mse_std > 0 for p in points)  # another sampler seed, another analysis
+
+
+def test_front_is_refused_over_budget(studio, monkeypatch) -> None:
+    monkeypatch.setattr(studio, "budget_s", 0.01)
+    with pytest.raises(st.OverBudget, match="the front needs about"):
+        studio.front(st.Request(**FAST))
+    with pytest.raises(st.StudioError, match="seeds must be in 1..8"):
+        studio.front(st.Request(**FAST), seeds=0)
+
+
+def test_front_over_the_api_after_a_run(client) -> None:
+    client.predict(*assimilate_args(steps=4, members=1), api_name="/assimilate")
+    image = client.predict(api_name="/front")
+    pixels = plt_image.imread(image)
+    assert pixels.shape[0] > 200 and pixels[..., :3].var() > 1e-3
