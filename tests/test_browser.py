@@ -95,6 +95,13 @@ def test_page_runs_one_assimilation(page, tmp_path: Path) -> None:
     keep = os.environ.get("ALIGNDA_SCREENSHOT")
     if keep:
         shutil.copy(tmp_path / "app.png", keep)
+    # the trade-off front of the same scenario replaces the small plot
+    from playwright.sync_api import expect
+
+    plot = page.locator("#tradeoff img")
+    before = plot.get_attribute("src")
+    page.get_by_role("button", name="Trade-off front").click()
+    expect(plot).not_to_have_attribute("src", before or "", timeout=120_000)
 
 
 def test_a_lesson_fills_the_controls_and_runs(page) -> None:
