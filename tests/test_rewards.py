@@ -4,9 +4,14 @@ import numpy as np
 import pytest
 
 from alignda.alignment.rewards import (
+    REWARD_FUNCTIONS,
+    REWARDS,
     Forecaster,
+    RewardCase,
     accuracy_reward,
     bradley_terry,
+    candidate_rewards,
+    forecast,
     forecast_reward,
     geo_score,
     geostrophic_deviations,
@@ -101,6 +106,24 @@ def test_forecast_reward_prefers_the_truth_as_initial_state() -> None:
     assert fc.shape == starts.shape and np.isfinite(fc).all()
     r = forecast_reward(fc, future, np.array([250.0, 10.0, 10.0, 0.3]))
     assert r[0] > r[1] and np.all(r <= 0)
+
+
+def test_every_reward_has_the_one_signature() -> None:
+    cases = Cases.open(SHIPPED_CASES)
+    t = cases.times[0]
+    truth, future = cases.truth_state(t), cases.future_truth(t, 48)
+    candidates = np.stack([truth, cases.background_state(t)])
+    scale = np.array([250.0, 10.0, 10.0, 0.3])
+    forecasts = Forecaster()(candidates, hours=48)
+    full = RewardCase(truth, future, forecasts, scale)
+    assert tuple(REWARD_FUNCTIONS) == REWARDS
+    for name, reward in REWARD_FUNCTIONS.items():
+        r = reward(candidates, full)
+        assert r.shape == (2,) and np.isfinite(r).all() and r[0] >= r[1], name  # truth wins
+    assert np.isnan(forecast(candidates, RewardCase(truth))).all()  # no forecasts: no reward
+    got = candidate_rewards(candidates, truth, forecasts, future, scale)
+    for name, reward in REWARD_FUNCTIONS.items():
+        np.testing.assert_array_equal(got[name], reward(candidates, full))
 
 
 @pytest.mark.parametrize(

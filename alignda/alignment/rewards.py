@@ -12,10 +12,14 @@
   analysis scores 1 (100 %); one twice as unbalanced as the truth scores 0.5.
 
 All functions take stacked physical states (N, C, nlat, nlon) with the world's variables
-(z, u, v, tracer) and return one value per candidate (N,).
+(z, u, v, tracer) and return one value per candidate (N,). With one signature,
+``reward(candidates, case: RewardCase) -> (N,)``, they are :data:`REWARD_FUNCTIONS`.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -121,6 +125,50 @@ def geo_score(states: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.minimum(1.0, d_truth / np.maximum(d, 1e-12))
 
 
+@dataclass(frozen=True)
+class RewardCase:
+    """What every reward scores candidates against: the truth at the analysis time, the
+    truth ``FORECAST_HOURS`` later and the candidates' forecasts to it (either None: no
+    forecast reward), and the per-variable scales (C,) of the forecast MSE."""
+
+    truth: np.ndarray
+    future_truth: np.ndarray | None = None
+    forecasts: np.ndarray | None = None
+    scale: np.ndarray | None = None
+
+
+class Reward(Protocol):
+    """The one signature of a reward: candidates (N, C, nlat, nlon) -> (N,), higher is better."""
+
+    def __call__(self, candidates: np.ndarray, case: RewardCase) -> np.ndarray: ...
+
+
+def accuracy(candidates: np.ndarray, case: RewardCase) -> np.ndarray:
+    """The accuracy reward (:func:`accuracy_reward`) as a :class:`Reward`."""
+    return accuracy_reward(candidates, case.truth)
+
+
+def forecast(candidates: np.ndarray, case: RewardCase) -> np.ndarray:
+    """The forecast reward (:func:`forecast_reward`) as a :class:`Reward`; NaN without
+    forecasts or a future truth."""
+    if case.forecasts is None or case.future_truth is None or case.scale is None:
+        return np.full(len(candidates), np.nan)
+    return forecast_reward(case.forecasts, case.future_truth, case.scale)
+
+
+def physics(candidates: np.ndarray, case: RewardCase) -> np.ndarray:
+    """The physics reward (:func:`geo_score`) as a :class:`Reward`."""
+    return geo_score(candidates, case.truth)
+
+
+#: Every reward by name, in the order of :data:`REWARDS`, with the one signature.
+REWARD_FUNCTIONS: dict[str, Reward] = {
+    "accuracy": accuracy,
+    "forecast": forecast,
+    "physics": physics,
+}
+
+
 def candidate_rewards(
     candidates: np.ndarray,
     truth: np.ndarray,
@@ -130,15 +178,8 @@ def candidate_rewards(
 ) -> dict[str, np.ndarray]:
     """The three rewards of a candidate set (each (N,)) from its 48 h forecasts (NaN forecast
     reward when ``forecasts`` or ``future_truth`` is None)."""
-    if forecasts is None or future_truth is None:
-        fc = np.full(len(candidates), np.nan)
-    else:
-        fc = forecast_reward(forecasts, future_truth, scale)
-    return {
-        "accuracy": accuracy_reward(candidates, truth),
-        "forecast": fc,
-        "physics": geo_score(candidates, truth),
-    }
+    case = RewardCase(truth, future_truth, forecasts, scale)
+    return {name: reward(candidates, case) for name, reward in REWARD_FUNCTIONS.items()}
 
 
 def all_rewards(
