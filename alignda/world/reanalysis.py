@@ -357,7 +357,7 @@ def regrid_to_model(ds: xr.Dataset, grid: Grid | None = None) -> xr.Dataset:
 
 
 # --- derived variables --------------------------------------------------------------------------
-def balanced_height(u: np.ndarray, v: np.ndarray, mean_height: float, grid: Grid) -> np.ndarray:
+def height_from_winds(u: np.ndarray, v: np.ndarray, mean_height: float, grid: Grid) -> np.ndarray:
     """Height (m) in nonlinear balance with the rotational part of (u, v), global mean given."""
     sphere = Sphere(grid, dtype=torch.float64)
     with torch.no_grad():
@@ -381,7 +381,7 @@ def _complete(
     notes: dict[str, str] = {}
     dims = ("time", "latitude", "longitude")
     if "z" in missing:
-        ds["z"] = (dims, balanced_height(ds.u.values, ds.v.values, mean_height, grid))
+        ds["z"] = (dims, height_from_winds(ds.u.values, ds.v.values, mean_height, grid))
         notes["z"] = f"z from the winds by nonlinear balance, global mean {mean_height:g} m"
     if "tracer" in missing:
         q = np.broadcast_to(equilibrium_tracer(grid), (ds.sizes["time"], *grid.shape))
