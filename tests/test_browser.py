@@ -95,13 +95,20 @@ def test_page_runs_one_assimilation(page, tmp_path: Path) -> None:
     keep = os.environ.get("ALIGNDA_SCREENSHOT")
     if keep:
         shutil.copy(tmp_path / "app.png", keep)
-    # the trade-off front of the same scenario replaces the small plot
+
+
+def test_front_button_draws_the_front(page) -> None:
+    """The trade-off front of the last scenario replaces the small plot (12 light analyses)."""
     from playwright.sync_api import expect
 
+    _set_number(page, "steps", 4)
+    _set_number(page, "members", 1)
+    page.get_by_role("button", name="Assimilate").click()
+    _wait_for_results(page)
     plot = page.locator("#tradeoff img")
     before = plot.get_attribute("src")
     page.get_by_role("button", name="Trade-off front").click()
-    expect(plot).not_to_have_attribute("src", before or "", timeout=120_000)
+    expect(plot).not_to_have_attribute("src", before or "", timeout=180_000)
 
 
 def test_a_lesson_fills_the_controls_and_runs(page) -> None:
