@@ -60,6 +60,8 @@ class DPOConfig:
     fraction: float = 0.25
     #: The -M set needs a wider cut: few candidates are in the top quarter on all three rewards.
     multi_fraction: float = 0.375
+    #: > 1: pairs only within equal blocks of candidates (see ``preference_pairs``).
+    groups: int = 1
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
             steps=500, batch=16, lr=1e-5, warmup=20, val_every=50, save_every=100
@@ -83,12 +85,14 @@ def train_dpo(
     ``workdir/deltas/step_<n>.safetensors`` (for model selection by sampled rewards).
     """
     fraction = cfg.multi_fraction if kind == "multi" else cfg.fraction
-    pairs = torch.from_numpy(preference_pairs(prefs.rewards, kind, fraction))
+    pairs = torch.from_numpy(preference_pairs(prefs.rewards, kind, fraction, cfg.groups))
     if len(pairs) == 0:
         raise ValueError(f"no {kind!r} preference pairs: sample more candidates")
     val_pairs = None
     if val_prefs is not None:
-        val_pairs = torch.from_numpy(preference_pairs(val_prefs.rewards, kind, fraction))
+        val_pairs = torch.from_numpy(
+            preference_pairs(val_prefs.rewards, kind, fraction, cfg.groups)
+        )
     ref = ref.eval().requires_grad_(False)
     model = copy.deepcopy(ref).requires_grad_(True)
 

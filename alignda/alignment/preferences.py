@@ -219,7 +219,8 @@ def generate_preferences(
     Backgrounds without a truth 48 h later (end of a trajectory) are skipped. The backgrounds
     are visited in a seeded random order, so a run cut short still spreads over the
     trajectories. ``partial``: a file rewritten after every background and resumed from
-    (same config); ``budget_s``: stop (with what is done) once this many seconds have passed.
+    (same config); ``budget_s``: stop (with what is done) after the background that ends past
+    this many seconds (at least one background is sampled per call).
     """
     times = [t for t in cases.times if cases.future_truth(t, FORECAST_HOURS) is not None]
     if not times:
@@ -244,8 +245,6 @@ def generate_preferences(
     if cfg.guidance == "obsfree":  # the shared generator: replay the draws of finished ones
         todo = order
     for i in tqdm(todo, desc="preference data", disable=not progress):
-        if time.perf_counter() - t0 > budget_s:
-            break
         t = times[i]
         zb, z, x = _sample_background(cases, t, int(i), codec, denoiser, cfg, gen)
         if cfg.guidance == "obsfree" and any(t == s for s in ts):
@@ -262,8 +261,8 @@ def generate_preferences(
         config["seconds_per_background"] = (time.perf_counter() - t0) / new
         if partial is not None:
             _stack(zbs, zs, rewards, ts, config).save(partial)
-    if not ts:
-        raise ValueError("no background was scored within the time budget")
+        if time.perf_counter() - t0 > budget_s:
+            break
     return _stack(zbs, zs, rewards, ts, config)
 
 
@@ -278,14 +277,31 @@ def _stack(zbs, zs, rewards, ts, config) -> Preferences:
 
 
 def preference_pairs(
-    rewards: Mapping[str, np.ndarray], kind: str, fraction: float = 0.25
+    rewards: Mapping[str, np.ndarray], kind: str, fraction: float = 0.25, groups: int = 1
 ) -> np.ndarray:
     """Winner/loser pairs (P, 3) of (background, winner, loser) indices, de-duplicated.
 
     ``kind`` is a reward name (-P: the top ``fraction`` of candidates by that reward vs the
     bottom ``fraction``) or ``"multi"`` (-M: candidates in the top ``fraction`` on every reward
-    vs those in the bottom ``fraction`` on every reward).
+    vs those in the bottom ``fraction`` on every reward). ``groups > 1``: candidates are ranked
+    only within each of that many equal consecutive blocks (e.g. the candidates guided by one
+    observation network), so that pairs do not merely prefer the denser network.
     """
+    if groups > 1:
+        n = np.shape(next(iter(rewards.values())))[1]
+        if n % groups:
+            raise ValueError(f"{n} candidates do not split into {groups} equal groups")
+        size = n // groups
+        blocks = [
+            preference_pairs(
+                {k: np.asarray(v)[:, g * size : (g + 1) * size] for k, v in rewards.items()},
+                kind,
+                fraction,
+            )
+            + np.array([0, g * size, g * size])
+            for g in range(groups)
+        ]
+        return np.unique(np.concatenate(blocks), axis=0).reshape(-1, 3)
     if kind not in DELTAS:
         raise ValueError(f"unknown preference kind {kind!r}; choose one of {DELTAS}")
     if not 0 < fraction <= 0.5:

@@ -110,6 +110,8 @@ def cmd_align(args: argparse.Namespace) -> None:
 def cmd_align_select(args: argparse.Namespace) -> None:
     """DPO sweep per kind with selection by sampled rewards on validation cases; export the
     better of (selected, shipped) per kind when ``--export``."""
+    import json
+
     import torch
 
     from alignda.alignment.preferences import Preferences
@@ -126,8 +128,9 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     folder = Path(args.checkpoints)
     settings = []
     for item in args.settings.split(","):
-        beta, lr, steps = item.split(":")
-        settings.append(Setting(float(beta), float(lr), int(steps), args.batch, args.val_every))
+        beta, lr, steps, *groups = item.split(":")
+        g = int(groups[0]) if groups else 1
+        settings.append(Setting(float(beta), float(lr), int(steps), args.batch, args.val_every, g))
     kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
     prefs = Preferences.load(args.prefs)
     val_cases = scenarios(Cases.open(args.val_cases), args.n_val, args.density / 100.0)
@@ -153,8 +156,6 @@ def cmd_align_select(args: argparse.Namespace) -> None:
         shipped,
     )
     save_selected(selection, Path(args.workdir) / "selected.safetensors")
-    if not args.export:
-        return
     new = selected_deltas(selection)
     chosen, origin = {}, {}
     for k, s in selection.items():
@@ -165,6 +166,10 @@ def cmd_align_select(args: argparse.Namespace) -> None:
         for k in shipped:
             chosen.setdefault(k, shipped[k])
             origin.setdefault(k, "previously shipped")
+    (Path(args.workdir) / "chosen.json").write_text(json.dumps(origin, indent=1))
+    print(f"chosen per kind on validation: {origin}")
+    if not args.export:
+        return
     if all(v == "previously shipped" for v in origin.values()):
         print("no selected delta beats the shipped ones on validation: nothing exported")
         return
@@ -243,7 +248,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=6,
         help="backgrounds held out of --prefs for the implicit reward accuracy",
     )
-    se.add_argument("--settings", default="8000:2e-5:200", help="beta:lr:steps,...")
+    se.add_argument(
+        "--settings",
+        default="8000:3e-6:200",
+        help="beta:lr:steps[:groups],... (groups > 1: pairs within observation groups)",
+    )
     se.add_argument("--delta-scales", dest="delta_scales", default="1")
     se.add_argument("--kinds", default="accuracy,forecast,physics,multi")
     se.add_argument("--batch", type=int, default=8)

@@ -1,0 +1,165 @@
+"""The alignment recipe: Diffusion-DPO per reward, selected by sampled rewards on validation.
+
+For every DPO setting of a small sweep and every preference kind, a delta is trained with
+snapshots (:func:`alignda.alignment.dpo.train_dpo`); each snapshot, alone and scaled, is judged
+by the guided analyses it gives on held-out validation cases (:mod:`alignda.alignment.selection`),
+and the best per kind is kept. Every evaluation is cached in ``workdir/evaluations.json``, so
+a run that stops resumes where it was.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from alignda.alignment.dpo import DPOConfig, train_dpo
+from alignda.alignment.preferences import Preferences
+from alignda.alignment.rewards import Forecaster
+from alignda.alignment.selection import ResultCache, Scenario, evaluate, selection_score
+from alignda.alignment.soup import RewardSoup
+from alignda.analysis.score import SamplerSettings
+from alignda.model.codec import LatentCodec
+from alignda.training.loop import TrainConfig
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One DPO setting of the sweep."""
+
+    beta: float
+    lr: float
+    steps: int
+    batch: int = 8
+    snapshot_every: int = 100
+    groups: int = 1
+
+    @property
+    def name(self) -> str:
+        """Folder name."""
+        tail = f"_g{self.groups}" if self.groups > 1 else ""
+        return f"b{self.beta:g}_lr{self.lr:g}_s{self.steps}{tail}"
+
+    def config(self) -> DPOConfig:
+        """The DPO config of this setting."""
+        train = TrainConfig(
+            steps=self.steps,
+            batch=self.batch,
+            lr=self.lr,
+            warmup=min(20, self.steps),
+            val_every=self.snapshot_every,
+            save_every=self.snapshot_every,
+        )
+        return DPOConfig(
+            beta=self.beta, fraction=0.25, multi_fraction=0.5, groups=self.groups, train=train
+        )
+
+
+def split_preferences(prefs: Preferences, n_val: int) -> tuple[Preferences, Preferences]:
+    """(training part, last ``n_val`` backgrounds) of a preference set."""
+    if not 0 < n_val < len(prefs.zb):
+        raise ValueError(f"n_val must be in 1..{len(prefs.zb) - 1}, got {n_val}")
+
+    def part(s: slice) -> Preferences:
+        rewards = {k: v[s] for k, v in prefs.rewards.items()}
+        return Preferences(prefs.zb[s], prefs.z[s], rewards, prefs.times[s], prefs.config)
+
+    return part(slice(None, -n_val)), part(slice(-n_val, None))
+
+
+def select(
+    ref: nn.Module,
+    codec: LatentCodec,
+    prefs: Preferences,
+    val_cases: list[Scenario],
+    settings: list[Setting],
+    kinds: tuple[str, ...],
+    scale: np.ndarray,
+    workdir: str | Path,
+    sampler: SamplerSettings,
+    delta_scales: tuple[float, ...] = (1.0,),
+    n_val_prefs: int = 6,
+    shipped: dict[str, dict[str, torch.Tensor]] | None = None,
+    log=print,
+) -> dict:
+    """Train, evaluate and pick the best delta per kind; returns (and writes) the selection.
+
+    Every snapshot is judged as it is; the last one also times each of ``delta_scales``.
+    """
+    workdir = Path(workdir)
+    cache = ResultCache(workdir / "evaluations.json")
+    forecaster = Forecaster()
+    train_p, val_p = split_preferences(prefs, n_val_prefs)
+
+    def judged(key: str, net: nn.Module) -> dict:
+        def run() -> dict:
+            t0 = time.perf_counter()
+            figs = evaluate(net, codec, val_cases, sampler, scale, forecaster)
+            figs["seconds"] = time.perf_counter() - t0
+            return figs
+
+        out = cache.get(key, run)
+        log(f"{key}: " + ", ".join(f"{k} {np.mean(v):.5g}" for k, v in out.items()))
+        return out
+
+    base = judged("unaligned", ref)
+    if shipped:
+        soup = RewardSoup(ref, shipped)
+        for k in kinds:
+            if k in shipped:
+                judged(f"shipped/{k}", soup.network({k: 1.0}))
+    candidates: dict[str, list[tuple[float, str, Path, float]]] = {k: [] for k in kinds}
+    for st in settings:
+        for k in kinds:
+            folder = workdir / st.name / k
+            if not (folder / "done").exists():
+                t0 = time.perf_counter()
+                train_dpo(ref, train_p, k, st.config(), folder, val_p, False, snapshots=True)
+                (folder / "done").write_text(f"{time.perf_counter() - t0:.1f} s\n")
+            snaps = sorted((folder / "deltas").glob("step_*.safetensors"))
+            for snap in snaps:
+                delta = load_file(str(snap))
+                for c in delta_scales if snap == snaps[-1] else (1.0,):
+                    key = f"{st.name}/{k}/{snap.stem}/x{c:g}"
+                    soup = RewardSoup(ref, {k: {n: c * v for n, v in delta.items()}})
+                    figs = judged(key, soup.network({k: 1.0}))
+                    candidates[k].append((selection_score(k, figs, base), key, snap, c))
+    selection = {}
+    for k, cands in candidates.items():
+        score, key, snap, c = max(cands, key=lambda x: x[0])
+        ship = cache.data.get(f"shipped/{k}")
+        selection[k] = {
+            "key": key,
+            "snapshot": str(snap),
+            "scale": c,
+            "score": score,
+            "shipped_score": None if ship is None else selection_score(k, ship, base),
+        }
+        log(f"best {k}: {key} score {score:+.4f} (shipped {selection[k]['shipped_score']})")
+    (workdir / "selection.json").write_text(json.dumps(selection, indent=1))
+    return selection
+
+
+def selected_deltas(selection: dict) -> dict[str, dict[str, torch.Tensor]]:
+    """The chosen deltas (snapshot times scale) of a selection."""
+    return {
+        k: {n: s["scale"] * v for n, v in load_file(s["snapshot"]).items()}
+        for k, s in selection.items()
+    }
+
+
+def save_selected(selection: dict, path: str | Path) -> Path:
+    """The chosen deltas as one safetensors file ``<kind>.<param>`` (not registered)."""
+    tensors = {
+        f"{k}.{n}": v.contiguous()
+        for k, d in selected_deltas(selection).items()
+        for n, v in d.items()
+    }
+    save_file(tensors, str(path), metadata={"deltas": json.dumps(list(selection))})
+    return Path(path)
