@@ -2,9 +2,11 @@
 
 For the request's case and observations, the prior mixed with each preset's weights
 (:data:`FRONT_PRESETS`) analyses the scenario ``seeds`` times with different sampler seeds;
-each point is the mean analysis MSE and Geo-Score over those seeds, with their standard
-deviation as error bars (seed noise). The first seed is the request's, so the point of the
-request's own weights matches the main result.
+each point is the mean over those seeds of the analysis (ensemble-mean) MSE and of the
+members' mean Geo-Score, with their standard deviation as error bars (seed noise). The
+members' Geo-Score is the one that moves: with the balanced VAE the ensemble mean's is 100 %.
+The first seed is the request's, so the point of the request's own weights matches the main
+result.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from alignda.alignment.soup import PRESETS, normalise_weights
 from alignda.analysis.score import Cancelled
 from alignda.runtime import parallel_workers
 from alignda.studio.request import OverBudget, Request, StudioError
-from alignda.studio.result import ALIGNED_ROW, REWARD_COLUMNS, THREEDVAR, UNALIGNED, Result
+from alignda.studio.result import ALIGNED_ROW, THREEDVAR, UNALIGNED, Result
 
 if TYPE_CHECKING:  # the service imports this module
     from alignda.studio.service import Studio
@@ -42,7 +44,7 @@ DEFAULT_SEEDS = 2
 @dataclass(frozen=True)
 class FrontPoint:
     """One preset on the front: mean and seed standard deviation of the analysis MSE
-    (normalised) and of the Geo-Score (%)."""
+    (normalised) and of the members' mean Geo-Score (%)."""
 
     preset: str
     weights: dict[str, float]
@@ -50,6 +52,11 @@ class FrontPoint:
     mse_std: float
     geo: float
     geo_std: float
+
+
+def members_geo_score(members: np.ndarray, truth: np.ndarray) -> float:
+    """Mean Geo-Score (%) of an ensemble's members (M, C, nlat, nlon)."""
+    return 100.0 * float(geo_score(members, truth).mean())
 
 
 def front_seconds(studio: Studio, req: Request, seeds: int = DEFAULT_SEEDS) -> float:
@@ -91,9 +98,8 @@ def tradeoff_front(
             members = studio.analyse(
                 run, weights, sc, progress=False, workers=parallel_workers(), cancelled=cancelled
             )
-            mean = members.mean(0)[None]
-            mse.append(float(normalised_mse(mean, sc.truth, scale)[0]))
-            geo.append(100.0 * float(geo_score(mean, sc.truth)[0]))
+            mse.append(float(normalised_mse(members.mean(0)[None], sc.truth, scale)[0]))
+            geo.append(members_geo_score(members, sc.truth))
         points.append(
             FrontPoint(preset, weights, np.mean(mse), np.std(mse), np.mean(geo), np.std(geo))
         )
@@ -113,19 +119,16 @@ def front_figure(points: list[FrontPoint], result: Result | None = None) -> Figu
         )
         ax.annotate(p.preset, (p.geo, p.mse), fontsize=7, xytext=(4, 3), textcoords="offset points")
     if result is not None:
-        table, physics = result.table, REWARD_COLUMNS[2]
+        table = result.table
         if THREEDVAR in table.index:
+            geo = members_geo_score(result.analyses[THREEDVAR], result.truth)
             ax.scatter(
-                table.loc[THREEDVAR, physics],
-                table.loc[THREEDVAR, "MSE"],
-                marker="^",
-                c="black",
-                s=50,
-                label="3D-Var",
+                geo, table.loc[THREEDVAR, "MSE"], marker="^", c="black", s=50, label="3D-Var"
             )
         mine = ALIGNED_ROW if ALIGNED_ROW in table.index else UNALIGNED
+        geo = members_geo_score(result.analyses[mine], result.truth)
         ax.scatter(
-            table.loc[mine, physics],
+            geo,
             table.loc[mine, "MSE"],
             marker="*",
             c="tab:red",
@@ -134,7 +137,7 @@ def front_figure(points: list[FrontPoint], result: Result | None = None) -> Figu
             label="your weights",
         )
         ax.legend(fontsize=7, loc="best")
-    ax.set_xlabel("physics: Geo-Score (%), higher is better", fontsize=8)
+    ax.set_xlabel("physics: Geo-Score of the members (%), higher is better", fontsize=8)
     ax.set_ylabel("analysis MSE (normalised), lower is better", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
