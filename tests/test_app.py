@@ -250,12 +250,18 @@ def test_settings_reproduce_the_run_from_the_cli_and_python(tmp_path):
     settings = result.settings["reproduce"]
     assert ("--weights" in settings["cli"]) == studio.aligned_available
     members = cli_members(settings["cli"], tmp_path / "cli.nc")
-    np.testing.assert_allclose(members, result.analyses[result.main], rtol=1e-4, atol=1e-3)
+    # the same members up to float32 round-off (groups of members may be batched differently)
+    # carried through the hybrid's variational solves (CG tolerance 1e-4): within 1e-3 of
+    # each variable's climatological std
+    std = studio.stats.std.reshape(1, -1, 1, 1)
+
+    def close(a: np.ndarray, b: np.ndarray) -> None:
+        worst = (np.abs(a - b) / std).max(axis=(0, 2, 3))  # per variable, in units of std
+        assert a.shape == b.shape and (worst <= 1e-3).all(), worst
+
+    close(members, result.analyses[result.main])
     again = st.reproduce(result.settings, tmp_path / "again.nc")
-    # same members up to float32 round-off (groups of members may be batched differently)
-    np.testing.assert_allclose(
-        again.analyses[result.main], result.analyses[result.main], rtol=1e-4, atol=1e-3
-    )
+    close(again.analyses[result.main], result.analyses[result.main])
     with xr.open_dataset(tmp_path / "again.nc") as ds:
         assert ds.attrs["analysis"] == result.main
 

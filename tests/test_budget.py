@@ -68,7 +68,10 @@ def test_the_maximum_settings_are_refused_with_what_to_lower():
     assert found, message
     assert int(found.group(1)) > 60
     suggestions = dict(re.findall(r"(members|steps) to (\d+)", found.group(2)))
-    assert suggestions, message  # at least one of them (members alone may not fit any more)
+    if not suggestions:  # a slow or busy machine: neither alone fits any more
+        assert "lower guidance" in message or "steps and members together" in message, message
+        smallest = MAX_SETTINGS | {"steps": int(st.LIMITS["steps"][0]), "members": 1}
+        assert studio.estimate(st.Request(**smallest)) <= 60
     for name, value in suggestions.items():  # each suggestion fits, one more does not
         value = int(value)
         assert studio.estimate(st.Request(**MAX_SETTINGS | {name: value})) <= 60
