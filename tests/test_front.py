@@ -8,7 +8,7 @@ import pytest
 
 from alignda import studio as st
 from alignda.alignment.soup import DELTAS, PRESETS, normalise_weights
-from alignda.studio.front import members_geo_score
+from alignda.studio.front import members_geo_score, on_scale
 from tests.app_api import assimilate_args
 
 FAST = {"mode": "dps", "steps": 4, "members": 1, "density_pct": 2.0}
@@ -57,3 +57,16 @@ def test_front_over_the_api_after_a_run(client) -> None:
     image = client.predict(api_name="/front")
     pixels = plt_image.imread(image)
     assert pixels.shape[0] > 200 and pixels[..., :3].var() > 1e-3
+
+
+def test_a_diverging_preset_is_named_off_the_scale() -> None:
+    def point(name: str, mse: float) -> st.FrontPoint:
+        return st.FrontPoint(name, {}, mse, 0.0, 99.0, 0.1)
+
+    points = [point("unaligned", 0.10), point("physics", 0.11), point("paper -M", 1.4)]
+    inside, off = on_scale(points)
+    assert [p.preset for p in inside] == ["unaligned", "physics"] and off == [points[2]]
+    fig = st.front_figure(points)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any("off the scale: paper -M" in t for t in texts)
+    assert fig.axes[0].get_ylim()[1] < 0.5  # the others are not squashed

@@ -106,18 +106,32 @@ def tradeoff_front(
     return points
 
 
+def on_scale(points: list[FrontPoint], factor: float = 3.0) -> tuple[list, list]:
+    """The points drawn, and those left off the scale: an MSE above ``factor`` times the
+    median (e.g. a delta that diverges at few steps) would squash every other point."""
+    limit = factor * float(np.median([p.mse for p in points]))
+    return [p for p in points if p.mse <= limit], [p for p in points if p.mse > limit]
+
+
 def front_figure(points: list[FrontPoint], result: Result | None = None) -> Figure:
     """The front (analysis MSE against Geo-Score, seed-noise error bars, one label a preset);
     with ``result``, its 3D-Var and the user's current weights (a red star) for reference."""
     fig = Figure(figsize=(5.0, 3.4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for p in points:
+    inside, off = on_scale(points)
+    for i, p in enumerate(inside):
         colour = "tab:blue" if p.preset == "unaligned" else "tab:orange"
         ax.errorbar(
             p.geo, p.mse, xerr=p.geo_std, yerr=p.mse_std, fmt="o", c=colour, ms=5, capsize=2
         )
-        ax.annotate(p.preset, (p.geo, p.mse), fontsize=7, xytext=(4, 3), textcoords="offset points")
+        offset = (4, 3 if i % 2 == 0 else -9)  # alternate, so that close labels stay readable
+        ax.annotate(p.preset, (p.geo, p.mse), fontsize=7, xytext=offset, textcoords="offset points")
+    if off:
+        text = "off the scale: " + ", ".join(
+            f"{p.preset} (MSE {p.mse:.3g}, Geo {p.geo:.0f} %)" for p in off
+        )
+        ax.text(0.01, 0.01, text, transform=ax.transAxes, va="bottom", fontsize=6, color="0.3")
     if result is not None:
         table = result.table
         if THREEDVAR in table.index:
@@ -136,11 +150,11 @@ def front_figure(points: list[FrontPoint], result: Result | None = None) -> Figu
             zorder=5,
             label="your weights",
         )
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7, loc="upper left")
     ax.set_xlabel("physics: Geo-Score of the members (%), higher is better", fontsize=8)
     ax.set_ylabel("analysis MSE (normalised), lower is better", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
-    ax.set_title("trade-off front of this scenario (error bars: sampler seeds)", fontsize=9)
+    ax.set_title("trade-off front (error bars: sampler seeds)", fontsize=9)
     fig.tight_layout()
     return fig
