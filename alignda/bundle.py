@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from alignda.alignment.soup import RewardSoup, load_deltas
 from alignda.analysis.hybrid import HybridEnVar
 from alignda.analysis.methods import PriorMethod, VariationalMethod
@@ -82,17 +84,24 @@ def load_bundle(
     revision: str | None = None,
     cache_dir: str | Path | None = None,
     prior: str = "prior",
+    device: torch.device | None = None,
 ) -> ModelBundle:
     """Load the bundle of ``folder``; without one, of the Hub repo ``repo_id`` (argument or
     ``ALIGNDA_HUB_REPO``; downloaded or, offline, from the cache), else the shipped folder.
-    ``prior``: the manifest name of the prior network to use."""
+    ``prior``: the manifest name of the prior network to use. ``device``: where the prior and
+    the deltas of its soup are placed (default: the CPU)."""
     folder = Path(folder) if folder else checkpoint_dir(repo_id, revision, cache_dir)
     net = load_prior(prior, folder)  # resolve() says what is wrong with a bad folder
+    if device is not None:
+        net = net.to(device)
     manifest = read_manifest(folder)
     soup, problem = None, ""
     if "aligned" in manifest and prior == "prior":
         try:
-            soup = RewardSoup(net, load_deltas(directory=folder))
+            deltas = load_deltas(directory=folder)
+            if device is not None:
+                deltas = {n: {k: v.to(device) for k, v in d.items()} for n, d in deltas.items()}
+            soup = RewardSoup(net, deltas)
         except CheckpointError as err:  # e.g. deltas of another prior: never mixed in
             problem = str(err)
     return ModelBundle(

@@ -27,16 +27,11 @@ from safetensors.torch import load_file
 from alignda.alignment.rewards import Forecaster
 from alignda.alignment.selection import METRICS, ResultCache, evaluate, paired_bootstrap, scenarios
 from alignda.alignment.soup import DELTAS, RewardSoup, load_deltas
-from alignda.analysis.hybrid import HybridEnVar
 from alignda.analysis.score import SamplerSettings
-from alignda.analysis.threedvar import BackgroundError, ThreeDVar
-from alignda.checkpoints import resolve
-from alignda.model.codec import load_codec
-from alignda.model.prior import load_prior
+from alignda.bundle import load_bundle
 from alignda.paths import CHECKPOINT_DIR
 from alignda.studio.request import LIMITS
 from alignda.world.cases import Cases
-from alignda.world.stats import WorldStats
 
 VARIANTS = {
     "unaligned": {},
@@ -103,9 +98,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     folder = Path(args.checkpoints)
-    ref, codec = load_prior(directory=folder), load_codec(folder)
+    bundle = load_bundle(folder)
+    ref, codec, scale = bundle.prior, bundle.codec, bundle.stats.std
     soup = RewardSoup(ref, read_deltas(args.deltas))
-    scale = WorldStats.load(resolve("world_stats", folder)).std
     cases = scenarios(Cases.open(args.cases), args.n, args.density / 100.0)
     forecaster = Forecaster()
     tag = (
@@ -145,7 +140,7 @@ def main() -> None:
     results = {n: run(f"dps/{n}", w, "dps") for n, w in VARIANTS.items()}
     table(results, list(VARIANTS), f"DPS, {args.cases}")
     if args.hybrid:
-        hyb = HybridEnVar(ThreeDVar(BackgroundError.load(resolve("threedvar_b", folder))))
+        hyb = bundle.hybrid
         hres = {n: run(f"hybrid/{n}", VARIANTS[n], "hybrid", hyb) for n in HYBRID_VARIANTS}
         table(hres, list(HYBRID_VARIANTS), f"hybrid (default mode), {args.cases}")
 

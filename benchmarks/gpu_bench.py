@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from alignda.analysis.score import SamplerSettings, analyse
-from alignda.model.codec import load_codec
-from alignda.model.prior import load_prior, prior_denoiser
+from alignda.bundle import load_bundle
+from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import observe_case
 from alignda.paths import SHIPPED_CASES
 from alignda.runtime import worker_threads
@@ -61,8 +61,9 @@ def main() -> None:
     truth, background = cases.truth_state(t), cases.background_state(t)
     obs = observe_case(truth, 0, pattern="random", density=args.density)
     t0 = time.perf_counter()
-    codec = PlacedCodec(load_codec(), device)
-    net = Placed(load_prior().to(device), device)
+    bundle = load_bundle(device=device)
+    codec = PlacedCodec(bundle.codec, device)
+    net = Placed(bundle.prior, device)
     denoiser = prior_denoiser(net)
     sync(device)
     print(f"load checkpoints to {device}: {time.perf_counter() - t0:.2f} s; {obs.count} obs")

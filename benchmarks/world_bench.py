@@ -10,14 +10,12 @@ import time
 
 import torch
 
-from alignda.analysis.threedvar import BackgroundError, ThreeDVar
-from alignda.checkpoints import resolve
+from alignda.bundle import load_bundle
 from alignda.evaluation.experiments import baseline_table
 from alignda.evaluation.metrics import format_table
 from alignda.paths import SHIPPED_CASES
 from alignda.world.cases import Cases, GenerateConfig, generate
 from alignda.world.model import DAY, ShallowWaterModel
-from alignda.world.stats import WorldStats
 
 
 def world_speed(batch: int, days: float = 1.0) -> float:
@@ -42,9 +40,8 @@ def generation_time() -> tuple[float, int]:
 def skill_table(densities: list[float], seed: int = 0) -> str:
     """Background vs 3D-Var on the shipped test cases at several random-obs densities."""
     cases = Cases.open(SHIPPED_CASES)
-    stats = WorldStats.load(resolve("world_stats"))
-    var = ThreeDVar(BackgroundError.load(resolve("threedvar_b")))
-    table, seconds = baseline_table(cases, stats, var, densities, seed=seed)
+    bundle = load_bundle()
+    table, seconds = baseline_table(cases, bundle.stats, bundle.threedvar, densities, seed=seed)
     return (
         f"{len(cases)} shipped test cases, random obs, default noise "
         f"(z 10 m, u/v 1 m/s, tracer 0.02); 3D-Var {seconds:.2f} s per analysis\n"

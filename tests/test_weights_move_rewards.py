@@ -9,9 +9,8 @@ import pytest
 import torch
 
 from alignda.alignment.rewards import geo_score, weighted_rmse
-from alignda.alignment.soup import load_soup
 from alignda.analysis.score import SamplerSettings, analyse
-from alignda.model.codec import load_codec
+from alignda.bundle import load_bundle
 from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import observe_case
 from alignda.paths import SHIPPED_CASES
@@ -26,7 +25,8 @@ def samples():
     """obsfree ensembles of a few shipped cases for the unaligned and accuracy weights, same
     seeds (common random numbers)."""
     torch.set_grad_enabled(False)
-    soup, codec = load_soup(), load_codec()
+    bundle = load_bundle()
+    soup, codec = bundle.soup, bundle.codec
     cases = Cases.open(SHIPPED_CASES)
     times = cases.times[:N_CASES]
     out = {}
@@ -51,7 +51,8 @@ def guided():
     """DPS analyses (1 % random obs, 4 members, app steps) of two shipped cases for the
     unaligned and the physics weight, same observations and seeds."""
     torch.set_grad_enabled(False)
-    soup, codec = load_soup(), load_codec()
+    bundle = load_bundle()
+    soup, codec = bundle.soup, bundle.codec
     cases = Cases.open(SHIPPED_CASES)
     times = cases.times[2:4]
     truth = [cases.truth_state(t) for t in times]

@@ -159,10 +159,3 @@ def load_deltas(
             raise CheckpointError(f"{path}: tensor {key!r} belongs to none of the deltas {names}")
         out[n][k] = v.float()
     return out
-
-
-def load_soup(directory: str | Path = CHECKPOINT_DIR) -> RewardSoup:
-    """The shipped prior with its shipped deltas."""
-    from alignda.model.prior import load_prior
-
-    return RewardSoup(load_prior(directory=directory), load_deltas(directory=directory))

@@ -15,10 +15,7 @@ from alignda.world.cases import (
 def cmd_preferences(args: argparse.Namespace) -> None:
     """Sample and score candidates for the preference data (safetensors)."""
     from alignda.alignment.preferences import PreferenceConfig, generate_preferences
-    from alignda.checkpoints import resolve
-    from alignda.model.codec import load_codec
-    from alignda.model.prior import load_prior
-    from alignda.world.stats import WorldStats
+    from alignda.bundle import load_bundle
 
     cfg = PreferenceConfig(
         candidates=args.candidates,
@@ -31,13 +28,12 @@ def cmd_preferences(args: argparse.Namespace) -> None:
         densities=tuple(float(d) / 100.0 for d in args.densities.split(",")),
         zetas=tuple(float(z) for z in args.zetas.split(",")),
     )
-    folder = Path(args.checkpoints)
-    stats = WorldStats.load(resolve("world_stats", folder))
+    bundle = load_bundle(args.checkpoints)
     prefs = generate_preferences(
         Cases.open(args.cases),
-        load_codec(folder),
-        load_prior(directory=folder),
-        stats.std,
+        bundle.codec,
+        bundle.prior,
+        bundle.stats.std,
         cfg,
         progress=not args.quiet,
         partial=args.partial,
@@ -117,12 +113,10 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     from alignda.alignment.preferences import Preferences
     from alignda.alignment.recipe import Setting, save_selected, select, selected_deltas
     from alignda.alignment.selection import scenarios
-    from alignda.alignment.soup import export_deltas, load_deltas
+    from alignda.alignment.soup import export_deltas
     from alignda.analysis.score import SamplerSettings
-    from alignda.checkpoints import read_manifest, resolve
-    from alignda.model.codec import load_codec
-    from alignda.model.prior import load_prior
-    from alignda.world.stats import WorldStats
+    from alignda.bundle import load_bundle
+    from alignda.checkpoints import read_manifest
 
     torch.set_num_threads(args.threads)
     folder = Path(args.checkpoints)
@@ -135,20 +129,18 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     prefs = Preferences.load(args.prefs)
     val_cases = scenarios(Cases.open(args.val_cases), args.n_val, args.density / 100.0)
     sampler = SamplerSettings(mode=args.mode, steps=args.steps, members=args.members)
-    stats = WorldStats.load(resolve("world_stats", folder))
-    try:
-        shipped = load_deltas(directory=folder)
-    except Exception as e:  # no or foreign deltas: nothing to compare with
-        print(f"no shipped deltas to compare: {e}")
-        shipped = None
+    bundle = load_bundle(folder)
+    shipped = bundle.soup.deltas if bundle.soup is not None else None
+    if shipped is None:  # no or foreign deltas: nothing to compare with
+        print(f"no shipped deltas to compare: {bundle.soup_problem or 'none in ' + str(folder)}")
     selection = select(
-        load_prior(directory=folder),
-        load_codec(folder),
+        bundle.prior,
+        bundle.codec,
         prefs,
         val_cases,
         settings,
         kinds,
-        stats.std,
+        bundle.stats.std,
         args.workdir,
         sampler,
         tuple(float(c) for c in args.delta_scales.split(",")),

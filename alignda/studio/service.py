@@ -41,7 +41,6 @@ from torch import nn
 
 from alignda import __version__
 from alignda.alignment.rewards import FORECAST_HOURS, Forecaster, candidate_rewards
-from alignda.alignment.soup import RewardSoup
 from alignda.analysis.methods import PriorMethod, VariationalMethod
 from alignda.analysis.score import (
     ANALYSIS_MODES,
@@ -121,18 +120,13 @@ class Studio:
             )
         #: Real fields (not the twin world): the prior is out of its training distribution.
         self.real_fields = is_reanalysis(self.cases)
-        bundle = load_bundle(self.folder)
+        bundle = load_bundle(self.folder, device=self.device)
         if bundle.hybrid is None:
             raise CheckpointError(f"{self.folder} has no 3D-Var background error (threedvar_b)")
         self.stats, self.threedvar, self.hybrid = bundle.stats, bundle.threedvar, bundle.hybrid
         self.codec = PlacedCodec(bundle.codec, self.device)
-        self.prior = bundle.prior.to(self.device)
+        self.prior, self.soup = bundle.prior, bundle.soup  # placed on self.device
         self.soup_problem = bundle.soup_problem
-        self.soup = None  # the deltas placed beside the prior
-        if bundle.soup is not None:
-            deltas = bundle.soup.deltas
-            moved = {n: {k: v.to(self.device) for k, v in d.items()} for n, d in deltas.items()}
-            self.soup = RewardSoup(self.prior, moved)
         self._forecaster: Forecaster | None = None
         self._cache: OrderedDict[Request, Baseline] = OrderedDict()
         self._cache_size = cache_size
