@@ -91,7 +91,7 @@ def main() -> None:
     ap.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
     ap.add_argument("--members", type=int, default=4)
     ap.add_argument("--steps", type=int, default=32)
-    ap.add_argument("--density", type=float, default=1.0, help="%")
+    ap.add_argument("--density", type=float, default=1.0, help="random obs density, in %%")
     ap.add_argument("--no-hybrid", dest="hybrid", action="store_false")
     ap.add_argument("--curves", action="store_true")
     ap.add_argument("--out", default="runs/bench12")
