@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 from torch import nn
 
 from alignda.alignment.preferences import Preferences, preference_pairs
+from alignda.alignment.soup import SnapshotWriter, delta_of
 from alignda.model.diffusion import SDACosineSchedule, add_noise
 from alignda.training.loop import TrainConfig, train
 
@@ -105,18 +105,12 @@ def train_dpo(
         return dpo_loss(net, ref, *batch(prefs, pairs[i]), cfg.beta, gen)[0]
 
     ref_state = ref.state_dict()
-
-    def delta_of(net: nn.Module) -> dict[str, torch.Tensor]:
-        return {k: (v - ref_state[k]).detach().clone() for k, v in net.state_dict().items()}
+    writer = SnapshotWriter(workdir, cfg.train) if snapshots else None
 
     def val(net: nn.Module) -> dict[str, float]:
         out = {}
-        if snapshots:
-            folder = Path(workdir) / "deltas"
-            folder.mkdir(parents=True, exist_ok=True)
-            n = len(list(folder.glob("step_*.safetensors")))
-            step = min((n + 1) * cfg.train.val_every, cfg.train.steps)
-            save_file(delta_of(net), str(folder / f"step_{step:05d}.safetensors"))
+        if writer is not None:
+            writer.write(delta_of(net, ref_state))
         for name, p, idx in (("train", prefs, pairs), ("val", val_prefs, val_pairs)):
             if idx is None or len(idx) == 0:
                 continue
@@ -127,4 +121,4 @@ def train_dpo(
         return out
 
     log = train(model, loss, cfg.train, workdir, val_fn=val, progress=progress)
-    return delta_of(model), log
+    return delta_of(model, ref_state), log

@@ -1,18 +1,21 @@
-"""The alignment recipe: Diffusion-DPO per reward, selected by sampled rewards on validation.
+"""The alignment recipe: deltas per reward, selected by sampled rewards on validation.
 
-For every DPO setting of a small sweep and every preference kind, a delta is trained with
-snapshots (:func:`alignda.alignment.dpo.train_dpo`); each snapshot, alone and scaled, is judged
-by the guided analyses it gives on held-out validation cases (:mod:`alignda.alignment.selection`),
-and the best per kind is kept. Every evaluation is cached in ``workdir/evaluations.json``, so
-a run that stops resumes where it was.
+Each trainer of a sweep (:class:`DPOTrainer`: Diffusion-DPO on preference pairs;
+:class:`alignda.alignment.reward_tune.TuneTrainer`: the reward-gradient fine-tune) trains a
+delta per kind with snapshots; each snapshot, alone and scaled, is judged by the guided
+analyses it gives on held-out validation cases (:mod:`alignda.alignment.selection`), and the
+best per kind is kept, whichever method made it. Every evaluation is cached in
+``workdir/evaluations.json``, so a run that stops resumes where it was.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -61,6 +64,34 @@ class Setting:
         )
 
 
+class DeltaTrainer(Protocol):
+    """Trains one delta per kind, writing snapshots to ``folder/deltas`` (see
+    :class:`alignda.alignment.soup.SnapshotWriter`)."""
+
+    name: str
+    kinds: tuple[str, ...]
+
+    def train(self, ref: nn.Module, kind: str, folder: Path) -> None:
+        """Train the ``kind`` delta of ``ref`` in ``folder`` (resumable)."""
+        ...
+
+
+class DPOTrainer:
+    """Diffusion-DPO of one :class:`Setting` on a preference set (its last ``n_val``
+    backgrounds held out for the implicit reward accuracy)."""
+
+    def __init__(
+        self, setting: Setting, prefs: Preferences, kinds: tuple[str, ...], n_val: int = 6
+    ) -> None:
+        self.setting, self.kinds, self.name = setting, kinds, setting.name
+        self.train_p, self.val_p = split_preferences(prefs, n_val)
+
+    def train(self, ref: nn.Module, kind: str, folder: Path) -> None:
+        """Diffusion-DPO of the ``kind`` pairs with snapshots."""
+        cfg = self.setting.config()
+        train_dpo(ref, self.train_p, kind, cfg, folder, self.val_p, False, snapshots=True)
+
+
 def split_preferences(prefs: Preferences, n_val: int) -> tuple[Preferences, Preferences]:
     """(training part, last ``n_val`` backgrounds) of a preference set."""
     if not 0 < n_val < len(prefs.zb):
@@ -76,15 +107,12 @@ def split_preferences(prefs: Preferences, n_val: int) -> tuple[Preferences, Pref
 def select(
     ref: nn.Module,
     codec: LatentCodec,
-    prefs: Preferences,
     val_cases: list[Scenario],
-    settings: list[Setting],
-    kinds: tuple[str, ...],
+    trainers: Sequence[DeltaTrainer],
     scale: np.ndarray,
     workdir: str | Path,
     sampler: SamplerSettings,
     delta_scales: tuple[float, ...] = (1.0,),
-    n_val_prefs: int = 6,
     shipped: dict[str, dict[str, torch.Tensor]] | None = None,
     log=print,
 ) -> dict:
@@ -95,7 +123,6 @@ def select(
     workdir = Path(workdir)
     cache = ResultCache(workdir / "evaluations.json")
     forecaster = Forecaster()
-    train_p, val_p = split_preferences(prefs, n_val_prefs)
 
     def judged(key: str, net: nn.Module) -> dict:
         def run() -> dict:
@@ -109,24 +136,25 @@ def select(
         return out
 
     base = judged("unaligned", ref)
+    kinds = tuple(dict.fromkeys(k for tr in trainers for k in tr.kinds))
     if shipped:
         soup = RewardSoup(ref, shipped)
         for k in kinds:
             if k in shipped:
                 judged(f"shipped/{k}", soup.network({k: 1.0}))
     candidates: dict[str, list[tuple[float, str, Path, float]]] = {k: [] for k in kinds}
-    for st in settings:
-        for k in kinds:
-            folder = workdir / st.name / k
+    for tr in trainers:
+        for k in tr.kinds:
+            folder = workdir / tr.name / k
             if not (folder / "done").exists():
                 t0 = time.perf_counter()
-                train_dpo(ref, train_p, k, st.config(), folder, val_p, False, snapshots=True)
+                tr.train(ref, k, folder)
                 (folder / "done").write_text(f"{time.perf_counter() - t0:.1f} s\n")
             snaps = sorted((folder / "deltas").glob("step_*.safetensors"))
             for snap in snaps:
                 delta = load_file(str(snap))
                 for c in delta_scales if snap == snaps[-1] else (1.0,):
-                    key = f"{st.name}/{k}/{snap.stem}/x{c:g}"
+                    key = f"{tr.name}/{k}/{snap.stem}/x{c:g}"
                     soup = RewardSoup(ref, {k: {n: c * v for n, v in delta.items()}})
                     figs = judged(key, soup.network({k: 1.0}))
                     candidates[k].append((selection_score(k, figs, base), key, snap, c))

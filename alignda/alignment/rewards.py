@@ -47,12 +47,18 @@ def _check_states(x: np.ndarray, what: str) -> np.ndarray:
     return x
 
 
+def weighted_msq(x: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Cell-area-weighted mean square of ``x - truth`` per state and variable (..., C);
+    differentiable (tensors of any float dtype)."""
+    w = torch.as_tensor(Grid(*x.shape[-2:]).weights, dtype=x.dtype, device=x.device)[:, None]
+    return ((x - truth) ** 2 * w).mean(dim=(-2, -1)) / w.mean()
+
+
 def weighted_rmse(candidates: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """Cell-area-weighted RMSE per candidate and variable (N, C), physical units."""
     x = _check_states(candidates, "candidates")
     t = _check_states(np.asarray(truth)[None], "truth")[0]
-    w = Grid(*x.shape[-2:]).weights[:, None]
-    return np.sqrt(((x - t) ** 2 * w).mean(axis=(-2, -1)) / w.mean())
+    return np.sqrt(weighted_msq(torch.from_numpy(x), torch.from_numpy(t)).numpy())
 
 
 def bradley_terry(rmse: np.ndarray, tau: float = BT_TAU) -> np.ndarray:

@@ -26,6 +26,7 @@ from alignda.checkpoints import (
     safetensors_metadata,
 )
 from alignda.paths import CHECKPOINT_DIR
+from alignda.training.loop import TrainConfig
 
 #: Names of the shipped deltas: one per reward (-P models) and the multi-reward "-M" model.
 DELTAS = (*REWARDS, "multi")
@@ -103,6 +104,29 @@ class RewardSoup:
         net = copy.deepcopy(self.ref)
         net.load_state_dict(self.parameters_for(weights))
         return net
+
+
+def delta_of(net: nn.Module, ref_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The delta theta - theta_ref of a fine-tuned copy of the reference network."""
+    return {k: (v - ref_state[k]).detach().clone() for k, v in net.state_dict().items()}
+
+
+class SnapshotWriter:
+    """Writes the deltas of a fine-tune at its validation steps to
+    ``workdir/deltas/step_<n>.safetensors`` (model selection judges every snapshot)."""
+
+    def __init__(self, workdir: str | Path, train: TrainConfig) -> None:
+        self.folder = Path(workdir) / "deltas"
+        self.every, self.steps = train.val_every, train.steps
+
+    def write(self, delta: Mapping[str, torch.Tensor]) -> Path:
+        """Save the next snapshot (its step follows from the snapshots already there)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        n = len(list(self.folder.glob("step_*.safetensors")))
+        step = min((n + 1) * self.every, self.steps)
+        path = self.folder / f"step_{step:05d}.safetensors"
+        save_file(dict(delta), str(path))
+        return path
 
 
 def export_deltas(

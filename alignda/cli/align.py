@@ -111,7 +111,8 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     import torch
 
     from alignda.alignment.preferences import Preferences
-    from alignda.alignment.recipe import Setting, save_selected, select, selected_deltas
+    from alignda.alignment.recipe import DPOTrainer, Setting, save_selected, select, selected_deltas
+    from alignda.alignment.reward_tune import TuneData, TuneSetting, TuneTrainer
     from alignda.alignment.selection import scenarios
     from alignda.alignment.soup import export_deltas
     from alignda.analysis.score import SamplerSettings
@@ -120,31 +121,45 @@ def cmd_align_select(args: argparse.Namespace) -> None:
 
     torch.set_num_threads(args.threads)
     folder = Path(args.checkpoints)
-    settings = []
-    for item in args.settings.split(","):
+    bundle = load_bundle(folder)
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    trainers: list = []
+    prefs = None
+    for item in filter(None, args.settings.split(",")):
+        if args.prefs is None:
+            raise ValueError("DPO settings need --prefs (or pass --settings '' for none)")
+        prefs = prefs or Preferences.load(args.prefs)
         beta, lr, steps, *groups = item.split(":")
         g = int(groups[0]) if groups else 1
-        settings.append(Setting(float(beta), float(lr), int(steps), args.batch, args.val_every, g))
-    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
-    prefs = Preferences.load(args.prefs)
+        st = Setting(float(beta), float(lr), int(steps), args.batch, args.val_every, g)
+        trainers.append(DPOTrainer(st, prefs, kinds, args.n_val_prefs))
+    tune_kinds = tuple(k.strip() for k in args.tune_kinds.split(",") if k.strip())
+    tune_data = val_data = None
+    for item in filter(None, args.tune.split(",")):
+        if tune_data is None:
+            tune_data = TuneData(Cases.open(args.tune_cases), bundle.codec, args.tune_limit)
+            val_data = TuneData(Cases.open(args.val_cases), bundle.codec, 8)
+        lr, steps, anchor = item.split(":")
+        st = TuneSetting(float(lr), int(steps), float(anchor), snapshot_every=args.tune_every)
+        trainers.append(
+            TuneTrainer(st, bundle.codec, tune_data, bundle.stats.std, tune_kinds, val_data)
+        )
+    if not trainers:
+        raise ValueError("nothing to train: give --settings (DPO) and/or --tune")
     val_cases = scenarios(Cases.open(args.val_cases), args.n_val, args.density / 100.0)
     sampler = SamplerSettings(mode=args.mode, steps=args.steps, members=args.members)
-    bundle = load_bundle(folder)
     shipped = bundle.soup.deltas if bundle.soup is not None else None
     if shipped is None:  # no or foreign deltas: nothing to compare with
         print(f"no shipped deltas to compare: {bundle.soup_problem or 'none in ' + str(folder)}")
     selection = select(
         bundle.prior,
         bundle.codec,
-        prefs,
         val_cases,
-        settings,
-        kinds,
+        trainers,
         bundle.stats.std,
         args.workdir,
         sampler,
         tuple(float(c) for c in args.delta_scales.split(",")),
-        args.n_val_prefs,
         shipped,
     )
     save_selected(selection, Path(args.workdir) / "selected.safetensors")
@@ -171,7 +186,7 @@ def cmd_align_select(args: argparse.Namespace) -> None:
         args.out,
         config={
             "recipe": "alignda align-select",
-            "settings": [vars(s) for s in settings],
+            "settings": [{"name": t.name, **vars(t.setting)} for t in trainers],
             "origin": origin,
             "selection": selection,
             "validation": {
@@ -180,10 +195,15 @@ def cmd_align_select(args: argparse.Namespace) -> None:
                 "density": args.density / 100.0,
                 "sampler": sampler.to_dict(),
             },
-            "preferences": prefs.config,
+            "preferences": None if prefs is None else prefs.config,
+            "reward_tune": None if tune_data is None else {"cases": str(args.tune_cases)},
             "prior_sha256": read_manifest(folder)["prior"]["sha256"],
         },
-        data={"prefs": str(args.prefs), "pairs_from_backgrounds": int(prefs.z.shape[0])},
+        data={
+            "prefs": None if prefs is None else str(args.prefs),
+            "pairs_from_backgrounds": None if prefs is None else int(prefs.z.shape[0]),
+            "tune_states": None if tune_data is None else len(tune_data),
+        },
     )
     print(f"exported {path}: {origin}")
 
@@ -230,7 +250,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     se = sub.add_parser(
         "align-select", help="DPO sweep, selection by sampled rewards on validation cases"
     )
-    se.add_argument("--prefs", required=True, help="training preference file")
+    se.add_argument("--prefs", help="training preference file (for --settings)")
     se.add_argument("--val-cases", dest="val_cases", default="data/cpu2/val.nc")
     se.add_argument("--n-val", dest="n_val", type=int, default=6, help="validation cases")
     se.add_argument(
@@ -243,8 +263,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     se.add_argument(
         "--settings",
         default="8000:3e-6:200",
-        help="beta:lr:steps[:groups],... (groups > 1: pairs within observation groups)",
+        help="DPO beta:lr:steps[:groups],... (groups > 1: pairs within observation groups)",
     )
+    se.add_argument(
+        "--tune",
+        default="",
+        help="reward-gradient fine-tunes lr:steps:anchor,... (beside DPO; '' for none)",
+    )
+    se.add_argument("--tune-kinds", dest="tune_kinds", default="accuracy,forecast,physics,multi")
+    se.add_argument(
+        "--tune-cases", dest="tune_cases", default="data/cpu2/train.nc", help="fine-tune states"
+    )
+    se.add_argument(
+        "--tune-limit", dest="tune_limit", type=int, default=None, help="use this many states"
+    )
+    se.add_argument("--tune-every", dest="tune_every", type=int, default=50, help="snapshot steps")
     se.add_argument("--delta-scales", dest="delta_scales", default="1")
     se.add_argument("--kinds", default="accuracy,forecast,physics,multi")
     se.add_argument("--batch", type=int, default=8)

@@ -3,12 +3,14 @@
 The geostrophic wind of a height field z is u_g = -(g/f) dz/dy, v_g = (g/f) dz/dx. The
 deviation of the actual wind from it, D = 0.5 (|u - u_g| / |u| + |v - v_g| / |v|), with
 area-weighted means over the extratropics (|lat| >= 15 deg, where f is not small), is the
-basis of the paper's Geo-Score.
+basis of the paper's Geo-Score. Every function takes numpy arrays or torch tensors; on
+tensors it is differentiable (the reward-gradient fine-tune minimises D through the decoder).
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from alignda.world.grid import cell_area_weights
 from alignda.world.sphere import EARTH_OMEGA, EARTH_RADIUS, GRAVITY
@@ -16,40 +18,56 @@ from alignda.world.sphere import EARTH_OMEGA, EARTH_RADIUS, GRAVITY
 TROPICS_DEG = 15.0
 
 
-def geostrophic_wind(
-    z: np.ndarray, lat: np.ndarray, lon: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _tensor(a, like: torch.Tensor | None = None) -> torch.Tensor:
+    dtype = torch.float64 if like is None else like.dtype
+    device = None if like is None else like.device
+    return torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a).to(device, dtype)
+
+
+def _geostrophic_wind(
+    z: torch.Tensor, lat: np.ndarray, lon: np.ndarray
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(u_g, v_g) of a height tensor; 0 (not NaN) in the tropics so gradients stay finite."""
+    phi = _tensor(np.deg2rad(np.asarray(lat, dtype=np.float64)), z)
+    dlam = float(np.mean(np.diff(np.deg2rad(np.asarray(lon, dtype=np.float64)))))
+    dzdx = (torch.roll(z, -1, dims=-1) - torch.roll(z, 1, dims=-1)) / (2 * dlam)
+    dzdx = dzdx / (EARTH_RADIUS * torch.cos(phi)[:, None])
+    dzdy = torch.gradient(z, spacing=(phi,), dim=-2)[0] / EARTH_RADIUS
+    extratropics = torch.as_tensor(np.abs(np.asarray(lat)) >= TROPICS_DEG, device=z.device)
+    f = torch.where(extratropics, 2 * EARTH_OMEGA * torch.sin(phi), torch.ones_like(phi))
+    g_over_f = torch.where(extratropics, GRAVITY / f, torch.zeros_like(f))[:, None]
+    return -g_over_f * dzdy, g_over_f * dzdx
+
+
+def geostrophic_wind(z, lat: np.ndarray, lon: np.ndarray) -> tuple:
     """(u_g, v_g) in m/s of height z (m), arrays (..., nlat, nlon); NaN where |lat| < 15 deg.
 
-    Centred differences: periodic in longitude, one-sided at the first/last latitude.
+    Centred differences: periodic in longitude, second order in latitude (one-sided at the
+    first/last latitude).
     """
-    z = np.asarray(z, dtype=np.float64)
-    phi = np.deg2rad(np.asarray(lat, dtype=np.float64))
-    lam = np.deg2rad(np.asarray(lon, dtype=np.float64))
-    dlam = float(np.mean(np.diff(lam)))
-    dzdx = (np.roll(z, -1, axis=-1) - np.roll(z, 1, axis=-1)) / (2 * dlam)
-    dzdx = dzdx / (EARTH_RADIUS * np.cos(phi)[:, None])
-    dzdy = np.gradient(z, phi, axis=-2) / EARTH_RADIUS
-    f = 2 * EARTH_OMEGA * np.sin(phi)[:, None]
-    f = np.where(np.abs(np.asarray(lat))[:, None] >= TROPICS_DEG, f, np.nan)
-    return -GRAVITY * dzdy / f, GRAVITY * dzdx / f
+    if torch.is_tensor(z):
+        return _geostrophic_wind(z, lat, lon)
+    ug, vg = (a.numpy() for a in _geostrophic_wind(_tensor(z), lat, lon))
+    tropics = (np.abs(np.asarray(lat)) < TROPICS_DEG)[:, None]
+    return np.where(tropics, np.nan, ug), np.where(tropics, np.nan, vg)
 
 
-def geostrophic_deviation(
-    z: np.ndarray, u: np.ndarray, v: np.ndarray, lat: np.ndarray, lon: np.ndarray
-) -> np.ndarray:
+def geostrophic_deviation(z, u, v, lat: np.ndarray, lon: np.ndarray):
     """D = 0.5 (<|u-u_g|>/<|u|> + <|v-v_g|>/<|v|>), area-weighted over |lat| >= 15 deg.
 
     Returns one value per leading index (shape z.shape[:-2]); 0 means exactly geostrophic.
+    Tensors in, tensor out (differentiable); arrays in, float64 array out.
     """
-    ug, vg = geostrophic_wind(z, lat, lon)
-    w = cell_area_weights(lat)[:, None] * (np.abs(np.asarray(lat)) >= TROPICS_DEG)[:, None]
-    w = np.broadcast_to(w, ug.shape[-2:])
+    if not torch.is_tensor(z):
+        z, u, v = (_tensor(a) for a in (z, u, v))
+        return geostrophic_deviation(z, u, v, lat, lon).numpy()
+    ug, vg = _geostrophic_wind(z, lat, lon)
+    w = cell_area_weights(lat) * (np.abs(np.asarray(lat)) >= TROPICS_DEG)
+    w = _tensor(w, z)[:, None].expand(z.shape[-2:])
 
-    def mean(a: np.ndarray) -> np.ndarray:
-        return np.nansum(a * w, axis=(-2, -1)) / w.sum()
+    def mean(a: torch.Tensor) -> torch.Tensor:
+        return (a * w).sum(dim=(-2, -1)) / w.sum()
 
-    u, v = np.asarray(u, np.float64), np.asarray(v, np.float64)
-    du = mean(np.abs(u - ug)) / np.maximum(mean(np.abs(u)), 1e-12)
-    dv = mean(np.abs(v - vg)) / np.maximum(mean(np.abs(v)), 1e-12)
+    du = mean((u - ug).abs()) / mean(u.abs()).clamp_min(1e-12)
+    dv = mean((v - vg).abs()) / mean(v.abs()).clamp_min(1e-12)
     return 0.5 * (du + dv)

@@ -186,14 +186,20 @@ class ShallowWaterModel(torch.nn.Module):
             raise FloatingPointError("the shallow-water model blew up (non-finite state)")
         return s, forcing
 
-    @torch.no_grad()
-    def forecast(self, x: torch.Tensor, hours: float) -> torch.Tensor:
+    def forecast(self, x: torch.Tensor, hours: float, grad: bool = False) -> torch.Tensor:
         """Deterministic forecast of physical states (batch, 4, nlat, nlon) ``hours`` ahead.
 
         Uses this model's dissipation with no stochastic forcing (what a forecaster runs).
+        ``grad``: differentiable with respect to ``x`` (backpropagation through every step).
         """
         steps = int(round(hours * HOUR / self.config.dt))
-        s, _ = self.run(self.from_physical(x), steps, forcing=None)
+        if not grad:
+            with torch.no_grad():
+                s, _ = self.run(self.from_physical(x), steps, forcing=None)
+                return self.to_physical(s)
+        s = self.from_physical(x)
+        for _ in range(steps):
+            s = self.step(s)
         return self.to_physical(s)
 
     # --- diagnostics -----------------------------------------------------------------------

@@ -1,0 +1,306 @@
+"""Reward-gradient fine-tuning of the latent prior (ReFL / DRaFT style), beside Diffusion-DPO.
+
+The three rewards are differentiable here: the analysis error against the truth, the
+geostrophic deviation behind the Geo-Score, and the 48 h forecast error through the
+differentiable world model. One training step:
+
+1. the network's own sampler (obsfree, the app's schedule) runs from noise down to a random
+   step t in [``t_min``, ``t_max``], without gradients (on-policy states x_t);
+2. the network's denoised estimate x_hat(x_t) is decoded to a physical state and scored; the
+   reward's gradient flows through the decoder into the network (one evaluation, as ReFL).
+   Every guidance mode reads the prior through x_hat at every step, so x_hat is what a
+   guided analysis is built from;
+3. each reward term is divided by the frozen reference network's value on the same x_t
+   (scale-free: about 1 at the start, so the kinds mix in ``multi``), and a denoising term on
+   the (background, truth) pairs (``anchor``) keeps the network a prior.
+
+The result is a delta theta - theta_ref, like Diffusion-DPO's, mixed by the same reward soup.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from alignda.alignment.rewards import FORECAST_HOURS, weighted_msq
+from alignda.alignment.soup import DELTAS, SnapshotWriter, delta_of
+from alignda.analysis.score import SamplerSettings
+from alignda.model.codec import LatentCodec
+from alignda.model.diffusion import (
+    AncestralPCSampler,
+    EpsilonDenoiser,
+    SDACosineSchedule,
+    denoising_loss,
+)
+from alignda.training.loop import TrainConfig, train
+from alignda.world.balance import geostrophic_deviation
+from alignda.world.cases import Cases
+from alignda.world.grid import Grid
+from alignda.world.model import ShallowWaterModel, WorldConfig
+from alignda.world.variables import VARIABLE_NAMES
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """Reward-gradient fine-tune settings."""
+
+    #: Weight of the denoising loss on the (background, truth) pairs (0: rewards only).
+    anchor: float = 1.0
+    #: The scored step is drawn uniformly among the sampler's steps with t_min <= t <= t_max.
+    #: The high-noise estimates set where the ensemble goes (its mean: the accuracy term moves
+    #: there), the later ones its details; above 0.9, x_hat divides eps by alpha_t < 0.03 and
+    #: its gradients would swamp the rest (alpha_1 ~ 1e-3).
+    t_min: float = 0.3
+    t_max: float = 0.9
+    #: The rollouts: the app's schedule, without observations.
+    sampler: SamplerSettings = field(default_factory=lambda: SamplerSettings(mode="obsfree"))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            steps=200, batch=4, lr=1e-5, warmup=20, val_every=50, save_every=50
+        )
+    )
+
+    def __post_init__(self) -> None:
+        if self.anchor < 0:
+            raise ValueError(f"anchor must be >= 0, got {self.anchor}")
+        if not 0.0 <= self.t_min <= self.t_max <= 1.0:
+            raise ValueError(f"need 0 <= t_min <= t_max <= 1, got {self.t_min}, {self.t_max}")
+
+    def scored_steps(self) -> torch.Tensor:
+        """Indices of the sampler steps whose t is in [t_min, t_max] (the steps run before
+        the scored estimate)."""
+        times = torch.linspace(1.0, 0.0, self.sampler.steps + 1)[:-1]
+        allowed = torch.nonzero((times >= self.t_min) & (times <= self.t_max)).flatten()
+        if len(allowed) == 0:
+            raise ValueError(
+                f"no step of a {self.sampler.steps}-step sampler has t in "
+                f"[{self.t_min}, {self.t_max}]"
+            )
+        return allowed
+
+
+class TuneData:
+    """Training states as tensors: background and truth latents, truth, truth 48 h later, and
+    the truth's geostrophic deviation (cases without a truth 48 h later are left out)."""
+
+    def __init__(self, cases: Cases, codec: LatentCodec, limit: int | None = None) -> None:
+        times = [t for t in cases.times if cases.future_truth(t, FORECAST_HOURS) is not None]
+        if limit is not None:
+            times = [times[i] for i in np.linspace(0, len(times) - 1, limit).round().astype(int)]
+        if not times:
+            raise ValueError(f"no case has a truth {FORECAST_HOURS} h later")
+
+        def stack(f) -> torch.Tensor:
+            return torch.from_numpy(np.stack([f(t) for t in times]).astype(np.float32))
+
+        self.truth = stack(cases.truth_state)
+        self.future = stack(lambda t: cases.future_truth(t, FORECAST_HOURS))
+        with torch.no_grad():
+            self.zb = torch.cat([codec.encode(b) for b in stack(cases.background_state).split(32)])
+            self.z = torch.cat([codec.encode(x) for x in self.truth.split(32)])
+        self.d_truth = deviation(self.truth)
+
+    def __len__(self) -> int:
+        return len(self.truth)
+
+
+def deviation(states: torch.Tensor) -> torch.Tensor:
+    """Geostrophic deviation (B,) of physical states (B, C, H, W); differentiable."""
+    grid = Grid(*states.shape[-2:])
+    z, u, v = (states[:, VARIABLE_NAMES.index(k)] for k in ("z", "u", "v"))
+    return geostrophic_deviation(z, u, v, grid.lat, grid.lon)
+
+
+class RewardTerms:
+    """The differentiable reward terms (lower is better) of decoded states, per state (B,)."""
+
+    def __init__(self, scale: np.ndarray) -> None:
+        self.var = torch.as_tensor(np.asarray(scale), dtype=torch.float32) ** 2
+        self.model = ShallowWaterModel(WorldConfig().imperfect())
+
+    def __call__(
+        self, kind: str, states: torch.Tensor, data: TuneData, idx: torch.Tensor
+    ) -> torch.Tensor:
+        """The term of ``kind`` (accuracy, forecast or physics) for states of cases ``idx``."""
+        if kind == "accuracy":
+            return (weighted_msq(states, data.truth[idx]) / self.var).mean(-1)
+        if kind == "forecast":
+            fc = self.model.forecast(states, FORECAST_HOURS, grad=torch.is_grad_enabled())
+            return (weighted_msq(fc, data.future[idx]) / self.var).mean(-1)
+        if kind == "physics":
+            return deviation(states) / data.d_truth[idx]
+        raise ValueError(f"unknown reward term {kind!r}")
+
+
+def onpolicy_state(
+    net: nn.Module,
+    zb: torch.Tensor,
+    stop: int,
+    settings: SamplerSettings,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x_t, t): the network's sampler run from noise for ``stop`` of its steps, no gradient."""
+    sampler = AncestralPCSampler(
+        EpsilonDenoiser(net, SDACosineSchedule()),
+        steps=settings.steps,
+        corrections=settings.corrections,
+        delta=settings.delta,
+        generator=gen,
+        silent=True,
+    )
+    pairs = sampler.timesteps.unfold(0, 2, 1)
+    with torch.no_grad():
+        x = sampler.init(zb.shape)
+        for t, s in pairs[:stop]:
+            x = sampler.step(x, t, s, z_b=zb)
+    return x, sampler.timesteps[stop]
+
+
+def tune_loss(
+    net: nn.Module,
+    ref: nn.Module,
+    codec: LatentCodec,
+    data: TuneData,
+    terms: RewardTerms,
+    kind: str,
+    cfg: TuneConfig,
+    gen: torch.Generator,
+    idx: torch.Tensor | None = None,
+    stops: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """The loss of one batch (reward ratios to the reference + anchor) and its parts.
+
+    ``idx`` (cases) and ``stops`` (sampler steps run before scoring) are drawn from ``gen``
+    unless given (fixed ones give a validation figure).
+    """
+    if kind not in DELTAS:
+        raise ValueError(f"unknown kind {kind!r}; choose from {DELTAS}")
+    b = cfg.train.batch
+    if idx is None:
+        idx = torch.randint(len(data), (b,), generator=gen)
+    allowed = cfg.scored_steps()
+    if stops is None:
+        stops = allowed[torch.randint(len(allowed), (1,), generator=gen)]
+    schedule = SDACosineSchedule()
+    zb = data.zb[idx]
+    x_t, t = onpolicy_state(net, zb, int(stops[0]), cfg.sampler, gen)
+    tt = t.expand(len(idx))
+    names = ("accuracy", "forecast", "physics") if kind == "multi" else (kind,)
+
+    def decoded(model: nn.Module) -> torch.Tensor:
+        den = EpsilonDenoiser(model, schedule)
+        return codec.decode(den.to_latent(den(x_t, tt, z_b=zb).mean, zb))
+
+    with torch.no_grad():
+        ref_states = decoded(ref)
+        ref_terms = {n: terms(n, ref_states, data, idx).mean() for n in names}
+    states = decoded(net)
+    ratios = {n: terms(n, states, data, idx).mean() / ref_terms[n] for n in names}
+    loss = sum(ratios.values()) / len(ratios)
+    parts = {f"{n}_ratio": float(r.detach()) for n, r in ratios.items()}
+    if cfg.anchor > 0:
+        den = EpsilonDenoiser(net, schedule)
+        anchor = denoising_loss(net, den.from_latent(data.z[idx], zb), schedule, gen, z_b=zb)
+        loss = loss + cfg.anchor * anchor
+        parts["anchor"] = float(anchor.detach())
+    return loss, parts
+
+
+def reward_tune(
+    ref: nn.Module,
+    codec: LatentCodec,
+    data: TuneData,
+    scale: np.ndarray,
+    kind: str,
+    cfg: TuneConfig,
+    workdir: str | Path,
+    val_data: TuneData | None = None,
+    progress: bool = True,
+) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """Fine-tune a copy of ``ref`` on the ``kind`` reward; returns (delta state, training log).
+
+    A delta snapshot is written at every validation step to ``workdir/deltas`` (for model
+    selection by sampled rewards); with ``val_data``, the log holds the reward ratios on a
+    fixed validation batch (the learning curve). Resumable like every training run.
+    """
+    ref = ref.eval().requires_grad_(False)
+    model = copy.deepcopy(ref).requires_grad_(True)
+    codec = codec.eval().requires_grad_(False)
+    terms = RewardTerms(scale)
+    ref_state = ref.state_dict()
+    snapshots = SnapshotWriter(workdir, cfg.train)
+
+    def loss(net: nn.Module, gen: torch.Generator) -> torch.Tensor:
+        return tune_loss(net, ref, codec, data, terms, kind, cfg, gen)[0]
+
+    def val(net: nn.Module) -> dict[str, float]:
+        snapshots.write(delta_of(net, ref_state))
+        if val_data is None:
+            return {}
+        n = min(len(val_data), cfg.train.batch)
+        idx = torch.from_numpy(np.linspace(0, len(val_data) - 1, n).round().astype(np.int64))
+        allowed = cfg.scored_steps()
+        stop = allowed[len(allowed) // 2 : len(allowed) // 2 + 1]  # a mid noise level
+        gen = torch.Generator().manual_seed(99)
+        _, parts = tune_loss(net, ref, codec, val_data, terms, kind, cfg, gen, idx, stop)
+        return {f"val_{k}": v for k, v in parts.items()}
+
+    log = train(model, loss, cfg.train, workdir, val_fn=val, progress=progress)
+    return delta_of(model, ref_state), log
+
+
+@dataclass(frozen=True)
+class TuneSetting:
+    """One reward-gradient setting of the sweep."""
+
+    lr: float
+    steps: int
+    anchor: float = 1.0
+    batch: int = 4
+    snapshot_every: int = 50
+    t_min: float = 0.3
+    t_max: float = 0.9
+
+    @property
+    def name(self) -> str:
+        """Folder name."""
+        return f"tune_lr{self.lr:g}_s{self.steps}_a{self.anchor:g}"
+
+    def config(self) -> TuneConfig:
+        """The fine-tune config of this setting."""
+        train = TrainConfig(
+            steps=self.steps,
+            batch=self.batch,
+            lr=self.lr,
+            warmup=min(20, self.steps),
+            val_every=self.snapshot_every,
+            save_every=self.snapshot_every,
+        )
+        return TuneConfig(anchor=self.anchor, t_min=self.t_min, t_max=self.t_max, train=train)
+
+
+class TuneTrainer:
+    """The reward-gradient fine-tune of one :class:`TuneSetting` as a delta trainer of the
+    alignment recipe (:func:`alignda.alignment.recipe.select`)."""
+
+    def __init__(
+        self,
+        setting: TuneSetting,
+        codec: LatentCodec,
+        data: TuneData,
+        scale: np.ndarray,
+        kinds: tuple[str, ...],
+        val_data: TuneData | None = None,
+    ) -> None:
+        self.setting, self.codec, self.data, self.scale = setting, codec, data, scale
+        self.kinds, self.val_data, self.name = kinds, val_data, setting.name
+
+    def train(self, ref: nn.Module, kind: str, folder: Path) -> None:
+        """Fine-tune the ``kind`` delta with snapshots."""
+        cfg = self.setting.config()
+        reward_tune(ref, self.codec, self.data, self.scale, kind, cfg, folder, self.val_data, False)

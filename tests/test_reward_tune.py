@@ -1,0 +1,120 @@
+"""The reward-gradient fine-tune: differentiable rewards, its loss, and the recipe around it."""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from alignda.alignment.recipe import select
+from alignda.alignment.reward_tune import (
+    RewardTerms,
+    TuneConfig,
+    TuneData,
+    TuneSetting,
+    TuneTrainer,
+    deviation,
+    reward_tune,
+    tune_loss,
+)
+from alignda.alignment.rewards import geostrophic_deviations, normalised_mse, weighted_msq
+from alignda.alignment.selection import scenarios
+from alignda.analysis.score import SamplerSettings
+from alignda.model.codec import load_codec
+from alignda.model.prior import load_prior
+from alignda.paths import SHIPPED_CASES
+from alignda.training.loop import TrainConfig
+from alignda.world.cases import Cases
+from alignda.world.model import ShallowWaterModel, WorldConfig
+
+
+@pytest.fixture(scope="module")
+def setup():
+    torch.manual_seed(0)
+    codec = load_codec().requires_grad_(False)
+    cases = Cases.open(SHIPPED_CASES)
+    return codec, load_prior(), cases, TuneData(cases, codec, limit=6), codec.stats.std
+
+
+def test_torch_rewards_are_the_numpy_rewards_and_differentiable(setup) -> None:
+    _, _, cases, data, scale = setup
+    x = data.truth[:3].double()
+    np.testing.assert_allclose(deviation(x).numpy(), geostrophic_deviations(x.numpy()), rtol=1e-12)
+    truth = data.truth[3].double()
+    msq = (weighted_msq(x, truth) / torch.as_tensor(scale) ** 2).mean(-1)
+    np.testing.assert_allclose(msq.numpy(), normalised_mse(x.numpy(), truth.numpy(), scale))
+    # gradient of D against a finite difference along a random direction
+    x = x[:1].clone().requires_grad_(True)
+    deviation(x).sum().backward()
+    direction = torch.randn_like(x)
+    eps = 1e-4
+    fd = (deviation(x + eps * direction) - deviation(x - eps * direction)) / (2 * eps)
+    assert torch.isfinite(x.grad).all()
+    np.testing.assert_allclose(float((x.grad * direction).sum()), float(fd[0]), rtol=1e-4)
+
+
+def test_differentiable_forecast_is_the_forecast(setup) -> None:
+    _, _, _, data, _ = setup
+    model = ShallowWaterModel(WorldConfig().imperfect())
+    x = data.truth[:1].clone().requires_grad_(True)
+    with_grad = model.forecast(x, 6, grad=True)
+    torch.testing.assert_close(with_grad.detach(), model.forecast(data.truth[:1], 6))
+    with_grad[:, 1].mean().backward()  # the mean zonal wind 6 h later
+    assert x.grad is not None and float(x.grad.abs().sum()) > 0
+
+
+def test_reward_gradient_lowers_its_own_term(setup) -> None:
+    """A few optimiser steps on one fixed batch lower the reward term on that batch (the
+    reward's gradient reaches the network through the decoder), and only the network moves."""
+    codec, ref, _, data, scale = setup
+    terms = RewardTerms(scale)
+    cfg = TuneConfig(anchor=0.0, sampler=SamplerSettings(mode="obsfree", steps=8))
+    idx, stops = torch.tensor([0, 3]), torch.tensor([1])  # t = 0.875
+    for kind in ("accuracy", "physics"):
+        net = copy.deepcopy(ref).requires_grad_(True)
+        opt = torch.optim.Adam(net.parameters(), lr=3e-4)
+        values = []
+        for _ in range(5):
+            gen = torch.Generator().manual_seed(1)
+            loss, parts = tune_loss(net, ref, codec, data, terms, kind, cfg, gen, idx, stops)
+            values.append(parts[f"{kind}_ratio"])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        assert values[0] == pytest.approx(1.0, abs=1e-5)  # starts at the reference
+        assert values[-1] < 0.995 * values[0], (kind, values)
+    assert all(not p.requires_grad for p in codec.parameters())
+
+
+def test_recipe_selects_among_reward_tuned_snapshots(setup, tmp_path) -> None:
+    codec, ref, cases, data, scale = setup
+    setting = TuneSetting(lr=1e-5, steps=2, anchor=1.0, batch=2, snapshot_every=1)
+    trainer = TuneTrainer(setting, codec, data, scale, ("physics",), val_data=data)
+    val = scenarios(cases, 2, density=0.02)
+    sampler = SamplerSettings(mode="dps", steps=3, members=2)
+    selection = select(ref, codec, val, [trainer], scale, tmp_path, sampler, log=lambda s: None)
+    assert selection["physics"]["key"].startswith(f"{setting.name}/physics/step_0000")
+    snaps = sorted((tmp_path / setting.name / "physics" / "deltas").glob("*.safetensors"))
+    assert [p.stem for p in snaps] == ["step_00001", "step_00002"]
+    log = [json.loads(x) for x in (tmp_path / setting.name / "physics" / "log.jsonl").open()]
+    assert [e["step"] for e in log] == [1, 2] and all("val_physics_ratio" in e for e in log)
+    cached = json.loads((tmp_path / "evaluations.json").read_text())
+    assert {"unaligned", *(f"{setting.name}/physics/{p.stem}/x1" for p in snaps)} <= set(cached)
+    # the run resumes: nothing is retrained or re-evaluated
+    again = select(ref, codec, val, [trainer], scale, tmp_path, sampler, log=lambda s: None)
+    assert again == selection
+
+
+def test_tune_refuses_unknown_kinds_and_settings(setup, tmp_path) -> None:
+    codec, ref, _, data, scale = setup
+    with pytest.raises(ValueError, match="unknown kind"):
+        cfg = TuneConfig(train=TrainConfig(steps=1, batch=2))
+        reward_tune(ref, codec, data, scale, "beauty", cfg, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="t_min <= t_max"):
+        TuneConfig(t_min=0.5, t_max=0.4)
+    with pytest.raises(ValueError, match="no step"):
+        sampler = SamplerSettings(mode="obsfree", steps=4)
+        TuneConfig(t_min=0.55, t_max=0.6, sampler=sampler).scored_steps()
+    with pytest.raises(ValueError, match="anchor"):
+        TuneConfig(anchor=-1.0)
