@@ -11,7 +11,7 @@ differentiable world model. One training step:
    Every guidance mode reads the prior through x_hat at every step, so x_hat is what a
    guided analysis is built from;
 3. each reward term is divided by the frozen reference network's value on the same x_t
-   (scale-free: about 1 at the start, so the kinds mix in ``multi``), and a denoising term on
+   (scale-free: at most 1 at the start, so the kinds mix in ``multi``), and a denoising term on
    the (background, truth) pairs (``anchor``) keeps the network a prior.
 
 The result is a delta theta - theta_ref, like Diffusion-DPO's, mixed by the same reward soup.
@@ -117,7 +117,16 @@ def deviation(states: torch.Tensor) -> torch.Tensor:
 
 
 class RewardTerms:
-    """The differentiable reward terms (lower is better) of decoded states, per state (B,)."""
+    """The differentiable reward terms (lower is better) of decoded states, per state (B,).
+
+    Physics scores only the geostrophic deviation beyond the truth's (relative), as the
+    Geo-Score does (it saturates at the truth's balance): minimising the deviation itself
+    was won by damping the unbalanced flow, at twice the analysis error.
+    """
+
+    #: Smallest reference value a term is divided by (a batch already as balanced as its
+    #: truth has a physics term of 0).
+    FLOOR = 1e-2
 
     def __init__(self, scale: np.ndarray) -> None:
         self.var = torch.as_tensor(np.asarray(scale), dtype=torch.float32) ** 2
@@ -132,8 +141,8 @@ class RewardTerms:
         if kind == "forecast":
             fc = self.model.forecast(states, FORECAST_HOURS, grad=torch.is_grad_enabled())
             return (weighted_msq(fc, data.future[idx]) / self.var).mean(-1)
-        if kind == "physics":
-            return deviation(states) / data.d_truth[idx]
+        if kind == "physics":  # imbalance beyond the truth's: the Geo-Score's deficit, smooth
+            return torch.relu(deviation(states) / data.d_truth[idx] - 1.0)
         raise ValueError(f"unknown reward term {kind!r}")
 
 
@@ -198,7 +207,9 @@ def tune_loss(
 
     with torch.no_grad():
         ref_states = decoded(ref)
-        ref_terms = {n: terms(n, ref_states, data, idx).mean() for n in names}
+        ref_terms = {
+            n: terms(n, ref_states, data, idx).mean().clamp_min(terms.FLOOR) for n in names
+        }
     states = decoded(net)
     ratios = {n: terms(n, states, data, idx).mean() / ref_terms[n] for n in names}
     loss = sum(ratios.values()) / len(ratios)
