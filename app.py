@@ -285,9 +285,11 @@ Several *members* give an ensemble; their *spread* says where the analysis is un
 - *physics*: the Geo-Score, how geostrophic the winds are compared to the truth (100 % =
   at least as balanced; the tropics are masked).
 
-**Reward weights.** Alignment (Diffusion-DPO) gives one weight change (delta) per reward, plus
-the paper's multi-reward -M delta. Your weights mix them: theta = theta_ref + sum_i w_i delta_i,
-normalised to sum 1, applied at once without retraining. All zero is the unaligned prior.
+**Reward weights.** Alignment gives one weight change (delta) per reward, plus the paper's
+multi-reward -M delta: each from Diffusion-DPO on preference pairs or from a fine-tune on the
+reward's own gradient, whichever gave the better guided analyses on validation cases. Your
+weights mix them: theta = theta_ref + sum_i w_i delta_i, normalised to sum 1, applied at once
+without retraining. All zero is the unaligned prior.
 The *trade-off front* button under the plot analyses the last scenario with every preset
 (two sampler seeds each: the error bars are sampling noise) and marks your weights: a move
 of a slider is worth reading only where it leaves those error bars.

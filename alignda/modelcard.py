@@ -40,8 +40,9 @@ ROLES: dict[str, str] = {
     "vae": "variational autoencoder of the balanced controls (64 x 128 grid <-> latent grid)",
     "prior": "diffusion transformer (DiT) score prior of the latent increment, conditioned on "
     "the background",
-    "aligned": "Diffusion-DPO deltas of the prior, one per reward (accuracy, forecast, physics, "
-    "multi), mixed as a reward soup",
+    "aligned": "deltas of the prior, one per reward (accuracy, forecast, physics, multi), each "
+    "from Diffusion-DPO or the reward-gradient fine-tune (the manifest names its origin), "
+    "mixed as a reward soup",
     "threedvar_b": "static balanced spectral background-error covariance B of the 3D-Var baseline",
     "world_stats": "per-variable statistics of the twin world (normalisation)",
 }

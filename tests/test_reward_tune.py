@@ -118,3 +118,34 @@ def test_tune_refuses_unknown_kinds_and_settings(setup, tmp_path) -> None:
         TuneConfig(t_min=0.55, t_max=0.6, sampler=sampler).scored_steps()
     with pytest.raises(ValueError, match="anchor"):
         TuneConfig(anchor=-1.0)
+
+
+def test_align_select_command_exports_the_winning_tuned_delta(setup, tmp_path, capsys) -> None:
+    """The command line: a tune of one kind beside the shipped deltas; the export keeps every
+    other kind as shipped and names the origin of each."""
+    import shutil
+
+    from alignda.alignment.soup import load_deltas
+    from alignda.checkpoints import read_manifest
+    from alignda.cli import main
+    from alignda.paths import CHECKPOINT_DIR
+
+    out = tmp_path / "ck"
+    shutil.copytree(CHECKPOINT_DIR, out)
+    argv = ["align-select", "--settings", "", "--tune", "1e-5:2:1:physics", "--tune-every", "1"]
+    argv += ["--tune-cases", str(SHIPPED_CASES), "--tune-limit", "4", "--val-cases"]
+    argv += [str(SHIPPED_CASES), "--n-val", "2", "--steps", "3", "--members", "2"]
+    argv += ["--workdir", str(tmp_path / "run"), "--checkpoints", str(out), "--out", str(out)]
+    assert main([*argv, "--export"]) == 0
+    origin = json.loads((tmp_path / "run" / "chosen.json").read_text())
+    assert set(origin) == {"accuracy", "forecast", "physics", "multi"}
+    assert all(origin[k] == "previously shipped" for k in ("accuracy", "forecast", "multi"))
+    manifest = read_manifest(out)["aligned"]["config"]
+    assert manifest["reward_tune"] == {"cases": str(SHIPPED_CASES)}
+    shipped, exported = load_deltas(directory=CHECKPOINT_DIR), load_deltas(directory=out)
+    for k in ("accuracy", "forecast", "multi"):
+        torch.testing.assert_close(exported[k], shipped[k], atol=1e-3, rtol=1e-3)
+    if origin["physics"] != "previously shipped":  # the 2-step tune won on these 2 cases
+        assert origin["physics"].startswith("tune_lr1e-05_s2_a1/physics/")
+    assert main(["align-select", "--settings", "", "--workdir", str(tmp_path / "x")]) == 2
+    assert "nothing to train" in capsys.readouterr().err

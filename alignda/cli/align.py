@@ -139,11 +139,10 @@ def cmd_align_select(args: argparse.Namespace) -> None:
         if tune_data is None:
             tune_data = TuneData(Cases.open(args.tune_cases), bundle.codec, args.tune_limit)
             val_data = TuneData(Cases.open(args.val_cases), bundle.codec, 8)
-        lr, steps, anchor = item.split(":")
+        lr, steps, anchor, *only = item.split(":")
         st = TuneSetting(float(lr), int(steps), float(anchor), snapshot_every=args.tune_every)
-        trainers.append(
-            TuneTrainer(st, bundle.codec, tune_data, bundle.stats.std, tune_kinds, val_data)
-        )
+        these = tuple(only[0].split("+")) if only else tune_kinds
+        trainers.append(TuneTrainer(st, bundle.codec, tune_data, bundle.stats.std, these, val_data))
     if not trainers:
         raise ValueError("nothing to train: give --settings (DPO) and/or --tune")
     val_cases = scenarios(Cases.open(args.val_cases), args.n_val, args.density / 100.0)
@@ -268,7 +267,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     se.add_argument(
         "--tune",
         default="",
-        help="reward-gradient fine-tunes lr:steps:anchor,... (beside DPO; '' for none)",
+        help="reward-gradient fine-tunes lr:steps:anchor[:kind+kind],... (beside DPO; '' for "
+        "none; without kinds: --tune-kinds)",
     )
     se.add_argument("--tune-kinds", dest="tune_kinds", default="accuracy,forecast,physics,multi")
     se.add_argument(
