@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from alignda.alignment.rewards import geo_score
+from alignda.alignment.soup import PRESETS
 from alignda.analysis.hybrid import HybridEnVar
 from alignda.analysis.score import DivergenceError, SamplerSettings
 from alignda.bundle import load_bundle
@@ -76,6 +77,9 @@ def main() -> None:
     p.add_argument("--beta", type=float, default=0.1, help="hybrid: ensemble weight")
     p.add_argument("--loc-km", dest="loc_km", type=float, default=1500.0)
     p.add_argument("--networks", help="e.g. random:0.01,stations:0.05 (default: all)")
+    p.add_argument(
+        "--preset", default="unaligned", help="reward weights of the prior (app: balanced)"
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
     folder = args.checkpoints
@@ -94,7 +98,7 @@ def main() -> None:
         rec = codec.decode(codec.encode(torch.from_numpy(truth))).numpy()
     r2 = weighted_mean((rec - truth) ** 2, w).mean(0) ** 0.5
     geo = np.mean([geo_score(rec[i : i + 1], truth[i])[0] for i in range(len(truth))])
-    print(f"# {args.cases}: {len(times)} cases; checkpoints {folder}")
+    print(f"# {args.cases}: {len(times)} cases; checkpoints {folder}; weights {args.preset}")
     print(
         f"decode(encode(truth)): RMSE z {r2[0]:.2f} m, u {r2[1]:.3f} m/s, v {r2[2]:.3f} m/s, "
         f"tracer {r2[3]:.4f}; Geo-Score {100 * geo:.1f} %"
@@ -121,7 +125,10 @@ def main() -> None:
         secs = {"background": 0.0}
         kw = {k: getattr(args, k) for k in ("zeta", "gamma") if getattr(args, k) is not None}
         methods = [bundle.variational()] + [
-            bundle.prior_method(SamplerSettings(mode, args.steps, members=args.members, **kw))
+            bundle.prior_method(
+                SamplerSettings(mode, args.steps, members=args.members, **kw),
+                PRESETS[args.preset],
+            )
             for mode in modes
         ]
         for method in methods:  # every method through the one interface, case k with seed k

@@ -121,8 +121,8 @@ def test_tune_refuses_unknown_kinds_and_settings(setup, tmp_path) -> None:
 
 
 def test_align_select_command_exports_the_winning_tuned_delta(setup, tmp_path, capsys) -> None:
-    """The command line: a tune of one kind beside the shipped deltas; the export keeps every
-    other kind as shipped and names the origin of each."""
+    """The command line: a tune of one kind beside the shipped deltas; an export (only where
+    the tune wins) keeps every other kind as shipped and names the origin of each."""
     import shutil
 
     from alignda.alignment.soup import load_deltas
@@ -136,16 +136,20 @@ def test_align_select_command_exports_the_winning_tuned_delta(setup, tmp_path, c
     argv += ["--tune-cases", str(SHIPPED_CASES), "--tune-limit", "4", "--val-cases"]
     argv += [str(SHIPPED_CASES), "--n-val", "2", "--steps", "3", "--members", "2"]
     argv += ["--workdir", str(tmp_path / "run"), "--checkpoints", str(out), "--out", str(out)]
+    before = read_manifest(out)["aligned"]
     assert main([*argv, "--export"]) == 0
     origin = json.loads((tmp_path / "run" / "chosen.json").read_text())
     assert set(origin) == {"accuracy", "forecast", "physics", "multi"}
     assert all(origin[k] == "previously shipped" for k in ("accuracy", "forecast", "multi"))
-    manifest = read_manifest(out)["aligned"]["config"]
-    assert manifest["reward_tune"] == {"cases": str(SHIPPED_CASES)}
-    shipped, exported = load_deltas(directory=CHECKPOINT_DIR), load_deltas(directory=out)
-    for k in ("accuracy", "forecast", "multi"):
-        torch.testing.assert_close(exported[k], shipped[k], atol=1e-3, rtol=1e-3)
-    if origin["physics"] != "previously shipped":  # the 2-step tune won on these 2 cases
-        assert origin["physics"].startswith("tune_lr1e-05_s2_a1/physics/")
+    after = read_manifest(out)["aligned"]
+    if origin["physics"] == "previously shipped":  # the 2-step tune lost: nothing written
+        assert after == before
+        assert "nothing exported" in capsys.readouterr().out
+    else:  # it won on these 2 cases: exported beside the shipped ones, its origin named
+        assert origin["physics"].startswith("tune_lr1e-05_s2_a1_n16-32-64/physics/")
+        assert after["config"]["reward_tune"] == {"cases": str(SHIPPED_CASES)}
+        shipped, exported = load_deltas(directory=CHECKPOINT_DIR), load_deltas(directory=out)
+        for k in ("accuracy", "forecast", "multi"):
+            torch.testing.assert_close(exported[k], shipped[k], atol=1e-3, rtol=1e-3)
     assert main(["align-select", "--settings", "", "--workdir", str(tmp_path / "x")]) == 2
     assert "nothing to train" in capsys.readouterr().err

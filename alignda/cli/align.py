@@ -140,7 +140,15 @@ def cmd_align_select(args: argparse.Namespace) -> None:
             tune_data = TuneData(Cases.open(args.tune_cases), bundle.codec, args.tune_limit)
             val_data = TuneData(Cases.open(args.val_cases), bundle.codec, 8)
         lr, steps, anchor, *only = item.split(":")
-        st = TuneSetting(float(lr), int(steps), float(anchor), snapshot_every=args.tune_every)
+        schedules = tuple(int(n) for n in args.tune_schedules.split(","))
+        st = TuneSetting(
+            float(lr),
+            int(steps),
+            float(anchor),
+            args.batch_tune,
+            args.tune_every,
+            schedules=schedules,
+        )
         these = tuple(only[0].split("+")) if only else tune_kinds
         trainers.append(TuneTrainer(st, bundle.codec, tune_data, bundle.stats.std, these, val_data))
     if not trainers:
@@ -278,6 +286,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--tune-limit", dest="tune_limit", type=int, default=None, help="use this many states"
     )
     se.add_argument("--tune-every", dest="tune_every", type=int, default=50, help="snapshot steps")
+    se.add_argument("--tune-batch", dest="batch_tune", type=int, default=4, help="states per step")
+    se.add_argument(
+        "--tune-schedules",
+        dest="tune_schedules",
+        default="16,32,64",
+        help="sampler step counts the rollouts draw from",
+    )
     se.add_argument("--delta-scales", dest="delta_scales", default="1")
     se.add_argument("--kinds", default="accuracy,forecast,physics,multi")
     se.add_argument("--batch", type=int, default=8)
