@@ -55,6 +55,12 @@ class ModelBundle:
             raise CheckpointError(f"{self.folder} has no 3D-Var background error (threedvar_b)")
         return VariationalMethod(self.threedvar)
 
+    @property
+    def aligned_steps(self) -> tuple[int, ...]:
+        """Sampler step counts the aligned deltas were tuned for (empty: not recorded)."""
+        config = self.manifest.get("aligned", {}).get("config", {})
+        return tuple(config.get("sampler_steps", ()))
+
     def prior_method(
         self,
         settings: SamplerSettings | None = None,

@@ -1,7 +1,7 @@
 """Screenshots of the app's trade-off front as the physics weight moves (asserts nothing).
 
 Serves the real app on 127.0.0.1, drives it with headless chromium (playwright): DPS at
-16 steps x 2 members on shipped case 0, weights accuracy 1, forecast 1 and physics at each
+``--steps`` x ``--members`` (default 32 x 4, what the deltas were tuned for) on shipped case 0, weights accuracy 1, forecast 1 and physics at each
 given value; after each run the "Trade-off front" button draws the front, and the page
 plot is saved as ``<out>/front_physics<w>.png``.
 
@@ -33,6 +33,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--physics", default="0,10", help="physics weights, one screenshot each")
     ap.add_argument("--out", default="docs/images")
+    ap.add_argument("--steps", type=int, default=32)
+    ap.add_argument("--members", type=int, default=4)
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     args = ap.parse_args()
     from playwright.sync_api import expect, sync_playwright
@@ -50,8 +52,8 @@ def main() -> None:
             page.goto(url, wait_until="domcontentloaded")
             page.get_by_role("button", name="Assimilate").wait_for(timeout=60_000)
             page.get_by_label("dps", exact=True).check()
-            set_number(page, "#steps input[type=number]", 16)
-            set_number(page, "#members input[type=number]", 2)
+            set_number(page, "#steps input[type=number]", args.steps)
+            set_number(page, "#members input[type=number]", args.members)
             for name, value in (("accuracy", 1), ("forecast", 1), ("multi", 0)):
                 set_number(page, f'input[aria-label="number input for {labels[name]}"]', value)
             for w in (float(x) for x in args.physics.split(",")):

@@ -351,6 +351,7 @@ def test_obs_misfit_column_and_a_diverged_guidance_is_flagged():
     fit = sound.table[st.FIT_COLUMN]
     assert fit["background"] > 2 * max(fit["3D-Var"], fit["unaligned prior"])
     assert not any("fits the observations worse" in n for n in sound.notes)
+    assert not any("deltas were tuned for" in n for n in sound.notes)  # 32 steps: as tuned
     drift = studio.run(
         st.Request(
             case="1", mode="dps", pattern="swaths", density_pct=5.0, zeta=1.0, steps=32, members=2
@@ -359,6 +360,16 @@ def test_obs_misfit_column_and_a_diverged_guidance_is_flagged():
     assert drift.table[st.FIT_COLUMN]["unaligned prior"] > drift.table[st.FIT_COLUMN]["background"]
     assert any("fits the observations worse than the background" in n for n in drift.notes)
     assert any("lower zeta (now 1" in n for n in drift.notes)
+
+
+def test_aligned_weights_at_another_step_count_are_flagged():
+    """The shipped deltas name the step count they were tuned for; other counts get a note."""
+    studio = st.default_studio()
+    assert studio.aligned_steps == (32,)
+    other = studio.run(st.Request(case="1", steps=8, members=2))
+    assert any("tuned for 32 sampler steps: at 8" in n for n in other.notes)
+    plain = studio.run(st.Request(case="1", steps=8, members=2, weights=(0, 0, 0, 0)))
+    assert not any("deltas were tuned for" in n for n in plain.notes)
 
 
 def test_csv_points_and_noise_reproduce_from_the_cli(tmp_path, monkeypatch):

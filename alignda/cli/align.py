@@ -187,6 +187,7 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     if all(v == "previously shipped" for v in origin.values()):
         print("no selected delta beats the shipped ones on validation: nothing exported")
         return
+    used = {o.split("/")[0] for o in origin.values()}
     path = export_deltas(
         chosen,
         "aligned",
@@ -204,6 +205,9 @@ def cmd_align_select(args: argparse.Namespace) -> None:
             },
             "preferences": None if prefs is None else prefs.config,
             "reward_tune": None if tune_data is None else {"cases": str(args.tune_cases)},
+            "sampler_steps": sorted(
+                {n for t in trainers if t.name in used for n in getattr(t.setting, "schedules", ())}
+            ),
             "prior_sha256": read_manifest(folder)["prior"]["sha256"],
         },
         data={

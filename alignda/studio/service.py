@@ -126,7 +126,7 @@ class Studio:
         self.stats, self.threedvar, self.hybrid = bundle.stats, bundle.threedvar, bundle.hybrid
         self.codec = PlacedCodec(bundle.codec, self.device)
         self.prior, self.soup = bundle.prior, bundle.soup  # placed on self.device
-        self.soup_problem = bundle.soup_problem
+        self.soup_problem, self.aligned_steps = bundle.soup_problem, bundle.aligned_steps
         self._forecaster: Forecaster | None = None
         self._cache: OrderedDict[Request, Baseline] = OrderedDict()
         self._cache_size = cache_size
@@ -479,6 +479,11 @@ class Studio:
             notes.append(OUT_OF_DISTRIBUTION_NOTE)
         if self.aligned_available and not req.aligned:
             notes.append("All reward weights are 0: the aligned prior is the unaligned one.")
+        elif req.aligned and self.aligned_steps and req.steps not in self.aligned_steps:
+            notes.append(
+                f"The aligned deltas were tuned for {'/'.join(map(str, self.aligned_steps))} "
+                f"sampler steps: at {req.steps} they can be worse than the unaligned prior."
+            )
         if req.forecast and sc.future_truth is None:
             notes.append(f"No truth {FORECAST_HOURS} h after this case: no forecast reward.")
         if cached:
