@@ -1,9 +1,10 @@
 """Screenshots of the app's trade-off front as the physics weight moves (asserts nothing).
 
 Serves the real app on 127.0.0.1, drives it with headless chromium (playwright): DPS at
-``--steps`` x ``--members`` (default 32 x 4, what the deltas were tuned for) on shipped case 0, weights accuracy 1, forecast 1 and physics at each
-given value; after each run the "Trade-off front" button draws the front, and the page
-plot is saved as ``<out>/front_physics<w>.png``.
+``--steps`` x ``--members`` (default 32 x 4, what the deltas were tuned for) on shipped
+case 0, weights accuracy 1, forecast 1 and physics at each given value; after each run the
+"Trade-off front" button draws the front, and its plot is saved as
+``<out>/front_physics<w>.png``.
 
     python benchmarks/front_screenshots.py --physics 0,10 --out docs/images
 """
