@@ -244,8 +244,11 @@ def cli_members(command: str, out: Path) -> np.ndarray:
 
 def test_settings_reproduce_the_run_from_the_cli_and_python(tmp_path):
     studio = st.default_studio()
+    # 32 steps: the count the shipped deltas were tuned for. At 8 the physics delta amplifies
+    # the float32 round-off of differently batched members to 2e-3 std in v after the hybrid's
+    # solves, past the bound below (the deltas are off their schedule there, see the README).
     result = studio.run(
-        st.Request(case="2", seed=5, density_pct=3.0, weights=(0, 0, 1, 0), **QUICK)
+        st.Request(case="2", seed=5, density_pct=3.0, weights=(0, 0, 1, 0), steps=32, members=2)
     )
     settings = result.settings["reproduce"]
     assert ("--weights" in settings["cli"]) == studio.aligned_available
