@@ -51,14 +51,7 @@ class Setting:
 
     def config(self) -> DPOConfig:
         """The DPO config of this setting."""
-        train = TrainConfig(
-            steps=self.steps,
-            batch=self.batch,
-            lr=self.lr,
-            warmup=min(20, self.steps),
-            val_every=self.snapshot_every,
-            save_every=self.snapshot_every,
-        )
+        train = TrainConfig.snapshots(self.steps, self.batch, self.lr, self.snapshot_every)
         return DPOConfig(
             beta=self.beta, fraction=0.25, multi_fraction=0.5, groups=self.groups, train=train
         )

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from alignda.alignment.rewards import FORECAST_HOURS, weighted_msq
+from alignda.alignment.rewards import FORECAST_HOURS, geostrophic_deviations, weighted_msq
 from alignda.alignment.soup import DELTAS, SnapshotWriter, delta_of
 from alignda.analysis.score import SamplerSettings
 from alignda.model.codec import LatentCodec
@@ -40,11 +40,8 @@ from alignda.model.diffusion import (
     denoising_loss,
 )
 from alignda.training.loop import TrainConfig, train
-from alignda.world.balance import geostrophic_deviation
 from alignda.world.cases import Cases
-from alignda.world.grid import Grid
 from alignda.world.model import ShallowWaterModel, WorldConfig
-from alignda.world.variables import VARIABLE_NAMES
 
 
 @dataclass(frozen=True)
@@ -97,7 +94,8 @@ class TuneData:
     the truth's geostrophic deviation (cases without a truth 48 h later are left out)."""
 
     def __init__(self, cases: Cases, codec: LatentCodec, limit: int | None = None) -> None:
-        times = [t for t in cases.times if cases.future_truth(t, FORECAST_HOURS) is not None]
+        future = {t: cases.future_truth(t, FORECAST_HOURS) for t in cases.times}
+        times = [t for t, f in future.items() if f is not None]
         if limit is not None:
             times = [times[i] for i in np.linspace(0, len(times) - 1, limit).round().astype(int)]
         if not times:
@@ -107,21 +105,14 @@ class TuneData:
             return torch.from_numpy(np.stack([f(t) for t in times]).astype(np.float32))
 
         self.truth = stack(cases.truth_state)
-        self.future = stack(lambda t: cases.future_truth(t, FORECAST_HOURS))
+        self.future = stack(future.get)
         with torch.no_grad():
             self.zb = torch.cat([codec.encode(b) for b in stack(cases.background_state).split(32)])
             self.z = torch.cat([codec.encode(x) for x in self.truth.split(32)])
-        self.d_truth = deviation(self.truth)
+        self.d_truth = geostrophic_deviations(self.truth)
 
     def __len__(self) -> int:
         return len(self.truth)
-
-
-def deviation(states: torch.Tensor) -> torch.Tensor:
-    """Geostrophic deviation (B,) of physical states (B, C, H, W); differentiable."""
-    grid = Grid(*states.shape[-2:])
-    z, u, v = (states[:, VARIABLE_NAMES.index(k)] for k in ("z", "u", "v"))
-    return geostrophic_deviation(z, u, v, grid.lat, grid.lon)
 
 
 class RewardTerms:
@@ -147,10 +138,10 @@ class RewardTerms:
         if kind == "accuracy":
             return (weighted_msq(states, data.truth[idx]) / self.var).mean(-1)
         if kind == "forecast":
-            fc = self.model.forecast(states, FORECAST_HOURS, grad=torch.is_grad_enabled())
+            fc = self.model.forecast(states, FORECAST_HOURS, grad=True)
             return (weighted_msq(fc, data.future[idx]) / self.var).mean(-1)
         if kind == "physics":  # imbalance beyond the truth's: the Geo-Score's deficit, smooth
-            return torch.relu(deviation(states) / data.d_truth[idx] - 1.0)
+            return torch.relu(geostrophic_deviations(states) / data.d_truth[idx] - 1.0)
         raise ValueError(f"unknown reward term {kind!r}")
 
 
@@ -298,14 +289,7 @@ class TuneSetting:
 
     def config(self) -> TuneConfig:
         """The fine-tune config of this setting."""
-        train = TrainConfig(
-            steps=self.steps,
-            batch=self.batch,
-            lr=self.lr,
-            warmup=min(20, self.steps),
-            val_every=self.snapshot_every,
-            save_every=self.snapshot_every,
-        )
+        train = TrainConfig.snapshots(self.steps, self.batch, self.lr, self.snapshot_every)
         return TuneConfig(
             anchor=self.anchor,
             t_min=self.t_min,

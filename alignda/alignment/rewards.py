@@ -116,9 +116,10 @@ def forecast_reward(
     return -normalised_mse(forecasts, future_truth, scale)
 
 
-def geostrophic_deviations(states: np.ndarray) -> np.ndarray:
-    """Geostrophic deviation D of each state (N,) (0 = exactly geostrophic)."""
-    x = _check_states(states, "states")
+def geostrophic_deviations(states: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+    """Geostrophic deviation D of each state (N,) (0 = exactly geostrophic); of a tensor, a
+    differentiable tensor (no checks: the reward-gradient fine-tune's hot path)."""
+    x = states if torch.is_tensor(states) else _check_states(states, "states")
     grid = Grid(*x.shape[-2:])
     z, u, v = (x[:, VARIABLE_NAMES.index(k)] for k in ("z", "u", "v"))
     return geostrophic_deviation(z, u, v, grid.lat, grid.lon)

@@ -60,15 +60,7 @@ def cmd_align(args: argparse.Namespace) -> None:
     for k in kinds:
         if k not in DELTAS:
             raise ValueError(f"unknown kind {k!r}; choose from {DELTAS}")
-    train_cfg = TrainConfig(
-        steps=args.steps,
-        batch=args.batch,
-        lr=args.lr,
-        seed=args.seed,
-        warmup=min(20, args.steps),
-        val_every=args.val_every,
-        save_every=args.val_every,
-    )
+    train_cfg = TrainConfig.snapshots(args.steps, args.batch, args.lr, args.val_every, args.seed)
     cfg = DPOConfig(
         beta=args.beta, fraction=args.fraction, multi_fraction=args.multi_fraction, train=train_cfg
     )
@@ -135,12 +127,12 @@ def cmd_align_select(args: argparse.Namespace) -> None:
         trainers.append(DPOTrainer(st, prefs, kinds, args.n_val_prefs))
     tune_kinds = tuple(k.strip() for k in args.tune_kinds.split(",") if k.strip())
     tune_data = val_data = None
+    schedules = tuple(int(n) for n in args.tune_schedules.split(","))
     for item in filter(None, args.tune.split(",")):
         if tune_data is None:
             tune_data = TuneData(Cases.open(args.tune_cases), bundle.codec, args.tune_limit)
             val_data = TuneData(Cases.open(args.val_cases), bundle.codec, 8)
         lr, steps, anchor, *only = item.split(":")
-        schedules = tuple(int(n) for n in args.tune_schedules.split(","))
         st = TuneSetting(
             float(lr),
             int(steps),

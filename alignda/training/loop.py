@@ -42,6 +42,20 @@ class TrainConfig:
         """Plain dict."""
         return asdict(self)
 
+    @classmethod
+    def snapshots(cls, steps: int, batch: int, lr: float, every: int, seed: int = 0) -> TrainConfig:
+        """A short fine-tune (e.g. of aligned deltas): warm-up of at most 20 steps, validation
+        and saved state at every snapshot (each ``every`` steps)."""
+        return cls(
+            steps=steps,
+            batch=batch,
+            lr=lr,
+            seed=seed,
+            warmup=min(20, steps),
+            val_every=every,
+            save_every=every,
+        )
+
 
 def distributed() -> tuple[int, int]:
     """(rank, world size); initialises the process group under torchrun."""

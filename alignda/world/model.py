@@ -179,6 +179,16 @@ class ShallowWaterModel(torch.nn.Module):
         generator: torch.Generator | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Integrate ``steps`` steps; returns the final state and forcing."""
+        return self.integrate(s, steps, forcing, generator)
+
+    def integrate(
+        self,
+        s: torch.Tensor,
+        steps: int,
+        forcing: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`run` under the caller's grad mode (differentiable when gradients are on)."""
         for _ in range(steps):
             s = self.step(s, forcing)
             forcing = self.advance_forcing(forcing, generator)
@@ -193,14 +203,9 @@ class ShallowWaterModel(torch.nn.Module):
         ``grad``: differentiable with respect to ``x`` (backpropagation through every step).
         """
         steps = int(round(hours * HOUR / self.config.dt))
-        if not grad:
-            with torch.no_grad():
-                s, _ = self.run(self.from_physical(x), steps, forcing=None)
-                return self.to_physical(s)
-        s = self.from_physical(x)
-        for _ in range(steps):
-            s = self.step(s)
-        return self.to_physical(s)
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            s, _ = self.integrate(self.from_physical(x), steps, forcing=None)
+            return self.to_physical(s)
 
     # --- diagnostics -----------------------------------------------------------------------
     def mass(self, s: torch.Tensor) -> torch.Tensor:
