@@ -14,14 +14,17 @@ from alignda.alignment.reward_tune import (
     TuneData,
     TuneSetting,
     TuneTrainer,
+    decoded_estimate,
+    onpolicy_state,
     reward_tune,
     tune_loss,
 )
 from alignda.alignment.rewards import geostrophic_deviations, normalised_mse, weighted_msq
-from alignda.alignment.selection import scenarios
+from alignda.alignment.selection import ResultCache, scenarios
 from alignda.analysis.score import SamplerSettings
 from alignda.model.codec import load_codec
 from alignda.model.prior import load_prior
+from alignda.obs.operator import observe_case
 from alignda.paths import SHIPPED_CASES
 from alignda.training.loop import TrainConfig
 from alignda.world.cases import Cases
@@ -89,6 +92,47 @@ def test_reward_gradient_lowers_its_own_term(setup) -> None:
     assert all(not p.requires_grad for p in codec.parameters())
 
 
+def test_guided_rollouts_carry_the_observations(setup) -> None:
+    """DPS rollouts (``--tune-mode dps``) reach states whose estimates are closer to the truth
+    than the obsfree rollouts' (same noise), and a DPS tune step starts at the reference."""
+    codec, ref, _, data, scale = setup
+    terms = RewardTerms(scale)
+    idx = torch.tensor([0, 3])
+    zb = data.zb[idx]
+    obs = [observe_case(data.truth[i].numpy(), 7, density=0.05) for i in idx.tolist()]
+    errors = {}
+    for mode in ("obsfree", "dps"):
+        settings = SamplerSettings(mode=mode, steps=8)
+        gen = torch.Generator().manual_seed(0)
+        x_t, t = onpolicy_state(ref, zb, 5, settings, gen, codec, obs)
+        with torch.no_grad():
+            states = decoded_estimate(ref, codec, x_t, t, zb)
+        errors[mode] = terms("accuracy", states, data, idx)
+    assert (errors["dps"] < 0.8 * errors["obsfree"]).all(), errors
+    with pytest.raises(ValueError, match="one obs set per state"):
+        onpolicy_state(ref, zb, 1, SamplerSettings(mode="dps", steps=4), gen, codec, obs[:1])
+    setting = TuneSetting(lr=1e-5, steps=1, schedules=(4,), mode="dps")
+    assert setting.name == "tune_lr1e-05_s1_a1_n4_dps"
+    cfg = setting.config()
+    net = copy.deepcopy(ref).requires_grad_(True)
+    gen = torch.Generator().manual_seed(2)
+    loss, parts = tune_loss(net, ref, codec, data, terms, "accuracy", cfg, gen, idx[:1])
+    loss.backward()
+    assert parts["accuracy_ratio"] == pytest.approx(1.0, abs=1e-5)
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+    with pytest.raises(ValueError, match="latent sampler"):
+        TuneConfig(sampler=SamplerSettings(mode="hybrid"))
+
+
+def test_result_cache_is_shared_by_runs(tmp_path) -> None:
+    """Two runs of one workdir (e.g. two fine-tunes in parallel) keep each other's results."""
+    a, b = ResultCache(tmp_path / "e.json"), ResultCache(tmp_path / "e.json")
+    a.get("one", lambda: {"mse": [1.0]})
+    b.get("two", lambda: {"mse": [2.0]})
+    assert set(ResultCache(tmp_path / "e.json").data) == {"one", "two"}
+    assert b.get("one", lambda: pytest.fail("recomputed")) == {"mse": [1.0]}
+
+
 def test_recipe_selects_among_reward_tuned_snapshots(setup, tmp_path) -> None:
     codec, ref, cases, data, scale = setup
     setting = TuneSetting(lr=1e-5, steps=2, anchor=1.0, batch=2, snapshot_every=1)
@@ -142,14 +186,18 @@ def test_align_select_command_exports_the_winning_tuned_delta(setup, tmp_path, c
     assert main([*argv, "--export"]) == 0
     origin = json.loads((tmp_path / "run" / "chosen.json").read_text())
     assert set(origin) == {"accuracy", "forecast", "physics", "multi"}
-    assert all(origin[k] == "previously shipped" for k in ("accuracy", "forecast", "multi"))
+    kept = ("accuracy", "forecast", "multi")
+    assert all(origin[k] == before["config"]["origin"][k] for k in kept)  # their record stays
     after = read_manifest(out)["aligned"]
-    if origin["physics"] == "previously shipped":  # the 2-step tune lost: nothing written
+    if origin["physics"] == before["config"]["origin"]["physics"]:  # the tune lost: no export
         assert after == before
         assert "nothing exported" in capsys.readouterr().out
     else:  # it won on these 2 cases: exported beside the shipped ones, its origin named
         assert origin["physics"].startswith("tune_lr1e-05_s2_a1_n16-32-64/physics/")
         assert after["config"]["reward_tune"] == {"cases": str(SHIPPED_CASES)}
+        for k in kept:
+            assert after["config"]["selection"][k] == before["config"]["selection"][k]
+        assert after["config"]["sampler_steps"] == [16, 32, 64]
         shipped, exported = load_deltas(directory=CHECKPOINT_DIR), load_deltas(directory=out)
         for k in ("accuracy", "forecast", "multi"):
             torch.testing.assert_close(exported[k], shipped[k], atol=1e-3, rtol=1e-3)

@@ -26,7 +26,7 @@ from alignda.alignment.dpo import DPOConfig, train_dpo
 from alignda.alignment.preferences import Preferences
 from alignda.alignment.rewards import Forecaster
 from alignda.alignment.selection import ResultCache, Scenario, evaluate, selection_score
-from alignda.alignment.soup import RewardSoup
+from alignda.alignment.soup import RewardSoup, delta_digest
 from alignda.analysis.score import SamplerSettings
 from alignda.model.codec import LatentCodec
 from alignda.training.loop import TrainConfig
@@ -130,11 +130,13 @@ def select(
 
     base = judged("unaligned", ref)
     kinds = tuple(dict.fromkeys(k for tr in trainers for k in tr.kinds))
+    # keyed by content: a workdir reused after an export judges the new shipped deltas
+    shipped_keys = {k: f"shipped/{k}/{delta_digest(d)}" for k, d in (shipped or {}).items()}
     if shipped:
         soup = RewardSoup(ref, shipped)
         for k in kinds:
             if k in shipped:
-                judged(f"shipped/{k}", soup.network({k: 1.0}))
+                judged(shipped_keys[k], soup.network({k: 1.0}))
     candidates: dict[str, list[tuple[float, str, Path, float]]] = {k: [] for k in kinds}
     for tr in trainers:
         for k in tr.kinds:
@@ -154,7 +156,7 @@ def select(
     selection = {}
     for k, cands in candidates.items():
         score, key, snap, c = max(cands, key=lambda x: x[0])
-        ship = cache.data.get(f"shipped/{k}")
+        ship = cache.data.get(shipped_keys[k]) if k in shipped_keys else None
         selection[k] = {
             "key": key,
             "snapshot": str(snap),

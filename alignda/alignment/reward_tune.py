@@ -4,10 +4,12 @@ The three rewards are differentiable here: the analysis error against the truth,
 geostrophic deviation behind the Geo-Score, and the 48 h forecast error through the
 differentiable world model. One training step:
 
-1. the network's own sampler (obsfree, with a step count drawn from ``schedules``) runs from
-   noise down to a random step t in [``t_min``, ``t_max``], without gradients (on-policy
-   states x_t). Tuned on one step count only, a delta learns that schedule's states: tuned at
-   32 steps, the shipped sweep gained 8 % at 32 and lost 7-44 % at 16;
+1. the network's own sampler (with a step count drawn from ``schedules``) runs from noise
+   down to a random step t in [``t_min``, ``t_max``], without gradients (on-policy states
+   x_t): obsfree, or guided (``sampler.mode``, e.g. DPS) by a random network at ``density``
+   drawn per state, as the analyses the app makes. Tuned on one step count only, a delta
+   learns that schedule's states: tuned at 32 steps, the shipped sweep gained 8 % at 32 and
+   lost 7-44 % at 16;
 2. the network's denoised estimate x_hat(x_t) is decoded to a physical state and scored; the
    reward's gradient flows through the decoder into the network (one evaluation, as ReFL).
    Every guidance mode reads the prior through x_hat at every step, so x_hat is what a
@@ -27,11 +29,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from azula.denoise import Denoiser
 from torch import nn
 
 from alignda.alignment.rewards import FORECAST_HOURS, geostrophic_deviations, weighted_msq
 from alignda.alignment.soup import DELTAS, SnapshotWriter, delta_of
-from alignda.analysis.score import SamplerSettings
+from alignda.analysis.score import SampleCodec, SamplerSettings, guided_denoiser
 from alignda.model.codec import LatentCodec
 from alignda.model.diffusion import (
     AncestralPCSampler,
@@ -39,6 +42,7 @@ from alignda.model.diffusion import (
     SDACosineSchedule,
     denoising_loss,
 )
+from alignda.obs.operator import Observations, observe_case
 from alignda.training.loop import TrainConfig, train
 from alignda.world.cases import Cases
 from alignda.world.model import ShallowWaterModel, WorldConfig
@@ -56,8 +60,10 @@ class TuneConfig:
     #: its gradients would swamp the rest (alpha_1 ~ 1e-3).
     t_min: float = 0.3
     t_max: float = 0.9
-    #: The rollouts: the app's sampler, without observations (its step count: validation).
+    #: The rollouts: the app's sampler, obsfree or guided (its step count: validation).
     sampler: SamplerSettings = field(default_factory=lambda: SamplerSettings(mode="obsfree"))
+    #: Random observation density of guided rollouts (a fresh network per state and step).
+    density: float = 0.01
     #: Step counts the training rollouts draw from (the app offers 4-256; default 32).
     schedules: tuple[int, ...] = (16, 32, 64)
     train: TrainConfig = field(
@@ -71,6 +77,10 @@ class TuneConfig:
             raise ValueError(f"anchor must be >= 0, got {self.anchor}")
         if not 0.0 <= self.t_min <= self.t_max <= 1.0:
             raise ValueError(f"need 0 <= t_min <= t_max <= 1, got {self.t_min}, {self.t_max}")
+        if self.sampler.mode == "hybrid":
+            raise ValueError("the rollouts run the latent sampler: obsfree or a guidance mode")
+        if not 0.0 < self.density <= 1.0:
+            raise ValueError(f"density must be in (0, 1], got {self.density}")
         if not self.schedules or min(self.schedules) < 1:
             raise ValueError(f"schedules must be positive step counts, got {self.schedules}")
         for n in {self.sampler.steps, *self.schedules}:
@@ -145,16 +155,11 @@ class RewardTerms:
         raise ValueError(f"unknown reward term {kind!r}")
 
 
-def onpolicy_state(
-    net: nn.Module,
-    zb: torch.Tensor,
-    stop: int,
-    settings: SamplerSettings,
-    gen: torch.Generator,
+def _rollout(
+    den: Denoiser, zb: torch.Tensor, stop: int, settings: SamplerSettings, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x_t, t): the network's sampler run from noise for ``stop`` of its steps, no gradient."""
     sampler = AncestralPCSampler(
-        EpsilonDenoiser(net, SDACosineSchedule()),
+        den,
         steps=settings.steps,
         corrections=settings.corrections,
         delta=settings.delta,
@@ -162,11 +167,43 @@ def onpolicy_state(
         silent=True,
     )
     pairs = sampler.timesteps.unfold(0, 2, 1)
-    with torch.no_grad():
+    with torch.no_grad():  # guidance takes its own gradients inside
         x = sampler.init(zb.shape)
         for t, s in pairs[:stop]:
             x = sampler.step(x, t, s, z_b=zb)
     return x, sampler.timesteps[stop]
+
+
+def onpolicy_state(
+    net: nn.Module,
+    zb: torch.Tensor,
+    stop: int,
+    settings: SamplerSettings,
+    gen: torch.Generator,
+    codec: LatentCodec | None = None,
+    obs: list[Observations] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x_t, t): the network's sampler run from noise for ``stop`` of its steps, no gradient;
+    guided by ``obs`` (one per row of ``zb``, through ``codec``) unless ``settings`` is obsfree."""
+    den = EpsilonDenoiser(net, SDACosineSchedule())
+    if settings.mode == "obsfree":
+        return _rollout(den, zb, stop, settings, gen)
+    if codec is None or obs is None or len(obs) != len(zb):
+        raise ValueError(f"a {settings.mode} rollout needs the codec and one obs set per state")
+    rows = []
+    for i, o in enumerate(obs):
+        view = SampleCodec(codec, den, zb[i : i + 1])
+        x, t = _rollout(guided_denoiser(den, view, o, settings), zb[i : i + 1], stop, settings, gen)
+        rows.append(x)
+    return torch.cat(rows), t
+
+
+def decoded_estimate(
+    net: nn.Module, codec: LatentCodec, x_t: torch.Tensor, t: torch.Tensor, zb: torch.Tensor
+) -> torch.Tensor:
+    """The network's denoised estimate x_hat(x_t) at time ``t``, decoded to physical states."""
+    den = EpsilonDenoiser(net, SDACosineSchedule())
+    return codec.decode(den.to_latent(den(x_t, t.expand(len(x_t)), z_b=zb).mean, zb))
 
 
 def tune_loss(
@@ -200,20 +237,22 @@ def tune_loss(
         stops = allowed[torch.randint(len(allowed), (1,), generator=gen)]
     schedule = SDACosineSchedule()
     zb = data.zb[idx]
-    x_t, t = onpolicy_state(net, zb, int(stops[0]), sampler, gen)
-    tt = t.expand(len(idx))
+    obs = None
+    if sampler.mode != "obsfree":
+        seeds = torch.randint(2**31 - 1, (len(idx),), generator=gen).tolist()
+        obs = [
+            observe_case(data.truth[i].numpy(), seed, density=cfg.density)
+            for i, seed in zip(idx.tolist(), seeds, strict=True)
+        ]
+    x_t, t = onpolicy_state(net, zb, int(stops[0]), sampler, gen, codec, obs)
     names = ("accuracy", "forecast", "physics") if kind == "multi" else (kind,)
 
-    def decoded(model: nn.Module) -> torch.Tensor:
-        den = EpsilonDenoiser(model, schedule)
-        return codec.decode(den.to_latent(den(x_t, tt, z_b=zb).mean, zb))
-
     with torch.no_grad():
-        ref_states = decoded(ref)
+        ref_states = decoded_estimate(ref, codec, x_t, t, zb)
         ref_terms = {
             n: terms(n, ref_states, data, idx).mean().clamp_min(terms.FLOOR) for n in names
         }
-    states = decoded(net)
+    states = decoded_estimate(net, codec, x_t, t, zb)
     ratios = {n: terms(n, states, data, idx).mean() / ref_terms[n] for n in names}
     loss = sum(ratios.values()) / len(ratios)
     parts = {f"{n}_ratio": float(r.detach()) for n, r in ratios.items()}
@@ -280,11 +319,16 @@ class TuneSetting:
     t_min: float = 0.3
     t_max: float = 0.9
     schedules: tuple[int, ...] = (16, 32, 64)
+    #: Rollouts: obsfree, or a guidance mode at 1 % random observations.
+    mode: str = "obsfree"
 
     @property
     def name(self) -> str:
-        """Folder name (``_n16-32-64``: the step counts of the rollouts, unless only 32)."""
+        """Folder name (``_n16-32-64``: the step counts of the rollouts, unless only 32;
+        ``_dps``: guided rollouts; ``_t0.1``: scored from t 0.1, not 0.3)."""
         tail = "" if self.schedules == (32,) else "_n" + "-".join(map(str, self.schedules))
+        tail += "" if self.mode == "obsfree" else f"_{self.mode}"
+        tail += "" if self.t_min == 0.3 else f"_t{self.t_min:g}"
         return f"tune_lr{self.lr:g}_s{self.steps}_a{self.anchor:g}{tail}"
 
     def config(self) -> TuneConfig:
@@ -294,6 +338,7 @@ class TuneSetting:
             anchor=self.anchor,
             t_min=self.t_min,
             t_max=self.t_max,
+            sampler=SamplerSettings(mode=self.mode),
             schedules=self.schedules,
             train=train,
         )

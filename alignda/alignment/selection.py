@@ -10,6 +10,7 @@ forecast. :func:`paired_bootstrap` gives the mean paired difference with a boots
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,18 +158,23 @@ def selection_score(
 
 
 class ResultCache:
-    """A JSON file of named results, rewritten after each new entry (resumable runs)."""
+    """A JSON file of named results, rewritten after each new entry (resumable runs; runs
+    that share the file keep each other's entries)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.data: dict = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.data: dict = self._read()
+
+    def _read(self) -> dict:
+        return json.loads(self.path.read_text()) if self.path.exists() else {}
 
     def get(self, key: str, compute) -> dict:
         """The cached value of ``key``, else ``compute()`` stored under it."""
         if key not in self.data:
-            self.data[key] = compute()
+            value = compute()
+            self.data = {**self._read(), **self.data, key: value}
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
             tmp.write_text(json.dumps(self.data, indent=1))
             tmp.replace(self.path)
         return self.data[key]

@@ -8,6 +8,7 @@ in parallel threads). The deltas on disk record the sha256 of the prior they wer
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -109,6 +110,15 @@ class RewardSoup:
 def delta_of(net: nn.Module, ref_state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The delta theta - theta_ref of a fine-tuned copy of the reference network."""
     return {k: (v - ref_state[k]).detach().clone() for k, v in net.state_dict().items()}
+
+
+def delta_digest(delta: Mapping[str, torch.Tensor]) -> str:
+    """A short content hash of a delta (names which deltas a cached evaluation judged)."""
+    h = hashlib.sha256()
+    for k in sorted(delta):
+        h.update(k.encode())
+        h.update(delta[k].detach().float().contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
 
 
 class SnapshotWriter:

@@ -139,7 +139,9 @@ def cmd_align_select(args: argparse.Namespace) -> None:
             float(anchor),
             args.batch_tune,
             args.tune_every,
+            t_min=args.tune_t_min,
             schedules=schedules,
+            mode=args.tune_mode,
         )
         these = tuple(only[0].split("+")) if only else tune_kinds
         trainers.append(TuneTrainer(st, bundle.codec, tune_data, bundle.stats.std, these, val_data))
@@ -163,43 +165,56 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     )
     save_selected(selection, Path(args.workdir) / "selected.safetensors")
     new = selected_deltas(selection)
-    chosen, origin = {}, {}
+    # what stays shipped keeps its record (origin, selection, settings, step counts)
+    before = read_manifest(folder).get("aligned", {}).get("config", {}) if shipped else {}
+    chosen, origin, improved = {}, {}, set()
     for k, s in selection.items():
-        better = shipped is None or s["shipped_score"] is None or s["score"] > s["shipped_score"]
-        chosen[k] = new[k] if better else shipped[k]
-        origin[k] = s["key"] if better else "previously shipped"
-    if shipped is not None:
-        for k in shipped:
-            chosen.setdefault(k, shipped[k])
-            origin.setdefault(k, "previously shipped")
+        if shipped is None or s["shipped_score"] is None or s["score"] > s["shipped_score"]:
+            chosen[k], origin[k] = new[k], s["key"]
+            improved.add(k)
+    for k in shipped or {}:
+        chosen.setdefault(k, shipped[k])
+        origin.setdefault(k, before.get("origin", {}).get(k, "previously shipped"))
     (Path(args.workdir) / "chosen.json").write_text(json.dumps(origin, indent=1))
-    print(f"chosen per kind on validation: {origin}")
+    print(f"chosen per kind on validation: {origin} (new: {sorted(improved) or 'none'})")
     if not args.export:
         return
-    if all(v == "previously shipped" for v in origin.values()):
+    if not improved:
         print("no selected delta beats the shipped ones on validation: nothing exported")
         return
     used = {o.split("/")[0] for o in origin.values()}
+    settings = [{"name": t.name, **vars(t.setting)} for t in trainers]
+    names = {st["name"] for st in settings}
+    settings += [st for st in before.get("settings", []) if st["name"] in used - names]
+    kept = set(origin) - improved
+    steps = {n for t in trainers if t.name in used for n in getattr(t.setting, "schedules", ())}
+    if kept:
+        steps |= set(before.get("sampler_steps", ()))
     path = export_deltas(
         chosen,
         "aligned",
         args.out,
         config={
             "recipe": "alignda align-select",
-            "settings": [{"name": t.name, **vars(t.setting)} for t in trainers],
+            "settings": settings,
             "origin": origin,
-            "selection": selection,
+            "selection": {
+                **{k: v for k, v in before.get("selection", {}).items() if k in kept},
+                **{k: selection[k] for k in improved},
+            },
             "validation": {
                 "cases": str(args.val_cases),
                 "n": args.n_val,
                 "density": args.density / 100.0,
                 "sampler": sampler.to_dict(),
             },
-            "preferences": None if prefs is None else prefs.config,
-            "reward_tune": None if tune_data is None else {"cases": str(args.tune_cases)},
-            "sampler_steps": sorted(
-                {n for t in trainers if t.name in used for n in getattr(t.setting, "schedules", ())}
-            ),
+            "preferences": prefs.config if prefs else before.get("preferences") if kept else None,
+            "reward_tune": {"cases": str(args.tune_cases)}
+            if tune_data
+            else before.get("reward_tune")
+            if kept
+            else None,
+            "sampler_steps": sorted(steps),
             "prior_sha256": read_manifest(folder)["prior"]["sha256"],
         },
         data={
@@ -288,6 +303,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="tune_schedules",
         default="16,32,64",
         help="sampler step counts the rollouts draw from",
+    )
+    se.add_argument(
+        "--tune-mode",
+        dest="tune_mode",
+        default="obsfree",
+        choices=("obsfree", "dps"),
+        help="rollouts of the fine-tune: obsfree, or DPS-guided by random 1 %% networks",
+    )
+    se.add_argument(
+        "--tune-t-min",
+        dest="tune_t_min",
+        type=float,
+        default=0.3,
+        help="lowest noise level t whose estimate is scored (the highest is 0.9)",
     )
     se.add_argument("--delta-scales", dest="delta_scales", default="1")
     se.add_argument("--kinds", default="accuracy,forecast,physics,multi")
