@@ -7,9 +7,9 @@ world's std), Geo-Score, 48 h forecast MSE; paired differences vs unaligned over
 with a bootstrap 90 % interval ("neutral" when it includes 0). ``--curves``: the mean of each
 reward's metric against its own weight (the others at 1) on validation cases.
 
-    python benchmarks/alignment_bench.py --cases data/heldout99/test.nc --n 8 --out runs/bench12
-    python benchmarks/alignment_bench.py --cases assets/test_cases.nc --n 16 --out runs/bench12
-    python benchmarks/alignment_bench.py --curves --cases data/cpu2/val.nc --n 4 --out runs/bench12
+    python benchmarks/alignment_bench.py --cases data/heldout99/test.nc --n 8 --out runs/bench
+    python benchmarks/alignment_bench.py --cases assets/test_cases.nc --n 16 --out runs/bench
+    python benchmarks/alignment_bench.py --curves --cases data/cpu2/val.nc --n 4 --out runs/bench
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from safetensors.torch import load_file
 
 from alignda.alignment.rewards import Forecaster
 from alignda.alignment.selection import METRICS, ResultCache, evaluate, paired_bootstrap, scenarios
-from alignda.alignment.soup import DELTAS, RewardSoup, load_deltas
+from alignda.alignment.soup import DELTAS, RewardSoup, delta_digest, load_deltas
 from alignda.analysis.score import SamplerSettings
 from alignda.bundle import load_bundle
 from alignda.paths import CHECKPOINT_DIR
@@ -94,18 +94,20 @@ def main() -> None:
     ap.add_argument("--density", type=float, default=1.0, help="random obs density, in %%")
     ap.add_argument("--no-hybrid", dest="hybrid", action="store_false")
     ap.add_argument("--curves", action="store_true")
-    ap.add_argument("--out", default="runs/bench12")
+    ap.add_argument("--out", default="runs/bench", help="cache folder")
     args = ap.parse_args()
     torch.set_num_threads(1)
     folder = Path(args.checkpoints)
     bundle = load_bundle(folder)
     ref, codec, scale = bundle.prior, bundle.codec, bundle.stats.std
-    soup = RewardSoup(ref, read_deltas(args.deltas))
+    deltas = read_deltas(args.deltas)
+    soup = RewardSoup(ref, deltas)
     cases = scenarios(Cases.open(args.cases), args.n, args.density / 100.0)
     forecaster = Forecaster()
-    tag = (
-        f"{Path(args.cases).parent.name}_{Path(args.cases).stem}_n{args.n}_{Path(args.deltas).name}"
-    )
+    # cached per case set, deltas content and sampler (a new export is judged afresh)
+    digest = delta_digest({f"{n}.{k}": v for n, d in deltas.items() for k, v in d.items()})
+    tag = f"{Path(args.cases).parent.name}_{Path(args.cases).stem}_n{args.n}_{digest}"
+    tag += f"_s{args.steps}_m{args.members}_d{args.density:g}"
     cache = ResultCache(Path(args.out) / f"{tag}.json")
     print(f"{args.cases}: {len(cases)} cases, {args.density:g} % random obs, deltas {args.deltas}")
 
