@@ -170,28 +170,20 @@ class ShallowWaterModel(torch.nn.Module):
         noise = self._white(f.shape[0], generator) * self.config.noise_amplitude
         return a * f + math.sqrt(1 - a * a) * noise
 
-    @torch.no_grad()
     def run(
         self,
         s: torch.Tensor,
         steps: int,
         forcing: torch.Tensor | None = None,
         generator: torch.Generator | None = None,
+        grad: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Integrate ``steps`` steps; returns the final state and forcing."""
-        return self.integrate(s, steps, forcing, generator)
-
-    def integrate(
-        self,
-        s: torch.Tensor,
-        steps: int,
-        forcing: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """:meth:`run` under the caller's grad mode (differentiable when gradients are on)."""
-        for _ in range(steps):
-            s = self.step(s, forcing)
-            forcing = self.advance_forcing(forcing, generator)
+        """Integrate ``steps`` steps; returns the final state and forcing. Without gradients
+        unless ``grad`` (then under the caller's grad mode: backpropagation through every step)."""
+        with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
+            for _ in range(steps):
+                s = self.step(s, forcing)
+                forcing = self.advance_forcing(forcing, generator)
         if not torch.isfinite(torch.view_as_real(s)).all():
             raise FloatingPointError("the shallow-water model blew up (non-finite state)")
         return s, forcing
@@ -204,7 +196,7 @@ class ShallowWaterModel(torch.nn.Module):
         """
         steps = int(round(hours * HOUR / self.config.dt))
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-            s, _ = self.integrate(self.from_physical(x), steps, forcing=None)
+            s, _ = self.run(self.from_physical(x), steps, grad=grad)
             return self.to_physical(s)
 
     # --- diagnostics -----------------------------------------------------------------------
