@@ -109,7 +109,6 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     from alignda.alignment.soup import export_deltas
     from alignda.analysis.score import SamplerSettings
     from alignda.bundle import load_bundle
-    from alignda.checkpoints import read_manifest
 
     torch.set_num_threads(args.threads)
     folder = Path(args.checkpoints)
@@ -166,7 +165,7 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     save_selected(selection, Path(args.workdir) / "selected.safetensors")
     new = selected_deltas(selection)
     # what stays shipped keeps its record (origin, selection, settings, step counts)
-    before = read_manifest(folder).get("aligned", {}).get("config", {}) if shipped else {}
+    before = bundle.manifest.get("aligned", {}).get("config", {}) if shipped else {}
     chosen, origin, improved = {}, {}, set()
     for k, s in selection.items():
         if shipped is None or s["shipped_score"] is None or s["score"] > s["shipped_score"]:
@@ -187,9 +186,9 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     names = {st["name"] for st in settings}
     settings += [st for st in before.get("settings", []) if st["name"] in used - names]
     kept = set(origin) - improved
+    previous = before if kept else {}  # the record of the kinds kept
     steps = {n for t in trainers if t.name in used for n in getattr(t.setting, "schedules", ())}
-    if kept:
-        steps |= set(before.get("sampler_steps", ()))
+    steps |= set(previous.get("sampler_steps", ()))
     path = export_deltas(
         chosen,
         "aligned",
@@ -199,7 +198,7 @@ def cmd_align_select(args: argparse.Namespace) -> None:
             "settings": settings,
             "origin": origin,
             "selection": {
-                **{k: v for k, v in before.get("selection", {}).items() if k in kept},
+                **{k: v for k, v in previous.get("selection", {}).items() if k in kept},
                 **{k: selection[k] for k in improved},
             },
             "validation": {
@@ -208,14 +207,12 @@ def cmd_align_select(args: argparse.Namespace) -> None:
                 "density": args.density / 100.0,
                 "sampler": sampler.to_dict(),
             },
-            "preferences": prefs.config if prefs else before.get("preferences") if kept else None,
+            "preferences": prefs.config if prefs else previous.get("preferences"),
             "reward_tune": {"cases": str(args.tune_cases)}
             if tune_data
-            else before.get("reward_tune")
-            if kept
-            else None,
+            else previous.get("reward_tune"),
             "sampler_steps": sorted(steps),
-            "prior_sha256": read_manifest(folder)["prior"]["sha256"],
+            "prior_sha256": bundle.manifest["prior"]["sha256"],
         },
         data={
             "prefs": None if prefs is None else str(args.prefs),
