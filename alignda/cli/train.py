@@ -100,12 +100,10 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
 
 def cmd_finetune_decoder(args: argparse.Namespace) -> None:
     """Fine-tune the VAE decoder against its frozen encoder (the prior stays valid)."""
-    from alignda.checkpoints import read_manifest
     from alignda.model.codec import load_codec
-    from alignda.training.vae import export_vae, finetune_decoder
+    from alignda.training.vae import export_finetuned_decoder, finetune_decoder
 
     cfg = train_config(args)
-    before = read_manifest(args.out)["vae"]
     codec = finetune_decoder(
         load_codec(args.out),
         [p.strip() for p in args.train.split(",") if p.strip()],
@@ -116,23 +114,14 @@ def cmd_finetune_decoder(args: argparse.Namespace) -> None:
     )
     if not args.no_export:
         figures = last_log(args.workdir)
-        path = export_vae(
-            codec,
-            args.out,
-            figures=figures,
-            train_config={
-                **before["config"],
-                "decoder_finetune": {"train": cfg.to_dict(), "cases": args.train},
-            },
-            data=before["data"],
-        )
+        path = export_finetuned_decoder(codec, args.out, cfg, args.train, figures=figures)
         print(f"exported {path}: {figures}")
 
 
 def cmd_rebuild(args: argparse.Namespace) -> None:
     """Rebuild the checkpoints from a seed (data, statistics and B, VAE, prior)."""
 
-    from alignda.training.pipeline import STAGES, rebuild, scaled
+    from alignda.training.pipeline import ALL_STAGES, rebuild, scaled
 
     recipe = scaled(Recipe(), args.scale) if args.scale != 1.0 else Recipe()
     if args.vae_steps:
@@ -144,9 +133,9 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
         pt = replace(pt, batch=args.prior_batch or pt.batch, lr=args.prior_lr or pt.lr)
         recipe = replace(recipe, prior_train=pt)
     stages = tuple(s.strip() for s in args.stages.split(",") if s.strip())
-    unknown = sorted(set(stages) - set(STAGES))
+    unknown = sorted(set(stages) - set(ALL_STAGES))
     if unknown:
-        raise ValueError(f"unknown stage(s) {unknown}; choose from {list(STAGES)}")
+        raise ValueError(f"unknown stage(s) {unknown}; choose from {list(ALL_STAGES)}")
     figures = rebuild(
         recipe,
         out=args.out,
@@ -214,7 +203,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     rb.add_argument("--out", default=str(CHECKPOINT_DIR), help="checkpoint folder")
     rb.add_argument("--data", default="data/rebuild", help="generated cases (kept, reused)")
     rb.add_argument("--runs", default="runs/rebuild", help="resumable training states")
-    rb.add_argument("--stages", default="data,stats,vae,prior")
+    rb.add_argument(
+        "--stages",
+        default="data,stats,vae,prior",
+        help="comma list of data, stats, vae, decoder (decoder fine-tune), prior",
+    )
     rb.add_argument("--scale", type=float, default=1.0, help="trajectories and steps x this")
     rb.add_argument("--vae-steps", dest="vae_steps", type=int)
     rb.add_argument("--prior-steps", dest="prior_steps", type=int)

@@ -1,5 +1,8 @@
 """Rebuild every model checkpoint from a seed: data -> statistics and B -> VAE -> prior.
 
+An optional ``decoder`` stage fine-tunes the decoder of the VAE in ``out`` against its frozen
+encoder on the recipe's data (the latents, hence the prior, stay valid).
+
 One command (``python -m alignda rebuild``) runs the stages in order on CUDA when present,
 else on the CPU. It is resumable: generated cases are kept as netCDF in ``data`` (reused
 when their generation config matches) and training resumes from its ``runs/<stage>`` state.
@@ -26,6 +29,7 @@ from alignda.world.cases import Cases, GenerateConfig, generate, split
 from alignda.world.stats import WorldStats
 
 STAGES = ("data", "stats", "vae", "prior")
+ALL_STAGES = ("data", "stats", "vae", "decoder", "prior")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,11 @@ class Recipe:
     vae_train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
             steps=12000, batch=32, lr=1e-3, warmup=200, val_every=1000, save_every=500, ema=0.999
+        )
+    )
+    decoder_train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            steps=12000, batch=64, lr=3e-4, warmup=200, val_every=1000, save_every=500, ema=0.0
         )
     )
     kl_weight: float = 1e-6
@@ -75,12 +84,14 @@ def scaled(recipe: Recipe, factor: float) -> Recipe:
         recipe,
         generate=replace(recipe.generate, n_trajectories=n_traj),
         vae_train=steps(recipe.vae_train),
+        decoder_train=steps(recipe.decoder_train),
         prior_train=steps(recipe.prior_train),
     )
 
 
 def step_seconds(recipe: Recipe, dev: torch.device, steps: int = 12) -> dict[str, float]:
-    """Measured seconds per optimiser step of the VAE and the prior on ``dev`` (random data)."""
+    """Measured seconds per optimiser step of the VAE, its decoder alone and the prior on
+    ``dev`` (random data)."""
     from alignda.model.codec import LatentCodec
     from alignda.model.nn.dit import DiT
     from alignda.model.nn.vae import VAE
@@ -96,6 +107,7 @@ def step_seconds(recipe: Recipe, dev: torch.device, steps: int = 12) -> dict[str
     codec = LatentCodec(VAE(recipe.vae), stats, control_moments=moments).to(dev)
     crit = ReconstructionLoss(w, recipe.kl_weight, recipe.balance_weight).to(dev)
     x = torch.randn(recipe.vae_train.batch, 4, g.nlat, g.nlon, generator=gen).to(dev)
+    x_dec = torch.randn(recipe.decoder_train.batch, 4, g.nlat, g.nlon, generator=gen).to(dev)
     net = DiT(recipe.prior).to(dev)
     p = recipe.prior
     z = torch.randn(recipe.prior_train.batch, p.latent_channels, p.height, p.width).to(dev)
@@ -103,13 +115,25 @@ def step_seconds(recipe: Recipe, dev: torch.device, steps: int = 12) -> dict[str
     def vae_step() -> torch.Tensor:
         return crit(codec, x, gen)
 
+    def decoder_step() -> torch.Tensor:
+        return crit(codec, x_dec, gen)
+
     def prior_step() -> torch.Tensor:
         t = torch.rand(len(z)).to(dev)
         return ((net(z, t, z_b=z) - z) ** 2).mean()
 
     out = {}
-    for name, model, fn in (("vae", codec, vae_step), ("prior", net, prior_step)):
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-6)
+    steps_of = (
+        ("vae", codec, vae_step),
+        ("decoder", codec, decoder_step),
+        ("prior", net, prior_step),
+    )
+    for name, model, fn in steps_of:
+        if name == "decoder":
+            codec.requires_grad_(False)
+            codec.vae.decoder.requires_grad_(True)
+        params = [q for q in model.parameters() if q.requires_grad]
+        opt = torch.optim.AdamW(params, lr=1e-6)
         for i in range(steps):
             if i == steps // 3:
                 if dev.type == "cuda":
@@ -129,10 +153,11 @@ def fit_to_budget(
 ) -> Recipe:
     """The recipe with training steps cut (never raised) to fit ``seconds`` of training.
 
-    With both trained, the VAE gets 40 % of the time and the prior 60 %; 15 % is held back
-    for validation and export.
+    With both trained, the VAE gets 40 % of the time and the prior 60 % (a decoder stage
+    weighs 0.4 like the VAE); 15 % is held back for validation and export.
     """
-    shares = {k: v for k, v in (("vae", 0.4), ("prior", 0.6)) if k in stages}
+    weights = (("vae", 0.4), ("decoder", 0.4), ("prior", 0.6))
+    shares = {k: v for k, v in weights if k in stages}
     total = sum(shares.values()) or 1.0
 
     def fit(t: TrainConfig, share: float, name: str) -> TrainConfig:
@@ -148,6 +173,7 @@ def fit_to_budget(
     return replace(
         recipe,
         vae_train=fit(recipe.vae_train, shares.get("vae", 0.0) / total, "vae"),
+        decoder_train=fit(recipe.decoder_train, shares.get("decoder", 0.0) / total, "decoder"),
         prior_train=fit(recipe.prior_train, shares.get("prior", 0.0) / total, "prior"),
     )
 
@@ -179,7 +205,12 @@ def rebuild(
     from alignda.model.codec import load_codec
     from alignda.model.prior import load_prior
     from alignda.training.prior import export_prior, train_prior
-    from alignda.training.vae import export_vae, train_vae
+    from alignda.training.vae import (
+        export_finetuned_decoder,
+        export_vae,
+        finetune_decoder,
+        train_vae,
+    )
 
     out, data, runs = Path(out), Path(data), Path(runs)
     out.mkdir(parents=True, exist_ok=True)
@@ -206,7 +237,7 @@ def rebuild(
         recipe = fit_to_budget(recipe, left, per_step, stages)
         _say(
             f"{left:.0f} s left; s/step {per_step}: VAE {recipe.vae_train.steps} steps, "
-            f"prior {recipe.prior_train.steps} steps"
+            f"decoder {recipe.decoder_train.steps}, prior {recipe.prior_train.steps} steps"
         )
 
     if "vae" in stages:
@@ -235,6 +266,33 @@ def rebuild(
             data={**source, "train_pairs": train_pairs},
         )
         _say(f"VAE exported: {figures['vae']}")
+
+    if "decoder" in stages:
+        t0 = time.perf_counter()
+        codec = finetune_decoder(
+            load_codec(out),
+            [parts["train"]],
+            parts["val"],
+            runs / "decoder",
+            recipe.decoder_train,
+            recipe.balance_weight,
+            progress=progress,
+        )
+        figures["decoder"] = last_log(runs / "decoder") | {"wall_seconds": time.perf_counter() - t0}
+        cfg = recipe.decoder_train
+        export_finetuned_decoder(
+            codec,
+            out,
+            cfg,
+            f"rebuild: world seed {recipe.generate.seed}, train split ({train_pairs} pairs)",
+            figures=figures["decoder"],
+            note=(
+                f"decoder fine-tune (`rebuild --stages data,decoder`, {cfg.steps} steps, "
+                f"batch {cfg.batch}, lr {cfg.lr:g}) on {train_pairs} training pairs of the "
+                f"recipe's world seed {recipe.generate.seed} on {dev.type}"
+            ),
+        )
+        _say(f"decoder exported: {figures['decoder']}")
 
     if "prior" in stages:
         t0 = time.perf_counter()

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from alignda.checkpoints import register, resolve
+from alignda.checkpoints import read_manifest, register, resolve
 from alignda.model.codec import LatentCodec
 from alignda.model.nn.vae import VAE, VAEConfig
 from alignda.paths import CHECKPOINT_DIR
@@ -223,3 +223,24 @@ def finetune_decoder(
         progress=progress,
     )
     return codec.cpu().eval().requires_grad_(False)
+
+
+def export_finetuned_decoder(
+    codec: LatentCodec,
+    out: str | Path,
+    cfg: TrainConfig,
+    cases: str,
+    figures: dict | None = None,
+    note: str | None = None,
+) -> Path:
+    """Export a decoder fine-tune over the VAE in ``out``, keeping its record.
+
+    The previous manifest entry's configuration and data stay; ``decoder_finetune`` names
+    this fine-tune and ``note`` (if given) is appended to the ``provenance`` list.
+    """
+    before = read_manifest(out)["vae"]
+    config = dict(before["config"])
+    config["decoder_finetune"] = {"train": cfg.to_dict(), "cases": cases}
+    if note:
+        config["provenance"] = [*config.get("provenance", []), note]
+    return export_vae(codec, out, figures=figures, train_config=config, data=before["data"])

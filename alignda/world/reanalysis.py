@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import xarray as xr
-import xarray_regrid  # noqa: F401  (registers the ``.regrid`` accessor)
 
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
@@ -346,6 +345,8 @@ def regrid_to_model(ds: xr.Dataset, grid: Grid | None = None) -> xr.Dataset:
     library pads the periodic longitude by wrapping, pads missing pole rows and weights the
     latitude overlaps by cell area. Returns float64, latitude descending like the model grid.
     """
+    import xarray_regrid  # noqa: F401  (registers the ``.regrid`` accessor; loaded when used)
+
     grid = grid or Grid()
     target = xr.Dataset(coords=grid.coords())
     out = ds.astype(np.float64).regrid.conservative(target, latitude_coord="latitude", skipna=False)
