@@ -139,8 +139,51 @@ def test_budget_cuts_steps_and_never_raises() -> None:
     assert fit_to_budget(r, 1e9, {"vae": 0.1, "prior": 0.1}).prior_train.steps == 30000
     only_prior = fit_to_budget(r, 600.0, {"vae": 0.1, "prior": 0.1}, ("data", "prior"))
     assert only_prior.prior_train.steps == int(0.85 * 600 / 0.1)
+    assert only_prior.vae_train == r.vae_train  # stages not trained keep their settings
+    per_step = {"vae": 0.1, "decoder": 0.05, "prior": 0.1}
+    decoder = fit_to_budget(r, 600.0, per_step, ("data", "decoder"))
+    assert decoder.decoder_train.steps == int(0.85 * 600 / 0.05)
+    assert (
+        decoder.decoder_train.batch == r.decoder_train.batch
+        and decoder.prior_train == r.prior_train
+    )
+    both = fit_to_budget(r, 600.0, per_step, ("vae", "decoder"))
+    assert both.vae_train.steps == int(0.85 * 0.5 * 600 / 0.1)
     small = scaled(r, 0.01)
     assert small.generate.n_trajectories == 3 and small.vae_train.steps == 120
+
+
+def test_decoder_finetune_moves_the_decoder_alone_and_keeps_the_record(tmp_path) -> None:
+    import shutil
+
+    from alignda.checkpoints import read_manifest
+    from alignda.model.codec import load_codec
+    from alignda.model.prior import load_prior
+    from alignda.training.vae import export_finetuned_decoder, finetune_decoder
+
+    folder = tmp_path / "ck"
+    shutil.copytree("checkpoints", folder)
+    before = load_codec(folder)
+    x = torch.from_numpy(Cases.open(CASES).truth_state(Cases.open(CASES).times[0]))[None]
+    cfg = TrainConfig(steps=3, batch=2, lr=1e-3, warmup=1, val_every=3, save_every=3)
+    tuned = finetune_decoder(load_codec(folder), [CASES], CASES, tmp_path / "run", cfg)
+    note = "decoder fine-tune in a test"
+    export_finetuned_decoder(tuned, folder, cfg, CASES, figures={"step": 3}, note=note)
+
+    after = load_codec(folder)  # sha256 re-registered
+    assert torch.equal(after.encode(x), before.encode(x))  # latents unchanged
+    changed = [
+        k
+        for k, v in after.vae.decoder.state_dict().items()
+        if not torch.equal(v, before.vae.decoder.state_dict()[k])
+    ]
+    assert changed
+    config = read_manifest(folder)["vae"]["config"]
+    old = read_manifest("checkpoints")["vae"]["config"]
+    assert config["provenance"] == [*old["provenance"], note]  # earlier steps kept
+    assert config["decoder_finetune"]["train"]["steps"] == 3
+    assert config["vae"] == old["vae"]
+    assert load_prior(directory=folder) is not None  # the prior still belongs to the folder
 
 
 def test_hybrid_without_ensemble_weight_is_3dvar(states: np.ndarray) -> None:

@@ -151,7 +151,8 @@ def step_seconds(recipe: Recipe, dev: torch.device, steps: int = 12) -> dict[str
 def fit_to_budget(
     recipe: Recipe, seconds: float, per_step: dict[str, float], stages: tuple[str, ...] = STAGES
 ) -> Recipe:
-    """The recipe with training steps cut (never raised) to fit ``seconds`` of training.
+    """The recipe with the steps of the trained ``stages`` cut (never raised) to fit
+    ``seconds`` of training; the other stages' settings are left as they are.
 
     With both trained, the VAE gets 40 % of the time and the prior 60 % (a decoder stage
     weighs 0.4 like the VAE); 15 % is held back for validation and export.
@@ -170,12 +171,11 @@ def fit_to_budget(
             save_every=max(n // 10, 1),
         )
 
-    return replace(
-        recipe,
-        vae_train=fit(recipe.vae_train, shares.get("vae", 0.0) / total, "vae"),
-        decoder_train=fit(recipe.decoder_train, shares.get("decoder", 0.0) / total, "decoder"),
-        prior_train=fit(recipe.prior_train, shares.get("prior", 0.0) / total, "prior"),
-    )
+    fields = {"vae": "vae_train", "decoder": "decoder_train", "prior": "prior_train"}
+    cut = {
+        f: fit(getattr(recipe, f), shares[k] / total, k) for k, f in fields.items() if k in shares
+    }
+    return replace(recipe, **cut)
 
 
 def _say(msg: str) -> None:
