@@ -184,6 +184,9 @@ def test_decoder_finetune_moves_the_decoder_alone_and_keeps_the_record(tmp_path)
     assert config["decoder_finetune"]["train"]["steps"] == 3
     assert config["vae"] == old["vae"]
     assert load_prior(directory=folder) is not None  # the prior still belongs to the folder
+    export_finetuned_decoder(tuned, folder, cfg, "more cases")  # without a note: described
+    provenance = read_manifest(folder)["vae"]["config"]["provenance"]
+    assert provenance[:-1] == [*old["provenance"], note] and "more cases" in provenance[-1]
 
 
 def test_hybrid_without_ensemble_weight_is_3dvar(states: np.ndarray) -> None:

@@ -106,17 +106,13 @@ def step_seconds(recipe: Recipe, dev: torch.device, steps: int = 12) -> dict[str
     moments = (torch.zeros(4), torch.ones(4)) if recipe.vae.space == "controls" else None
     codec = LatentCodec(VAE(recipe.vae), stats, control_moments=moments).to(dev)
     crit = ReconstructionLoss(w, recipe.kl_weight, recipe.balance_weight).to(dev)
-    x = torch.randn(recipe.vae_train.batch, 4, g.nlat, g.nlon, generator=gen).to(dev)
-    x_dec = torch.randn(recipe.decoder_train.batch, 4, g.nlat, g.nlon, generator=gen).to(dev)
     net = DiT(recipe.prior).to(dev)
     p = recipe.prior
     z = torch.randn(recipe.prior_train.batch, p.latent_channels, p.height, p.width).to(dev)
 
-    def vae_step() -> torch.Tensor:
-        return crit(codec, x, gen)
-
-    def decoder_step() -> torch.Tensor:
-        return crit(codec, x_dec, gen)
+    def reconstruction_step(batch: int):
+        x = torch.randn(batch, 4, g.nlat, g.nlon, generator=gen).to(dev)
+        return lambda: crit(codec, x, gen)
 
     def prior_step() -> torch.Tensor:
         t = torch.rand(len(z)).to(dev)
@@ -124,8 +120,8 @@ def step_seconds(recipe: Recipe, dev: torch.device, steps: int = 12) -> dict[str
 
     out = {}
     steps_of = (
-        ("vae", codec, vae_step),
-        ("decoder", codec, decoder_step),
+        ("vae", codec, reconstruction_step(recipe.vae_train.batch)),
+        ("decoder", codec, reconstruction_step(recipe.decoder_train.batch)),
         ("prior", net, prior_step),
     )
     for name, model, fn in steps_of:

@@ -236,11 +236,15 @@ def export_finetuned_decoder(
     """Export a decoder fine-tune over the VAE in ``out``, keeping its record.
 
     The previous manifest entry's configuration and data stay; ``decoder_finetune`` names
-    this fine-tune and ``note`` (if given) is appended to the ``provenance`` list.
+    this fine-tune and a line for it is appended to the ``provenance`` list (``note``, or
+    its steps, batch, learning rate and cases), so earlier fine-tunes stay on record.
     """
     before = read_manifest(out)["vae"]
     config = dict(before["config"])
     config["decoder_finetune"] = {"train": cfg.to_dict(), "cases": cases}
-    if note:
-        config["provenance"] = [*config.get("provenance", []), note]
+    note = note or (
+        f"decoder fine-tune (`finetune-decoder`, {cfg.steps} steps, batch {cfg.batch}, "
+        f"lr {cfg.lr:g}) on {cases}"
+    )
+    config["provenance"] = [*config.get("provenance", []), note]
     return export_vae(codec, out, figures=figures, train_config=config, data=before["data"])
