@@ -74,7 +74,10 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=32)
     p.add_argument("--zeta", type=float)
     p.add_argument("--gamma", type=float)
-    p.add_argument("--beta", type=float, default=0.1, help="hybrid: ensemble weight")
+    p.add_argument("--beta", type=float, default=0.02, help="hybrid: ensemble weight")
+    p.add_argument(
+        "--first-guess", dest="first_guess", default="prior-mean", help="hybrid: or background"
+    )
     p.add_argument("--loc-km", dest="loc_km", type=float, default=1500.0)
     p.add_argument("--networks", help="e.g. random:0.01,stations:0.05 (default: all)")
     p.add_argument(
@@ -126,7 +129,9 @@ def main() -> None:
         kw = {k: getattr(args, k) for k in ("zeta", "gamma") if getattr(args, k) is not None}
         methods = [bundle.variational()] + [
             bundle.prior_method(
-                SamplerSettings(mode, args.steps, members=args.members, **kw),
+                SamplerSettings(
+                    mode, args.steps, members=args.members, first_guess=args.first_guess, **kw
+                ),
                 PRESETS[args.preset],
             )
             for mode in modes

@@ -15,6 +15,7 @@ from azula.denoise import Denoiser, DiracPosterior
 from azula.noise import Schedule
 from torch import Tensor
 
+from alignda.analysis.first_guess import prior_mean_first_guess
 from alignda.analysis.hybrid import HybridEnVar
 from alignda.model.codec import LatentCodec
 from alignda.model.diffusion import AncestralPCSampler, EpsilonDenoiser, member_generators
@@ -63,10 +64,15 @@ class SamplerSettings:
     gamma: float = 0.01  # > 0: SDA-normalised DPS likelihood; 0.01 chosen on validation cases
     members: int = 1
     seed: int = 0
+    first_guess: str = "prior-mean"  # hybrid only: or "background"
 
     def __post_init__(self) -> None:
         if self.mode not in ANALYSIS_MODES:
             raise ValueError(f"unknown guidance mode {self.mode!r}; choose one of {ANALYSIS_MODES}")
+        if self.first_guess not in FIRST_GUESSES:
+            raise ValueError(
+                f"unknown first guess {self.first_guess!r}; choose one of {FIRST_GUESSES}"
+            )
         if not 1 <= self.steps <= 1024:
             raise ValueError(f"steps must be in 1..1024, got {self.steps}")
         if not 0 <= self.corrections <= 8:
@@ -108,6 +114,10 @@ class SampleCodec:
 #: Every analysis mode: the guidance modes of the latent sampler, and the hybrid
 #: ensemble-variational solve with prior members as its ensemble (:mod:`alignda.analysis.hybrid`).
 ANALYSIS_MODES = (*MODES, "hybrid")
+#: First guesses of the hybrid: the prior's conditional mean (:mod:`alignda.analysis.first_guess`)
+#: or the background itself.
+FIRST_GUESSES = ("prior-mean", "background")
+FIRST_GUESS_STREAM = 1000  # the first guess's noise: a stream no member (0..63) uses
 
 
 def _latent_background(codec: LatentCodec, background: np.ndarray) -> torch.Tensor:
@@ -160,7 +170,15 @@ def analyse(
         # The covariance needs two prior members at least; one member asked: the analysis.
         ensemble = replace(settings, mode="obsfree", members=max(settings.members, 2))
         prior = analyse(denoiser, codec, background, None, ensemble, progress, workers, stop)
-        members = hybrid.analyse(prior, obs, background, seed=settings.seed)
+        guess = None
+        if settings.first_guess == "prior-mean":
+            zb = _latent_background(codec, background)
+            view = SampleCodec(codec, denoiser, zb)
+            noise = member_generators(settings.seed, [FIRST_GUESS_STREAM])[0]
+            guess = prior_mean_first_guess(
+                denoiser, view, background, zb, hybrid.threedvar.sphere, noise
+            )
+        members = hybrid.analyse(prior, obs, background, seed=settings.seed, first_guess=guess)
         if settings.members == 1:
             return members.mean(0, keepdims=True)  # the deterministic analysis (recentred)
         return members

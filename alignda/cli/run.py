@@ -49,6 +49,7 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
         gamma=args.gamma,
         members=args.members,
         seed=args.seed,
+        first_guess=args.first_guess,
     )
     folder = None if (args.hub_repo or os.environ.get(HUB_ENV)) else args.checkpoints
     bundle = load_bundle(folder, repo_id=args.hub_repo, prior=args.prior)
@@ -183,6 +184,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--zeta", type=float, default=1.0)
     a.add_argument("--gamma", type=float, default=0.01, help="0: plain DPS normalisation")
     a.add_argument("--members", type=int, default=8, help="ensemble size (mean = analysis)")
+    a.add_argument(
+        "--first-guess",
+        dest="first_guess",
+        default="prior-mean",
+        help="hybrid: 'prior-mean' (the prior's mean given the background) or 'background'",
+    )
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--prior", default="prior", help="checkpoint name in the manifest")
     a.add_argument(
