@@ -275,7 +275,9 @@ space of a VAE and samples it, guided by the observations (*DPS*: gradient of th
 misfit through the decoder; *MMPS*: the same with the Tweedie covariance; *RePaint*: observed
 values written in; *obsfree*: no guidance). *Hybrid* joins the two worlds as operational
 centres do (3DEnVar): the prior's members, drawn without the observations, give a
-flow-dependent B that a variational solve uses beside 3D-Var's static one.
+flow-dependent B that a variational solve uses beside 3D-Var's static one, and the prior's
+mean given the background (its large scales) is the solve's first guess instead of the
+background itself.
 Several *members* give an ensemble; their *spread* says where the analysis is uncertain.
 
 **Rewards** (higher is better):

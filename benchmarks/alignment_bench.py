@@ -108,6 +108,8 @@ def main() -> None:
     digest = delta_digest({f"{n}.{k}": v for n, d in deltas.items() for k, v in d.items()})
     tag = f"{Path(args.cases).parent.name}_{Path(args.cases).stem}_n{args.n}_{digest}"
     tag += f"_s{args.steps}_m{args.members}_d{args.density:g}"
+    if args.hybrid:  # the hybrid's results also depend on its weight and first guess
+        tag += f"_hb{bundle.hybrid.beta:g}_{SamplerSettings().first_guess}"
     cache = ResultCache(Path(args.out) / f"{tag}.json")
     print(f"{args.cases}: {len(cases)} cases, {args.density:g} % random obs, deltas {args.deltas}")
 
