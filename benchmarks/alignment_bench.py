@@ -27,6 +27,7 @@ from safetensors.torch import load_file
 from alignda.alignment.rewards import Forecaster
 from alignda.alignment.selection import METRICS, ResultCache, evaluate, paired_bootstrap, scenarios
 from alignda.alignment.soup import DELTAS, RewardSoup, delta_digest, load_deltas
+from alignda.analysis.first_guess import FirstGuessSettings
 from alignda.analysis.score import SamplerSettings
 from alignda.bundle import load_bundle
 from alignda.paths import CHECKPOINT_DIR
@@ -109,7 +110,9 @@ def main() -> None:
     tag = f"{Path(args.cases).parent.name}_{Path(args.cases).stem}_n{args.n}_{digest}"
     tag += f"_s{args.steps}_m{args.members}_d{args.density:g}"
     if args.hybrid:  # the hybrid's results also depend on its weight and first guess
+        fg = FirstGuessSettings()
         tag += f"_hb{bundle.hybrid.beta:g}_{SamplerSettings().first_guess}"
+        tag += f"_t{fg.t:g}d{fg.draws}l{fg.lmax}"
     cache = ResultCache(Path(args.out) / f"{tag}.json")
     print(f"{args.cases}: {len(cases)} cases, {args.density:g} % random obs, deltas {args.deltas}")
 

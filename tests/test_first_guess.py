@@ -59,11 +59,11 @@ def test_first_guess_is_the_background_plus_a_seeded_large_scale_increment(
     assert np.isfinite(a).all() and a.shape == bg.shape
     inc = a - bg
     assert np.abs(inc).max() > 0
-    sp = bundle.threedvar.sphere
-    np.testing.assert_allclose(large_scales(inc, sp, 10), inc, atol=1e-6 * np.abs(inc).max())
+    sp, lmax = bundle.threedvar.sphere, FirstGuessSettings().lmax
+    np.testing.assert_allclose(large_scales(inc, sp, lmax), inc, atol=1e-6 * np.abs(inc).max())
     other = first_guess(bundle, bg, 1) - bg
     assert not np.allclose(other, inc)  # other draws, other estimate ...
-    # ... of the same mean: two 8-draw estimates agree better than either with zero.
+    # ... of the same mean: two estimates agree better than either with zero.
     std = np.asarray(bundle.stats.std).reshape(-1, 1, 1)
     assert ((other - inc) / std).std() < ((inc) / std).std()
     with pytest.raises(ValueError, match="diffusion time"):
@@ -86,7 +86,7 @@ def test_prior_mean_first_guess_beats_the_background_on_the_shipped_cases(
     for k, t in enumerate(cases.times):
         truth, bg = cases.truth_state(t), cases.background_state(t)
         gains.append(mse(first_guess(bundle, bg, k), truth) / mse(bg, truth))
-    assert np.mean(gains) < 0.98  # measured 0.963 here; 3 % less error on validation cases
+    assert np.mean(gains) < 0.98  # measured 0.960 here; 3.5 % less error on validation cases
     assert np.mean(np.array(gains) < 1) >= 0.75
 
 
