@@ -15,11 +15,21 @@ error than the background.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
 
+from alignda.model.diffusion import EpsilonDenoiser
 from alignda.world.sphere import Sphere
+
+
+class SamplerView(Protocol):
+    """Maps between physical states and the sampler's variable for one background."""
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -46,8 +56,8 @@ def large_scales(field: np.ndarray, sphere: Sphere, lmax: int) -> np.ndarray:
 
 
 def prior_mean_first_guess(
-    denoiser,
-    view,
+    denoiser: EpsilonDenoiser,
+    view: SamplerView,
     background: np.ndarray,
     z_b: torch.Tensor,
     sphere: Sphere,

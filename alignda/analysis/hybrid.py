@@ -12,7 +12,8 @@ with L the static 3D-Var square root, x'_i = (x_i - mean) / sqrt(M - 1) the prio
 perturbations, and alpha_i = C^1/2 w_i smooth fields (one per member, shared by the four
 variables, so the members' balance is kept) whose spectral filter C^1/2 localises the
 ensemble covariance to about ``localisation_km``. The first guess x_f is the background,
-or a better estimate given (the prior's conditional mean, :mod:`alignda.analysis.first_guess`).
+or a better estimate of the state (the prior's conditional mean,
+:mod:`alignda.analysis.first_guess`).
 
 Members of the analysis: each member's first guess is perturbed by the prior (x_f + x_i -
 mean) and its observations by their errors (y + e_i, randomised maximum likelihood), so
