@@ -33,11 +33,10 @@ def cases() -> Cases:
 
 def first_guess(bundle, background: np.ndarray, seed: int, **kw) -> np.ndarray:
     den = prior_denoiser(bundle.prior)
-    zb = _latent_background(bundle.codec, background)
-    view = SampleCodec(bundle.codec, den, zb)
+    view = SampleCodec(bundle.codec, den, _latent_background(bundle.codec, background))
     gen = torch.Generator().manual_seed(seed)
     sphere = bundle.threedvar.sphere
-    return prior_mean_first_guess(den, view, background, zb, sphere, gen, FirstGuessSettings(**kw))
+    return prior_mean_first_guess(den, view, background, sphere, gen, FirstGuessSettings(**kw))
 
 
 def test_large_scales_keeps_exactly_the_low_wavenumbers(bundle) -> None:

@@ -25,7 +25,9 @@ from alignda.world.sphere import Sphere
 
 
 class SamplerView(Protocol):
-    """Maps between physical states and the sampler's variable for one background."""
+    """Maps between physical states and the sampler's variable for one background latent."""
+
+    zb: torch.Tensor
 
     def encode(self, x: torch.Tensor) -> torch.Tensor: ...
 
@@ -59,7 +61,6 @@ def prior_mean_first_guess(
     denoiser: EpsilonDenoiser,
     view: SamplerView,
     background: np.ndarray,
-    z_b: torch.Tensor,
     sphere: Sphere,
     generator: torch.Generator,
     settings: FirstGuessSettings | None = None,
@@ -67,7 +68,7 @@ def prior_mean_first_guess(
     """Background plus the large scales of the prior's mean increment (module docstring).
 
     ``denoiser``: the prior's (unguided) denoiser; ``view``: the sampler's codec for the
-    background latent ``z_b`` (``encode``/``decode`` between physical state and sampler
+    background's latent ``view.zb`` (``encode``/``decode`` between physical state and sampler
     variable, as :class:`~alignda.analysis.score.SampleCodec`).
     """
     s = settings or FirstGuessSettings()
@@ -78,6 +79,7 @@ def prior_mean_first_guess(
         x_b = view.encode(torch.as_tensor(bg, dtype=torch.float32)[None])
         eps = torch.randn((s.draws, *x_b.shape[1:]), generator=generator)
         x_t = alpha * x_b + sigma * eps
-        mean = denoiser(x_t, t, z_b=z_b.expand(s.draws, *z_b.shape[1:])).mean.mean(0, keepdim=True)
+        z_b = view.zb.expand(s.draws, *view.zb.shape[1:])
+        mean = denoiser(x_t, t, z_b=z_b).mean.mean(0, keepdim=True)
         increment = (view.decode(mean) - view.decode(x_b))[0].double().numpy()
     return bg + large_scales(increment, sphere, s.lmax)

@@ -172,11 +172,10 @@ def analyse(
         prior = analyse(denoiser, codec, background, None, ensemble, progress, workers, stop)
         guess = None
         if settings.first_guess == "prior-mean":
-            zb = _latent_background(codec, background)
-            view = SampleCodec(codec, denoiser, zb)
+            view = SampleCodec(codec, denoiser, _latent_background(codec, background))
             noise = member_generators(settings.seed, [FIRST_GUESS_STREAM])[0]
             guess = prior_mean_first_guess(
-                denoiser, view, background, zb, hybrid.threedvar.sphere, noise
+                denoiser, view, background, hybrid.threedvar.sphere, noise
             )
         members = hybrid.analyse(prior, obs, background, seed=settings.seed, first_guess=guess)
         if settings.members == 1:
