@@ -18,7 +18,7 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ALIGNDA_BUDGET_S", "inf")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # app.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # alignda from the clone
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
 
@@ -40,9 +40,10 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import expect, sync_playwright
 
-    import app
+    from alignda import app
 
-    _, url, _ = app.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    demo = app.build_demo()
+    _, url, _ = app.launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     labels = app.WEIGHT_LABELS
@@ -76,7 +77,7 @@ def main() -> None:
                 print(path)
             browser.close()
     finally:
-        app.demo.close()
+        demo.close()
 
 
 if __name__ == "__main__":

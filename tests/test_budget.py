@@ -2,8 +2,9 @@
 
 The studio calibrates the cost of one denoiser evaluation of each guidance mode when it
 starts, estimates every request from it and refuses one above the budget (60 s unless
-``$ALIGNDA_BUDGET_S``) with what to lower. A request whose client disconnects stops within one
-denoiser evaluation and frees the queue.
+``$ALIGNDA_BUDGET_S``) with what to lower, except requests at or below the default settings,
+which always run. A request whose client disconnects stops within one denoiser evaluation and
+frees the queue. The budget's learning from real requests: ``test_budget_learning.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import httpx
 import pytest
 
 from alignda import studio as st
-from alignda.analysis.score import Cancelled
+from alignda.analysis.score import ANALYSIS_MODES, Cancelled
+from alignda.model.guidance import MODES
+from alignda.studio.front import FRONT_PRESETS
 from tests.app_api import assimilate_args
 
 MAX_SETTINGS = {"mode": "mmps", "steps": 256, "members": 16}  # the UI's maxima
@@ -34,12 +37,13 @@ def test_budget_seconds_from_the_environment(monkeypatch):
             st.budget_seconds(bad)
 
 
-def test_calibration_orders_the_modes():
+def test_calibration_times_every_piece():
     studio = st.default_studio()
-    per_eval, threedvar = studio.calibrate()  # about 1 s: part of the start-up time
-    assert set(per_eval) == {"obsfree", "repaint", "dps", "mmps", "hybrid"} and threedvar > 0
-    # guidance costs: obsfree (the network) < dps (+ a backward pass) < mmps (+ the solve)
-    assert 0 < per_eval["obsfree"] < per_eval["dps"] < per_eval["mmps"]
+    speeds = studio.measure_speeds()  # about 2 s: part of the start-up time
+    assert set(speeds.per_eval) == set(MODES)
+    assert all(s > 0 for s in speeds.per_eval.values())
+    assert speeds.threedvar > 0 and speeds.solve > 0
+    # which mode is cheaper depends on the machine: python benchmarks/budget_bench.py
 
 
 def test_estimate_counts_steps_members_and_analyses():
@@ -48,11 +52,15 @@ def test_estimate_counts_steps_members_and_analyses():
     cost = studio.estimate(base)
     more_steps = studio.estimate(st.Request(mode="dps", steps=64, members=4))
     more_members = studio.estimate(st.Request(mode="dps", steps=32, members=8))
-    fixed = studio.threedvar_s + st.OVERHEAD_S
+    fixed = studio.budget.speeds.threedvar + st.OVERHEAD_S
     assert more_steps - fixed == pytest.approx(2 * (cost - fixed), rel=1e-6)
     assert more_members - fixed == pytest.approx(2 * (cost - fixed), rel=1e-6)
-    assert studio.estimate(st.Request(mode="mmps", steps=32, members=4)) > cost
     assert studio.estimate(st.Request(mode="dps", steps=32, members=4, forecast=True)) > cost
+    hybrid = st.Request(mode="hybrid", steps=32, members=4)  # its solves count too
+    solves = 2 * 5 * studio.budget.speeds.solve  # two analyses, 4 members + the mean each
+    assert studio.estimate(hybrid) - solves == pytest.approx(
+        studio.estimate(st.Request(mode="obsfree", steps=32, members=4)), rel=1e-6
+    )
     if studio.aligned_available:  # two prior analyses share the cores: one alone splits
         unaligned = st.Request(mode="dps", steps=32, members=4, weights=(0, 0, 0, 0))
         assert studio.estimate(unaligned) < cost
@@ -68,29 +76,57 @@ def test_the_maximum_settings_are_refused_with_what_to_lower():
     assert found, message
     assert int(found.group(1)) > 60
     suggestions = dict(re.findall(r"(members|steps) to (\d+)", found.group(2)))
-    if not suggestions:  # a slow or busy machine: neither alone fits any more
-        assert "lower guidance" in message or "steps and members together" in message, message
-        smallest = MAX_SETTINGS | {"steps": int(st.LIMITS["steps"][0]), "members": 1}
-        assert studio.estimate(st.Request(**smallest)) <= 60
+    if not suggestions:  # a slow machine: neither alone fits
+        assert "steps and members together (e.g. 32 steps x 4)" in message, message
     for name, value in suggestions.items():  # each suggestion fits, one more does not
         value = int(value)
-        assert studio.estimate(st.Request(**MAX_SETTINGS | {name: value})) <= 60
-        assert studio.estimate(st.Request(**MAX_SETTINGS | {name: value + 1})) > 60
+        assert studio.budget.fits(st.Request(**MAX_SETTINGS | {name: value}))
+        assert not studio.budget.fits(st.Request(**MAX_SETTINGS | {name: value + 1}))
 
 
 def test_a_smaller_budget_refuses_more_and_inf_refuses_nothing():
     studio = st.default_studio()
-    req = st.Request(mode="dps", steps=32, members=4)
-    assert studio.check_budget(req) <= studio.budget_s
-    before = studio.budget_s
+    req = st.Request(mode="dps", steps=64, members=8)
+    before = studio.budget.seconds
     try:
-        studio.budget_s = 0.5 * studio.estimate(req)
+        studio.budget.seconds = 0.5 * studio.estimate(req)
         with pytest.raises(st.OverBudget, match="lower members to"):
             studio.check_budget(req)
-        studio.budget_s = float("inf")
+        studio.budget.seconds = float("inf")
         assert studio.check_budget(st.Request(**MAX_SETTINGS)) > 60
     finally:
-        studio.budget_s = before
+        studio.budget.seconds = before
+
+
+def test_the_defaults_lessons_and_front_always_run_and_a_refusal_changes_nothing():
+    """Whatever the budget, a request at or below the default steps and members runs: the
+    default request, every lesson of the Learn tab, the trade-off front at the defaults."""
+    from alignda import app as page
+
+    studio = st.default_studio()
+    before, speeds, load = studio.budget.seconds, studio.budget.speeds, studio.budget.load
+    heavy = st.Request(**MAX_SETTINGS)
+    try:
+        studio.budget.seconds = 1.0  # far below any request's cost
+        assert studio.check_budget(st.Request()) > 1.0  # estimated above it, and admitted
+        _, lessons = page._examples(studio.labels)
+        names = ["case", "pattern", "density_pct", "noise_scale", "mode", "zeta", "steps"]
+        names += ["members", "seed", "forecast"]
+        for row in lessons:
+            lesson = st.Request(**dict(zip(names, row, strict=False)))
+            assert studio.check_budget(lesson) > 1.0
+        estimates = [studio.estimate(st.Request(mode=m)) for m in ANALYSIS_MODES]
+        for _ in range(3):
+            with pytest.raises(st.OverBudget):
+                studio.check_budget(heavy)
+        assert [studio.estimate(st.Request(mode=m)) for m in ANALYSIS_MODES] == estimates
+        assert studio.budget.speeds == speeds and studio.budget.load == load
+        result = studio.run(st.Request(case="3", steps=8, members=2))
+        assert len(result.table) >= 3 and any("always run" in n for n in result.notes)
+        front = studio.front(st.Request(case="3", steps=4, members=1), seeds=1)
+        assert len(front) == len(FRONT_PRESETS)
+    finally:
+        studio.budget.seconds = before
 
 
 def test_a_cancelled_run_stops_within_an_evaluation_and_caches_nothing():
@@ -129,15 +165,23 @@ def test_api_refuses_a_request_over_the_budget_at_once(client):
 
 def test_page_states_the_budget_and_its_sliders_agree():
     import app
+    from alignda import app as page
 
     studio = st.default_studio()
     sliders = {b.elem_id: b for b in app.demo.blocks.values() if getattr(b, "elem_id", None)}
-    assert sliders["steps"].maximum == studio.max_within_budget("steps")
-    assert sliders["members"].maximum == studio.max_within_budget("members")
-    learn = app.budget_text(studio)
-    assert "Compute budget" in learn and f"about {studio.budget_s:g} s" in learn
-    assert "Estimated cost" in app.cost_text("dps", 32, 4, 1.0, 1.0, 1.0, 0.0, False)
-    over = app.cost_text("mmps", 256, 16, 1.0, 1.0, 1.0, 0.0, False)
+    # each slider's maximum, with the other at its minimum, is admitted (estimates only fall
+    # after the page was built, so what the page offers stays within the budget)
+    smallest = {"steps": int(st.LIMITS["steps"][0]), "members": 1}
+    cheapest = min(ANALYSIS_MODES, key=lambda m: studio.estimate(st.Request(mode=m)))
+    for name in ("steps", "members"):
+        top = int(sliders[name].maximum)
+        assert st.LIMITS[name][0] <= top <= st.LIMITS[name][1]
+        assert studio.budget.fits(st.Request(mode=cheapest, **smallest | {name: top}))
+    learn = page.budget_text(studio)
+    assert "Compute budget" in learn and f"about {studio.budget.seconds:g} s" in learn
+    assert "always run" in learn
+    assert "Estimated cost" in page.cost_text("dps", 32, 4, 1.0, 1.0, 1.0, 0.0, False)
+    over = page.cost_text("mmps", 256, 16, 1.0, 1.0, 1.0, 0.0, False)
     assert "Over the compute budget" in over and re.search("lower (members|steps) to", over)
 
 
@@ -146,7 +190,7 @@ def test_a_request_whose_client_leaves_is_cancelled(client, app_url):
     within an evaluation and the next request is served at once."""
     studio = st.default_studio()
     # Long (most of the budget) but not refused: the studio's own estimate sizes it.
-    steps = studio.largest_within_budget(
+    steps = studio.budget.largest_within(
         st.Request(mode="dps", steps=4, members=4, weights=(0, 0, 0, 1)), "steps", 256
     )
     heavy = _api_args(mode="dps", steps=max(8, int(0.6 * (steps or 8))), members=4, seed=21)

@@ -44,22 +44,35 @@ def third_party_imports(paths: list[Path]) -> set[str]:
 
 
 def test_pyproject_lists_every_direct_import() -> None:
-    package = third_party_imports(list((ROOT / "alignda").rglob("*.py")))
-    app = third_party_imports([ROOT / "app.py"]) - package
+    imported = third_party_imports([*(ROOT / "alignda").rglob("*.py"), ROOT / "app.py"])
     deps = requirement_names(PYPROJECT["dependencies"])
-    extras = requirement_names(PYPROJECT["optional-dependencies"]["app"])
-    missing = {m for m in package - OPTIONAL if DISTRIBUTIONS.get(m, m).lower() not in deps}
-    assert not missing, f"imported by alignda, not in pyproject dependencies: {missing}"
-    missing = {m for m in app if DISTRIBUTIONS.get(m, m).lower() not in deps | extras.keys()}
-    assert not missing, (
-        f"imported by app.py, not in pyproject (dependencies or app extra): {missing}"
-    )
+    missing = {m for m in imported - OPTIONAL if DISTRIBUTIONS.get(m, m).lower() not in deps}
+    assert not missing, f"imported by alignda or app.py, not in pyproject dependencies: {missing}"
 
 
 def test_requirements_agree_with_pyproject() -> None:
     req = requirement_names((ROOT / "requirements.txt").read_text().splitlines())
     wanted = requirement_names(PYPROJECT["dependencies"])
-    wanted |= requirement_names(PYPROJECT["optional-dependencies"]["app"])
     assert not wanted.keys() - req.keys(), f"not in requirements.txt: {wanted.keys() - req.keys()}"
     pins = {k: v for k, v in wanted.items() if "==" in v}
     assert pins and all(req[k] == v for k, v in pins.items()), "pins differ"  # torch, gradio...
+
+
+def normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_constraints_lock_every_requirement_at_the_pinned_versions() -> None:
+    """Every install from the requirements files takes the versions CI tested."""
+    assert "-c constraints.txt" in (ROOT / "requirements.txt").read_text().splitlines()
+    locked = {
+        normalised(k): v.split("==", 1)[1]
+        for k, v in requirement_names((ROOT / "constraints.txt").read_text().splitlines()).items()
+    }
+    for name in ("requirements.txt", "requirements-dev.txt"):
+        for dist, spec in requirement_names((ROOT / name).read_text().splitlines()).items():
+            assert normalised(dist) in locked, f"{name}: {dist} is not in constraints.txt"
+            if "==" in spec:
+                assert spec.split("==", 1)[1] == locked[normalised(dist)], f"{name}: {spec}"
+    for dist in ("numpy", "scipy", "xarray", "pandas", "torch-harmonics", "azula"):
+        assert dist in locked, dist

@@ -55,7 +55,7 @@ def test_uploads_outside_the_upload_folder_are_refused(tmp_path):
 
 
 def test_output_folders_are_pruned(monkeypatch, tmp_path):
-    import app
+    from alignda import app
 
     monkeypatch.setattr(app, "OUTPUT_ROOT", tmp_path / "out")
     made = [app._output_dir() for _ in range(app.KEEP_OUTPUT_DIRS + 10)]

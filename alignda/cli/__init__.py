@@ -2,8 +2,8 @@
 
 Commands are grouped by what they do: :mod:`~alignda.cli.data` (generate, ship, fit-b, plot),
 :mod:`~alignda.cli.train` (train-vae, train-prior, finetune-decoder, rebuild, upload),
-:mod:`~alignda.cli.align` (preferences, align) and :mod:`~alignda.cli.run` (assimilate,
-evaluate).
+:mod:`~alignda.cli.align` (preferences, align), :mod:`~alignda.cli.run` (assimilate,
+evaluate) and :mod:`~alignda.cli.serve` (serve: the web app).
 """
 
 from __future__ import annotations
@@ -11,14 +11,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from alignda.cli import align, data, run, train
+from alignda import __version__
+from alignda.cli import align, data, run, serve, train
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
     p = argparse.ArgumentParser(prog="alignda", description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version=f"alignda {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for group in (data, train, align, run):
+    for group in (data, train, align, run, serve):
         group.register(sub)
     return p
 

@@ -29,6 +29,7 @@ from alignda.world.variables import VARIABLE_NAMES, VARIABLES
 
 __all__ = [
     "acc",
+    "aligned_to",
     "crps",
     "ensemble_mean",
     "format_table",
@@ -83,19 +84,41 @@ def _check_same_vars(a: xr.Dataset, b: xr.Dataset, na: str, nb: str) -> None:
         raise ValueError("variables differ: " + "; ".join(parts))
 
 
-def _check_aligned(a: xr.Dataset, b: xr.Dataset, na: str, nb: str) -> None:
-    """Shared dims must have equal sizes and identical coordinate values."""
+#: Largest difference between two float coordinates taken as the same point: computed
+#: coordinates (e.g. Gaussian latitudes) differ in their last bits across CPUs and libraries.
+COORD_ATOL = 1e-6
+
+
+def _same_coordinate(x: np.ndarray, y: np.ndarray) -> bool:
+    """Equal coordinate values: floats within :data:`COORD_ATOL`, anything else exactly."""
+    if np.issubdtype(x.dtype, np.floating) and np.issubdtype(y.dtype, np.floating):
+        return bool(np.allclose(x, y, rtol=0.0, atol=COORD_ATOL))
+    return np.array_equal(x, y)
+
+
+def aligned_to(a: xr.Dataset, b: xr.Dataset, na: str = "a", nb: str = "b") -> xr.Dataset:
+    """``a`` on ``b``'s coordinates, after checking that shared dims have equal sizes and the
+    same coordinate values (floats within :data:`COORD_ATOL`); ``ValueError`` otherwise.
+
+    Taking one set of coordinates keeps xarray from dropping points whose float coordinates
+    differ in the last bits (its arithmetic aligns by exact label)."""
     for dim in set(a.dims) & set(b.dims):
         if a.sizes[dim] != b.sizes[dim]:
             raise ValueError(
                 f"dim {dim!r} has size {a.sizes[dim]} in {na} but {b.sizes[dim]} in {nb}"
             )
-        if dim in a.coords and dim in b.coords and not np.array_equal(a[dim].values, b[dim].values):
-            raise ValueError(f"coordinate {dim!r} differs between {na} and {nb}")
+        if dim in a.coords and dim in b.coords:
+            if not _same_coordinate(a[dim].values, b[dim].values):
+                raise ValueError(f"coordinate {dim!r} differs between {na} and {nb}")
+            a = a.assign_coords({dim: b[dim]})
+    return a
 
 
-def _check_pair(pred: xr.Dataset, truth: xr.Dataset, extra_pred_dims: tuple[str, ...] = ()) -> None:
-    """Validate a (prediction, truth) pair; pred may have ``extra_pred_dims`` on top."""
+def _check_pair(
+    pred: xr.Dataset, truth: xr.Dataset, extra_pred_dims: tuple[str, ...] = ()
+) -> xr.Dataset:
+    """Validate a (prediction, truth) pair; pred may have ``extra_pred_dims`` on top.
+    Returns ``pred`` on the truth's coordinates (:func:`aligned_to`)."""
     _check_dataset(pred, "pred")
     _check_dataset(truth, "truth")
     _check_same_vars(pred, truth, "pred", "truth")
@@ -110,7 +133,7 @@ def _check_pair(pred: xr.Dataset, truth: xr.Dataset, extra_pred_dims: tuple[str,
                     else ""
                 )
             )
-    _check_aligned(pred, truth, "pred", "truth")
+    return aligned_to(pred, truth, "pred", "truth")
 
 
 def _check_ensemble(ens: xr.Dataset, min_members: int = 2) -> int:
@@ -174,7 +197,7 @@ def spatial_mean(da: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
 
 def mse(pred: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
     """Weighted mean squared error per variable: spatial mean per case, then mean over cases."""
-    _check_pair(pred, truth)
+    pred = _check_pair(pred, truth)
     return _case_mean(spatial_mean((pred - truth) ** 2))
 
 
@@ -189,7 +212,7 @@ def rmse(pred: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
 
 def mae(pred: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
     """Weighted mean absolute error per variable, averaged over cases."""
-    _check_pair(pred, truth)
+    pred = _check_pair(pred, truth)
     return _case_mean(spatial_mean(abs(pred - truth)))
 
 
@@ -222,7 +245,7 @@ def acc(pred: xr.Dataset, truth: xr.Dataset, climatology: xr.Dataset) -> xr.Data
     WB2 the anomalies are not re-centred by their spatial mean. ACC is undefined (NaN) for a
     case in which either anomaly is identically zero.
     """
-    _check_pair(pred, truth)
+    pred = _check_pair(pred, truth)
     _check_dataset(climatology, "climatology")
     _check_same_vars(climatology, truth, "climatology", "truth")
     for name in truth.data_vars:
@@ -231,7 +254,7 @@ def acc(pred: xr.Dataset, truth: xr.Dataset, climatology: xr.Dataset) -> xr.Data
             raise ValueError(
                 f"climatology variable {name!r} has dim(s) {_names(extra)} not in truth"
             )
-    _check_aligned(climatology, truth, "climatology", "truth")
+    climatology = aligned_to(climatology, truth, "climatology", "truth")
     fa, oa = pred - climatology, truth - climatology
     num = spatial_mean(fa * oa)
     den = np.sqrt(spatial_mean(fa**2) * spatial_mean(oa**2))
@@ -272,7 +295,7 @@ def spread_skill(
     correction used in the WB2 paper) so that 1 means a reliable ensemble for any M.
     """
     m = _check_ensemble(ens)
-    _check_pair(ens, truth, extra_pred_dims=(MEMBER,))
+    ens = _check_pair(ens, truth, extra_pred_dims=(MEMBER,))
     ratio = spread(ens) / rmse(ens.mean(MEMBER), truth)
     if finite_ensemble_correction:
         ratio = ratio * np.sqrt((m + 1) / m)
@@ -296,7 +319,7 @@ def crps(ens: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
     fair estimator of ``E|X - y| - 0.5 E|X - X'|`` (Zamo & Naveau 2018; WB2 ``CRPSEnsemble``).
     """
     m = _check_ensemble(ens)
-    _check_pair(ens, truth, extra_pred_dims=(MEMBER,))
+    ens = _check_pair(ens, truth, extra_pred_dims=(MEMBER,))
     skill = abs(ens - truth).mean(MEMBER)
     pair_sum = xr.apply_ufunc(_pair_abs_diff_sum, ens, input_core_dims=[[MEMBER]])
     return _case_mean(spatial_mean(skill - pair_sum / (2.0 * m * (m - 1))))

@@ -60,8 +60,8 @@ def members_geo_score(members: np.ndarray, truth: np.ndarray) -> float:
 
 
 def front_seconds(studio: Studio, req: Request, seeds: int = DEFAULT_SEEDS) -> float:
-    """Estimated seconds of the front of a request."""
-    return len(FRONT_PRESETS) * seeds * studio.analysis_seconds(req)
+    """Nominal seconds of the front of a request (one analysis per preset and seed)."""
+    return len(FRONT_PRESETS) * seeds * studio.budget.analysis_seconds(req)
 
 
 def tradeoff_front(
@@ -72,16 +72,20 @@ def tradeoff_front(
     cancelled: Callable[[], bool] | None = None,
 ) -> list[FrontPoint]:
     """The front of the request's scenario (see the module docstring). Refused with
-    :class:`OverBudget` when its estimate exceeds the studio's compute budget."""
+    :class:`OverBudget` when its estimate exceeds the studio's compute budget, unless the
+    request is at or below the default settings (those always run)."""
     if not studio.aligned_available:
         raise StudioError("the aligned deltas are not available: there is no front to draw")
     if not 1 <= seeds <= 8:
         raise StudioError(f"seeds must be in 1..8, got {seeds}")
-    cost = front_seconds(studio, req, seeds)
-    if cost > studio.budget_s:
+    cost, budget = front_seconds(studio, req, seeds), studio.budget
+    if cost > budget.seconds and not budget.guaranteed(req):
+        d = budget.defaults
         raise OverBudget(
-            f"the front needs about {cost:.0f} s > budget {studio.budget_s:g} s "
-            f"({len(FRONT_PRESETS)} presets x {seeds} seeds): lower steps or members"
+            f"the front needs about {cost:.0f} s > budget {budget.seconds:g} s "
+            f"({len(FRONT_PRESETS)} presets x {seeds} seeds at {req.steps} steps x "
+            f"{req.members} members): lower steps and members to {d.steps} x {d.members} or "
+            "below (those always run)"
         )
     sc = studio.scenario(req)
     scale = studio.stats.std

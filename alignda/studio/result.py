@@ -122,21 +122,25 @@ def unit_header(column: str, units: Mapping[str, str]) -> str:
     return column
 
 
-def fit_notes(table: pd.DataFrame, req: Request) -> list[str]:
-    """A warning for each prior analysis that fits the observations worse than the background
-    (O-A > O-B): the guidance pulled it away (too strong for this many observations or this
-    few steps)."""
-    fit = table[FIT_COLUMN]
+def quality_notes(table: pd.DataFrame, req: Request) -> list[str]:
+    """A warning for each analysis worse than the background against the known truth (any
+    mode), and for each guided prior analysis that fits the observations worse than the
+    background does (O-A > O-B: its guidance pulled it away)."""
+    settings = req.sampler()
+    mse, fit = table["MSE"], table[FIT_COLUMN]
     notes = []
-    for row in (UNALIGNED, ALIGNED_ROW):
-        if row in fit.index and fit[row] > fit[BACKGROUND]:
-            hint = (
-                f"lower zeta (now {req.zeta:g}) or use more steps"
-                if req.mode == "dps"
-                else "try DPS"
+    for row in ANALYSES[::-1]:
+        if row in mse.index and mse[row] > mse[BACKGROUND]:
+            notes.append(
+                f"The {row} analysis is worse than the background against the truth (MSE "
+                f"{mse[row]:.3g} > {mse[BACKGROUND]:.3g}): it made the state worse."
+                + ("" if row == THREEDVAR else f" {settings.fit_hint().capitalize()}.")
             )
+    for row in (UNALIGNED, ALIGNED_ROW):
+        if settings.observed and row in fit.index and fit[row] > fit[BACKGROUND]:
             notes.append(
                 f"The {row} fits the observations worse than the background (misfit "
-                f"{fit[row]:.2f} > {fit[BACKGROUND]:.2f}): the guidance diverged; {hint}."
+                f"{fit[row]:.2f} > {fit[BACKGROUND]:.2f}): the guidance diverged; "
+                f"{settings.fit_hint()}."
             )
     return notes

@@ -12,24 +12,23 @@ Models, cases and the 3D-Var are loaded once per process (:func:`default_studio`
 analyses of a request run side by side on the CPU cores, and the baselines of a scenario are
 cached, so changing only the reward weights re-runs only the aligned sampler.
 
-Every request has a compute budget (``$ALIGNDA_BUDGET_S``, default 60 s): its cost is
-estimated before it runs from the cost of one denoiser evaluation of each guidance mode,
-measured when the studio starts (:meth:`Studio.estimate`), and a request above the budget is
-refused with what to lower. A run can be cancelled (``Studio.run(..., cancelled=...)``).
+Every request has a compute budget (``$ALIGNDA_BUDGET_S``, default 60 s) of work on this
+machine, calibrated when the studio starts (:mod:`alignda.studio.budget`): a request above it
+is refused with what to lower; one at or below the default settings always runs, on a busy
+machine too (with a note on how long it took). A run can be cancelled
+(``Studio.run(..., cancelled=...)``).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import replace
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
@@ -42,11 +41,7 @@ from torch import nn
 from alignda import __version__
 from alignda.alignment.rewards import FORECAST_HOURS, Forecaster, candidate_rewards
 from alignda.analysis.methods import PriorMethod, VariationalMethod
-from alignda.analysis.score import (
-    ANALYSIS_MODES,
-    Cancelled,
-    evaluation_seconds,
-)
+from alignda.analysis.score import Cancelled, evaluation_seconds
 from alignda.bundle import load_bundle
 from alignda.checkpoints import CheckpointError, read_manifest
 from alignda.evaluation.metrics import score_table
@@ -55,17 +50,14 @@ from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import Observations, observe_case
 from alignda.paths import SHIPPED_CASES
 from alignda.runtime import default_device, parallel_workers, side_by_side
+from alignda.studio.budget import Budget, Speeds, fastest_seconds
 from alignda.studio.front import DEFAULT_SEEDS, FrontPoint, tradeoff_front
 from alignda.studio.placement import Placed, PlacedCodec
 from alignda.studio.reproduction import analysis_netcdf, reproduction
 from alignda.studio.request import (
     CASES_ENV,
     CSV_PATTERN,
-    FORECAST_S,
-    LIMITS,
     MAX_CSV_ROWS,
-    OVERHEAD_S,
-    OverBudget,
     Request,
     StudioError,
     budget_seconds,
@@ -80,7 +72,7 @@ from alignda.studio.result import (
     Baseline,
     Result,
     Scenario,
-    fit_notes,
+    quality_notes,
     table_rows,
     unit_header,
 )
@@ -107,7 +99,6 @@ class Studio:
         cache_size: int = 8,
         budget_s: float | None = None,
     ) -> None:
-        self.budget_s = budget_seconds(budget_s)
         self.folder = Path(folder) if folder else checkpoints_folder()
         self.cases_path = Path(cases or os.environ.get(CASES_ENV) or SHIPPED_CASES)
         self.device = device or default_device()
@@ -131,14 +122,13 @@ class Studio:
         self._cache: OrderedDict[Request, Baseline] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()  # one request at a time
-        self.eval_seconds, self.threedvar_s = self.calibrate()
-        self.slowdown = 1.0  # measured / calibrated sampler seconds (see _learn_speed)
+        self.budget = Budget(budget_seconds(budget_s), self.measure_speeds)
 
     # --- the compute budget -----------------------------------------------------------------
-    def calibrate(self) -> tuple[dict[str, float], float]:
-        """Seconds of one denoiser evaluation per member for each guidance mode, and of one
-        3D-Var analysis, measured on this machine (first case, 1 % random observations).
-        About 1 s; run once when the studio starts."""
+    def measure_speeds(self) -> Speeds:
+        """Calibrate this machine for the budget (first case, 1 % random observations): one
+        denoiser evaluation per member of each guidance mode, one 3D-Var analysis and one
+        hybrid solve, each warmed up, the fastest of three runs. About 2 s."""
         t = self.cases.times[0]
         truth = self.cases.truth_state(t)
         background = self.cases.background_state(t)
@@ -146,106 +136,21 @@ class Studio:
         den = prior_denoiser(self.network(None))
         workers = parallel_workers()  # as the analyses of a request run: side by side
         per_eval = evaluation_seconds(den, self.codec, background, obs, MODES, workers=workers)
-        per_eval["hybrid"] = per_eval["obsfree"]  # its prior ensemble; solves: hybrid_solve_s
-        times = []
-        for _ in range(2):  # the first call warms up
-            t0 = time.perf_counter()
-            self.threedvar.analyse(background, obs)
-            times.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        self.hybrid.centre(np.stack([background, truth]), obs, background)  # one solve
-        self.hybrid_solve_s = time.perf_counter() - t0
-        return per_eval, times[-1]
-
-    def estimate(self, req: Request) -> float:
-        """Estimated seconds of a request on a fresh scenario (nothing cached).
-
-        The samplers dominate: steps x (1 + corrections) evaluations, each costing the members
-        it carries times the calibrated seconds per member of the mode. The unaligned and,
-        with reward weights, the aligned prior share the cores (one alone splits its members
-        over them); 3D-Var, scores, maps and forecasts add a little. The calibrated sampler
-        seconds are scaled by ``slowdown``, which follows the measured speed of the recent
-        requests (1 at start-up; above 1 when other work shares the cores).
-        """
-        analyses = 1 + int(self.aligned_available and req.aligned)
-        sampling = self.analysis_seconds(req, analyses)
-        return sampling + self.threedvar_s + OVERHEAD_S + FORECAST_S * req.forecast
-
-    def analysis_seconds(self, req: Request, analyses: int = 1) -> float:
-        """Estimated seconds of ``analyses`` prior analyses of a request, side by side."""
-        sampling = self.slowdown * self._sampling_seconds(req, analyses)
-        if req.mode == "hybrid":  # one variational solve per member and one for the centre
-            solves = max(req.members, 2) + 1
-            sampling += self.slowdown * analyses * solves * self.hybrid_solve_s
-        return sampling
-
-    def _sampling_seconds(self, req: Request, analyses: int) -> float:
-        """Calibrated seconds of ``analyses`` prior analyses of a request run side by side."""
-        s = req.sampler()
-        workers = parallel_workers()
-        per_analysis = max(1, workers // analyses)  # threads each analysis splits its members on
-        rounds = math.ceil(analyses / workers)  # analyses that cannot run side by side queue
-        evaluations = s.steps * (1 + s.corrections)
-        members = math.ceil(s.members / per_analysis)
-        return rounds * evaluations * members * self.eval_seconds[s.mode]
-
-    def _learn_speed(self, req: Request, seconds: Mapping[str, float]) -> None:
-        """Follow the machine's load: ``slowdown`` tracks the ratio of the samplers' measured
-        to calibrated seconds over the last requests (other work on the cores slows them)."""
-        priors = [seconds[n] for n in (UNALIGNED, ALIGNED_ROW) if n in seconds]
-        predicted = self._sampling_seconds(req, len(priors)) if priors else 0.0
-        if predicted > 0.5:  # long enough to measure
-            ratio = min(max(max(priors) / predicted, 0.5), 4.0)
-            self.slowdown = 0.6 * self.slowdown + 0.4 * ratio
-
-    def check_budget(self, req: Request) -> float:
-        """The request's estimated seconds; :class:`OverBudget` (saying what to lower) if they
-        exceed the budget."""
-        cost = self.estimate(req)
-        if cost <= self.budget_s:
-            return cost
-        lower = []
-        members = self.largest_within_budget(req, "members", req.members - 1)
-        if members:
-            lower.append(f"members to {members}")
-        steps = self.largest_within_budget(req, "steps", req.steps - 1)
-        if steps:
-            lower.append(f"steps to {steps}")
-        cheaper = [
-            m
-            for m in ANALYSIS_MODES
-            if m != req.mode
-            and m != "obsfree"
-            and self.estimate(replace(req, mode=m)) <= self.budget_s
-        ]
-        if cheaper:
-            lower.append(f"guidance {' or '.join(cheaper)}")
-        if not lower:
-            lower.append("steps and members together")
-        raise OverBudget(
-            f"estimated {cost:.0f} s > budget {self.budget_s:.0f} s ({req.mode}, {req.steps} "
-            f"steps x {req.members} member(s)): lower {' or '.join(lower)}"
+        ensemble = np.stack([background, truth])
+        return Speeds(
+            per_eval,
+            threedvar=fastest_seconds(lambda: self.threedvar.analyse(background, obs)),
+            solve=fastest_seconds(lambda: self.hybrid.centre(ensemble, obs, background)),
         )
 
-    def largest_within_budget(self, req: Request, name: str, upto: int) -> int | None:
-        """The largest value <= upto of an integer field (steps or members) within budget."""
-        lo = int(LIMITS[name][0])
-        if upto < lo or self.estimate(replace(req, **{name: lo})) > self.budget_s:
-            return None
-        while lo < upto:  # the cost grows with the value: bisect
-            mid = (lo + upto + 1) // 2
-            if self.estimate(replace(req, **{name: mid})) <= self.budget_s:
-                lo = mid
-            else:
-                upto = mid - 1
-        return lo
+    def estimate(self, req: Request) -> float:
+        """Nominal seconds of a request on a fresh scenario (:meth:`Budget.estimate`)."""
+        return self.budget.estimate(req, self.aligned_available)
 
-    def max_within_budget(self, name: str) -> int:
-        """Slider maximum of ``steps`` or ``members``: the largest value a request with the
-        other one at its minimum can use (cheapest guidance, reward weights set)."""
-        cheapest = min(MODES, key=self.eval_seconds.__getitem__)
-        base = Request(mode=cheapest, steps=int(LIMITS["steps"][0]), members=1)
-        return self.largest_within_budget(base, name, int(LIMITS[name][1])) or int(LIMITS[name][0])
+    def check_budget(self, req: Request) -> float:
+        """The request's nominal seconds; :class:`OverBudget` (saying what to lower) if it
+        may not run (:meth:`Budget.admit`)."""
+        return self.budget.admit(req, self.aligned_available)
 
     # --- small accessors -------------------------------------------------------------------
     @property
@@ -411,11 +316,14 @@ class Studio:
         sc = base.scenario if base else self.scenario(req)
         jobs = self._jobs(req, sc, cached=base is not None, cancelled=cancelled)
         aligned = ALIGNED_ROW in jobs
-        stage(0.05, ", ".join(jobs) + f" ({req.mode}, {req.members} member(s), ~{cost:.0f} s)")
+        expect = self.budget.expected(cost)
+        stage(0.05, ", ".join(jobs) + f" ({req.mode}, {req.members} member(s), ~{expect:.0f} s)")
         seconds: dict[str, float] = {}
         done = self._solve(jobs, seconds)
         _check(cancelled)
-        self._learn_speed(req, seconds)
+        priors = [seconds[n] for n in (UNALIGNED, ALIGNED_ROW) if n in seconds]
+        if priors:
+            self.budget.learn(req, len(priors), max(priors))
         if base is None:
             base = Baseline(sc, {n: done[n] for n in (THREEDVAR, UNALIGNED)})
             self._remember(key, base)
@@ -429,8 +337,7 @@ class Studio:
             obs=sc.obs,
             analyses={**base.analyses, **({ALIGNED_ROW: done[ALIGNED_ROW]} if aligned else {})},
             table=pd.DataFrame(),
-            notes=self._notes(req, sc, cached=THREEDVAR not in jobs)
-            + [f"Estimated cost {cost:.0f} s of the {self.budget_s:g} s compute budget."],
+            notes=self._notes(req, sc, cached=THREEDVAR not in jobs) + self._cost_notes(cost),
             seconds=seconds,
         )
         forecasts = None
@@ -439,10 +346,23 @@ class Studio:
             stage(0.85, f"{FORECAST_HOURS} h forecasts")
             forecasts = self.forecasts(base, result)
         result.table = self.score(result, forecasts, sc.future_truth)
-        result.notes += fit_notes(result.table, req)
+        result.notes += quality_notes(result.table, req)
         result.settings = self.settings(result)
-        seconds["total (no maps)"] = time.perf_counter() - t0
+        seconds["total (no maps)"] = took = time.perf_counter() - t0
+        busy = self.budget.busy_note(cost, took)
+        result.notes += [busy] if busy else []
         return result
+
+    def _cost_notes(self, cost: float) -> list[str]:
+        budget = self.budget.seconds
+        notes = [f"Estimated cost {cost:.0f} s of the {budget:g} s compute budget."]
+        if cost > budget:
+            d = self.budget.defaults
+            notes.append(
+                f"That is more than the budget on this machine, but requests at or below the "
+                f"default settings ({d.steps} steps x {d.members} members) always run."
+            )
+        return notes
 
     def _jobs(
         self, req: Request, sc: Scenario, cached: bool, cancelled: Callable[[], bool] | None = None

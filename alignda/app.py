@@ -1,0 +1,574 @@
+"""The Align-DA Studio page (Gradio Blocks): choose observations and reward weights, run the
+score-based analysis next to its baselines, and map everything.
+
+Start it with ``alignda serve`` (an installed package) or ``python app.py`` (a clone, and
+Hugging Face Spaces). Request logic lives in :mod:`alignda.studio`; this module only wires the
+page. Checkpoints come from ``$ALIGNDA_CHECKPOINTS``, the Hub repo ``$ALIGNDA_HUB_REPO`` or the
+shipped folder.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import gradio as gr  # noqa: E402
+import gradio.utils as gradio_utils  # noqa: E402
+import torch  # noqa: E402
+
+from alignda import studio as st  # noqa: E402
+from alignda.alignment.soup import DELTAS, PRESETS  # noqa: E402
+from alignda.analysis.score import ANALYSIS_MODES, Cancelled  # noqa: E402
+from alignda.runtime import gpu_task, parallel_workers, torch_threads  # noqa: E402
+from alignda.world.reanalysis import OUT_OF_DISTRIBUTION_NOTE  # noqa: E402
+
+torch.set_num_threads(torch_threads())
+
+MAX_FILE_SIZE = "1mb"
+#: The queue group of the analysis events (the button, the API and the lessons share it).
+ANALYSIS_QUEUE = "analysis"
+#: Requests waiting beyond this are refused with "queue full" (memory stays bounded).
+QUEUE_MAX_SIZE = 16
+#: A browser session's last result and trade-off history are dropped after this (seconds).
+SESSION_TTL = 3600
+OUTPUT_ROOT = Path(tempfile.gettempdir()) / "alignda-studio"
+KEEP_OUTPUT_DIRS = 32
+CUSTOM = "custom"
+DEFAULT_PRESET = "balanced"
+PATTERN_CHOICES = [(p, p) for p in st.OBS_PATTERNS[:-1]] + [("CSV points (upload)", "csv")]
+#: System fonts only: the default theme would fetch Google Fonts (nothing is downloaded).
+THEME = gr.themes.Default(
+    font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
+)
+WEIGHT_LABELS = {
+    "accuracy": "accuracy",
+    "forecast": "forecast (48 h skill)",
+    "physics": "physics (geostrophic balance)",
+    "multi": "paper -M (all three)",
+}
+
+
+def _error(err: Exception) -> gr.Error:
+    return gr.Error(str(err).strip("'\""), title="Cannot run this request")
+
+
+def client_left() -> Callable[[], bool]:
+    """Whether the client of the event being served has gone (closed the page or the
+    connection, or cancelled): gradio marks the event dead or drops it, but cannot stop a
+    function running in a thread; the studio asks this before every denoiser evaluation."""
+    from gradio.context import LocalContext
+
+    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
+    queue = getattr(blocks, "_queue", None)
+    events = getattr(queue, "event_ids_to_events", None)
+    event = events.get(event_id) if events is not None else None
+    if event is None:  # not served through the queue (a direct call)
+        return lambda: False
+    return lambda: not event.alive or event_id not in events
+
+
+def _output_dir() -> Path:
+    """A fresh folder for one request's files; the oldest beyond KEEP_OUTPUT_DIRS go."""
+    OUTPUT_ROOT.mkdir(parents=True, exist_ok=True)
+    old = sorted(OUTPUT_ROOT.iterdir(), key=lambda p: p.stat().st_mtime)
+    for path in old[: max(0, len(old) - KEEP_OUTPUT_DIRS + 1)]:
+        shutil.rmtree(path, ignore_errors=True)
+    return Path(tempfile.mkdtemp(dir=OUTPUT_ROOT))
+
+
+def _render(result: st.Result, variable: str, analysis: str) -> tuple[str, list[str]]:
+    """Maps PNG and the download files (analysis netCDF, maps PNG, settings JSON)."""
+    out = _output_dir()
+    maps = st.render_maps(result, variable, analysis, out / "maps.png")
+    nc = st.analysis_netcdf(result, out / "analysis.nc")
+    settings = st.settings_json(result, out / "settings.json")
+    return str(maps), [str(nc), str(maps), str(settings)]
+
+
+def assimilate(
+    case: str,
+    pattern: str,
+    density_pct: float,
+    noise_scale: float,
+    mode: str,
+    zeta: float,
+    steps: int,
+    members: int,
+    seed: int,
+    w_accuracy: float,
+    w_forecast: float,
+    w_physics: float,
+    w_multi: float,
+    forecast: bool,
+    points_file: str | None = None,
+    variable: str = "z",
+    analysis: str = st.ALIGNED_ROW,
+    history: list[dict] | None = None,
+    progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008
+) -> tuple[Any, ...]:
+    """Observe the truth of a case, run 3D-Var and the unaligned and reward-aligned priors.
+
+    Args:
+        case: analysis time of a shipped case, e.g. '2000-07-01T00', or its index ('0').
+        pattern: observation network: random, stations, swaths, tracks or csv (points_file).
+        density_pct: observed share of the grid in percent, (0, 100]; ignored for csv.
+        noise_scale: observation error std as a multiple of z 10 m, u/v 1 m/s, tracer 0.02.
+        mode: guidance of the score-based prior: obsfree, repaint, dps, mmps or hybrid.
+        zeta: guidance strength (dps), 0 to 20.
+        steps: sampler steps, 4 to 256 (each with one Langevin correction).
+        members: ensemble size, 1 to 16. A request whose cost on this machine when idle
+            (steps x members x the mode's cost, two analyses with reward weights) exceeds the
+            compute budget (ALIGNDA_BUDGET_S, default 60 s) is refused with what to lower,
+            unless it is at or below the default 32 steps x 4 members: those always run (on
+            a busy machine more slowly, with a note).
+        seed: seed of the observation network, its noise and the sampler.
+        w_accuracy: reward weight of the accuracy-aligned delta (>= 0).
+        w_forecast: reward weight of the forecast-aligned delta (>= 0).
+        w_physics: reward weight of the physics-aligned delta (>= 0).
+        w_multi: reward weight of the paper's multi-reward -M delta (>= 0; all 0 = unaligned).
+        forecast: also compute the 48 h forecast reward (a few seconds more).
+        points_file: CSV with lat, lon[, variable, value] columns, for pattern csv (max 1 MB).
+        variable: variable mapped: z, u, v, tracer or wind speed.
+        analysis: analysis mapped: aligned prior, unaligned prior or 3D-Var.
+
+    Returns:
+        maps PNG, score table (MSE, MAE, RMSE per variable, ACC, ensemble spread/skill and
+        CRPS, obs misfit, three rewards),
+        trade-off plot, downloads (analysis netCDF, maps PNG, settings JSON), notes.
+    """
+    try:
+        csv = None
+        if pattern == st.CSV_PATTERN:
+            csv = st.read_upload(points_file, root=gradio_utils.get_upload_folder())
+        request = st.Request(
+            case=case,
+            pattern=pattern,
+            density_pct=density_pct,
+            noise_scale=noise_scale,
+            mode=mode,
+            zeta=zeta,
+            steps=steps,
+            members=members,
+            seed=seed,
+            weights=(w_accuracy, w_forecast, w_physics, w_multi),
+            forecast=forecast,
+            points_csv=csv,
+        )
+        result = st.default_studio().run(
+            request, lambda f, d: progress(f, desc=d), cancelled=client_left()
+        )
+        progress(0.95, desc="maps")
+        maps, files = _render(result, variable, analysis)
+    except (ValueError, KeyError, IndexError, FileNotFoundError) as err:
+        raise _error(err) from err
+    except Cancelled as err:
+        raise gr.Error("the request was cancelled: its client left", title="Cancelled") from err
+    plot = st.figure_array(st.tradeoff_figure(result, history))
+    history = st.extend_history(history, result)
+    table = st.display_table(result.table)
+    return maps, table, plot, files, st.summary(result), result, history
+
+
+# On Hugging Face ZeroGPU hardware a GPU is attached while a request runs (no-op elsewhere).
+assimilate = gpu_task(assimilate)
+
+
+def front(
+    result: st.Result | None,
+    progress: gr.Progress = gr.Progress(),  # noqa: B008
+) -> Any:
+    """The trade-off front of the last run's scenario: the prior with each weight preset
+    (unaligned, accuracy, forecast, physics, balanced, paper -M), two sampler seeds each
+    (error bars), beside 3D-Var and the last run's weights (a red star).
+
+    Args:
+        result: the last run (the page keeps it; run an assimilation first).
+
+    Returns:
+        the front as an image (analysis MSE against the Geo-Score).
+    """
+    if result is None:
+        raise gr.Error("run an assimilation first: the front is drawn for its scenario")
+    try:
+        points = st.default_studio().front(
+            result.request, stage=lambda f, d: progress(f, desc=d), cancelled=client_left()
+        )
+    except (ValueError, KeyError) as err:
+        raise _error(err) from err
+    except Cancelled as err:
+        raise gr.Error("the front was cancelled: its client left", title="Cancelled") from err
+    return st.figure_array(st.front_figure(points, result))
+
+
+front = gpu_task(front)
+
+
+def rerender(result: st.Result | None, variable: str, analysis: str) -> tuple[Any, Any]:
+    """Maps of another variable or analysis of the last run (no new analysis)."""
+    if result is None:
+        return gr.skip(), gr.skip()
+    try:
+        return _render(result, variable, analysis)
+    except ValueError as err:
+        raise _error(err) from err
+
+
+def apply_preset(name: str) -> list[Any]:
+    """Slider values of a weight preset (``custom`` leaves them alone)."""
+    if name not in PRESETS:
+        return [gr.skip()] * len(DELTAS)
+    return list(st.preset_weights(name))
+
+
+def cost_text(mode: str, steps: float, members: float, *weights_and_forecast: Any) -> str:
+    """The estimated seconds of the current settings against the budget (for the page)."""
+    *weights, forecast = weights_and_forecast
+    studio = st.default_studio()
+    try:
+        req = st.Request(
+            mode=mode, steps=steps, members=members, weights=tuple(weights), forecast=forecast
+        )
+        cost = studio.check_budget(req)
+    except st.OverBudget as err:
+        return f"**Over the compute budget:** {err}."
+    except ValueError:
+        return ""
+    budget = studio.budget
+    text = f"Estimated cost {cost:.0f} s of the {budget.seconds:g} s budget."
+    if budget.expected(cost) > 1.2 * cost:
+        text += f" The machine is busy: expect about {budget.expected(cost):.0f} s."
+    return text
+
+
+def toggle_pattern(pattern: str) -> tuple[Any, Any]:
+    """The CSV upload shows for the csv pattern, which ignores the density."""
+    csv = pattern == st.CSV_PATTERN
+    return gr.update(visible=csv), gr.update(interactive=not csv)
+
+
+LEARN = """
+## What you are looking at
+**The twin world.** A global shallow-water model on the sphere plays the atmosphere: height
+`z` (m, like a 500 hPa surface), winds `u`, `v` (m/s) and a passive `tracer`. Its states are
+the *truth*; we know it exactly, so every analysis can be scored (an OSSE).
+
+**Background.** A 48 h forecast by an *imperfect* model from a perturbed state two days
+earlier: a good first guess with errors that grew over two days (*background - truth*).
+
+**Observations.** The truth sampled at some grid points plus Gaussian noise: random points,
+land stations (dense over continents), a polar-orbiting satellite swath, aircraft tracks between
+airport hubs, or your own points (CSV with `lat, lon[, variable, value]`).
+
+**Analysis and increment.** Data assimilation blends background and observations into the
+analysis. The *increment* (analysis - background) is the correction; a good one cancels the
+background error (compare *increment* with *background - truth* sign-flipped). Without the
+truth, DA checks itself against the observations: the *obs misfit* column is the rms of
+(observation - state) / observation error, *O-B* for the background and *O-A* for an
+analysis; a sound analysis has O-A well below O-B (about 1 means within the observation error).
+
+**3D-Var vs score-based DA.** 3D-Var minimises a quadratic cost with a static
+background-error covariance B: errors are Gaussian, balanced and the same every day. The
+score-based prior (Align-DA) learns p(state | background) with a diffusion model in the latent
+space of a VAE and samples it, guided by the observations (*DPS*: gradient of the observation
+misfit through the decoder; *MMPS*: the same with the Tweedie covariance; *RePaint*: observed
+values written in; *obsfree*: no guidance). *Hybrid* joins the two worlds as operational
+centres do (3DEnVar): the prior's members, drawn without the observations, give a
+flow-dependent B that a variational solve uses beside 3D-Var's static one, and the prior's
+mean given the background (its large scales) is the solve's first guess instead of the
+background itself.
+Several *members* give an ensemble; their *spread* says where the analysis is uncertain.
+
+**Rewards** (higher is better):
+- *accuracy*: Bradley-Terry preference from the latitude-weighted RMSE per variable, against
+  the other rows of the table (0.5 = as good as the rest);
+- *forecast*: minus the normalised MSE of a 48 h forecast started from the analysis;
+- *physics*: the Geo-Score, how geostrophic the winds are compared to the truth (100 % =
+  at least as balanced; the tropics are masked).
+
+**Reward weights.** Alignment gives one weight change (delta) per reward, plus the paper's
+multi-reward -M delta: each from Diffusion-DPO on preference pairs or from a fine-tune on the
+reward's own gradient, whichever gave the better guided analyses on validation cases. Your
+weights mix them: theta = theta_ref + sum_i w_i delta_i, normalised to sum 1, applied at once
+without retraining. All zero is the unaligned prior.
+The *trade-off front* button under the plot analyses the last scenario with every preset
+(two sampler seeds each: the error bars are sampling noise) and marks your weights: a move
+of a slider is worth reading only where it leaves those error bars.
+
+**Reading the numbers.** MSE and MAE are averaged over the variables after dividing by their
+climatological std (the paper's columns); RMSE per variable is in physical units. The small
+trade-off plot places this run beside the baselines and earlier weights of the same scenario.
+
+## Lessons
+Click one: the controls are filled in, the Studio tab opens and the run starts.
+"""
+
+
+def _examples(labels: list[str]) -> tuple[list[str], list[list[Any]]]:
+    def row(preset: str = DEFAULT_PRESET, **kw: Any) -> list[Any]:
+        base = {"case": labels[0], "pattern": "random", "density": 1.0, "noise": 1.0}
+        base |= {"mode": "dps", "zeta": 1.0, "steps": 32, "members": 4, "seed": 0}
+        base |= {"forecast": False} | kw
+        weights = list(st.preset_weights(preset))
+        return [*base.values(), preset, *weights]
+
+    lessons = {
+        "1 % random observations, DPS guidance": row(),
+        "10 % random observations (zeta 0.3): more data, smaller errors": row(
+            density=10.0, zeta=0.3
+        ),
+        "10 % with zeta 1: guidance too strong, the prior drifts": row(density=10.0),
+        "land stations: the oceans stay uncertain (see the spread)": row(
+            pattern="stations", density=3.0
+        ),
+        "one satellite swath": row(pattern="swaths", density=3.0),
+        "aircraft tracks between hubs": row(pattern="tracks", density=2.0),
+        "no guidance (obsfree): the prior alone": row(mode="obsfree"),
+        "physics weight: compare the Geo-Score with the unaligned prior": row("physics"),
+        "forecast weight, with the 48 h forecast reward": row("forecast", forecast=True),
+    }
+    return list(lessons), list(lessons.values())
+
+
+def _observation_controls(labels: list[str]) -> dict[str, Any]:
+    lo = st.LIMITS
+    return {
+        "case": gr.Dropdown(
+            labels,
+            value=labels[0],
+            label="case (analysis time)",
+            allow_custom_value=True,
+            elem_id="case",
+        ),
+        "pattern": gr.Dropdown(
+            PATTERN_CHOICES, value="random", label="observation pattern", elem_id="pattern"
+        ),
+        "points": gr.File(
+            label="CSV points: lat, lon[, variable, value] (max 1 MB)",
+            file_types=[".csv", ".txt"],
+            type="filepath",
+            visible=False,
+            elem_id="points",
+        ),
+        "density": gr.Slider(0.1, 100, value=1.0, step=0.1, label="density (% of grid points)"),
+        "noise": gr.Slider(
+            *lo["noise_scale"],
+            value=1.0,
+            step=0.1,
+            label="obs noise std (x z 10 m, u/v 1 m/s, tracer 0.02)",
+        ),
+    }
+
+
+def _sampler_controls(studio: st.Studio) -> dict[str, Any]:
+    lo = st.LIMITS
+    budget = f"cost ~ steps x members; above the {studio.budget.seconds:g} s budget: refused"
+    with gr.Accordion("sampler", open=True):
+        return {
+            "mode": gr.Radio(list(ANALYSIS_MODES), value="hybrid", label="guidance"),
+            "zeta": gr.Slider(*lo["zeta"], value=1.0, step=0.1, label="guidance strength zeta"),
+            "steps": gr.Slider(
+                lo["steps"][0],
+                studio.budget.slider_max("steps"),
+                value=32,
+                step=1,
+                label="steps",
+                info=budget,
+                elem_id="steps",
+            ),
+            "members": gr.Slider(
+                lo["members"][0],
+                studio.budget.slider_max("members"),
+                value=4,
+                step=1,
+                label="ensemble members",
+                elem_id="members",
+            ),
+            "seed": gr.Number(0, precision=0, minimum=0, label="seed"),
+            "cost": gr.Markdown(
+                cost_text("hybrid", 32, 4, *st.preset_weights(DEFAULT_PRESET), False),
+                elem_id="cost",
+            ),
+        }
+
+
+def _weight_controls(note: str) -> dict[str, Any]:
+    with gr.Accordion("reward weights", open=True):
+        gr.Markdown(f"{note} Only the ratios count: weights are normalised to sum 1.")
+        preset = gr.Dropdown([*PRESETS, CUSTOM], value=DEFAULT_PRESET, label="preset")
+        weights = {
+            f"w_{k}": gr.Slider(*st.LIMITS["weight"], value=v, step=0.05, label=WEIGHT_LABELS[k])
+            for k, v in zip(DELTAS, st.preset_weights(DEFAULT_PRESET), strict=True)
+        }
+        forecast = gr.Checkbox(False, label="forecast reward (48 h forecasts, a few s more)")
+    return {"preset": preset, **weights, "forecast": forecast}
+
+
+def _output_panel(default_analysis: str) -> dict[str, Any]:
+    with gr.Row():
+        run = gr.Button("Assimilate", variant="primary", scale=1, min_width=160)
+        variable = gr.Radio(list(st.MAP_VARIABLES), value="z", label="variable", scale=3)
+        analysis = gr.Radio(
+            list(st.ANALYSES), value=default_analysis, label="analysis mapped", scale=3
+        )
+    maps = gr.Image(label="maps", type="filepath", elem_id="maps")
+    table = gr.Dataframe(
+        label="scores",
+        elem_id="scores",
+        headers=list(st.TABLE_HEADERS),
+        wrap=True,
+        column_widths=["12%"]
+        + [f"{88 / (len(st.TABLE_HEADERS) - 1):.1f}%"] * (len(st.TABLE_HEADERS) - 1),
+    )
+    gr.Markdown(
+        "MSE, MAE, CRPS: normalised, mean over variables; ACC: anomaly correlation against the "
+        "climatology; spread/skill: ensemble spread over the error of its mean, 1 = reliable, "
+        "for ensembles of 2+ members; obs misfit: rms of (obs - state) / obs error, O-B for "
+        "the background; rewards: higher is better."
+    )
+    with gr.Row():
+        with gr.Column(scale=2):
+            plot = gr.Image(label="trade-off", type="numpy", elem_id="tradeoff")
+            front_button = gr.Button(
+                "Trade-off front of this scenario (every preset, 2 seeds)", size="sm"
+            )
+        with gr.Column(scale=3):
+            notes = gr.Markdown(label="notes", elem_id="notes")
+            files = gr.File(label="downloads", file_count="multiple")
+    return {
+        "run": run,
+        "variable": variable,
+        "analysis": analysis,
+        "maps": maps,
+        "table": table,
+        "plot": plot,
+        "front": front_button,
+        "notes": notes,
+        "files": files,
+    }
+
+
+def budget_text(studio: st.Studio) -> str:
+    """The Learn tab's paragraph on the compute budget, with this machine's figures."""
+    budget, d = studio.budget, studio.budget.defaults
+    ms = ", ".join(f"{m} {1000 * v:.0f} ms" for m, v in budget.speeds.per_eval.items())
+    most = int(st.LIMITS["members"][1])
+    fit = {
+        m: budget.largest_within(st.Request(mode=m, steps=d.steps, members=1), "members", most)
+        for m in ("dps", "mmps")
+    }
+    steps, members = budget.slider_max("steps"), budget.slider_max("members")
+    return f"""
+**Compute budget.** Each request may use about {budget.seconds:g} s of this machine when it is
+idle (its {parallel_workers()} cores run the unaligned and aligned priors side by side).
+Before a request runs, its cost is estimated: *steps* x 2 denoiser evaluations (one Langevin
+correction each) x *members* x the cost of one evaluation per member, measured when the app
+started ({ms}), for each prior analysis (two with reward weights, one without), plus a few
+seconds for 3D-Var, scores, maps and forecasts. A request above the budget is refused at once
+with the most members or steps that fit: at {d.steps} steps up to {fit["dps"]} DPS or
+{fit["mmps"]} MMPS members fit. Requests at or below the default {d.steps} steps x
+{d.members} members always run: when other work shares the machine they take longer, and the
+notes say how long. The sliders go up to {steps} steps and {members} members (each alone fits
+the budget; both at once do not). The estimate of your settings shows under the sampler
+controls; a request whose page is closed is cancelled, and the queue shows your position and
+the estimated wait.
+"""
+
+
+def _learn_tab(c: dict[str, Any], labels: list[str], studio: st.Studio) -> gr.Examples:
+    gr.Markdown(LEARN.replace("## Lessons", budget_text(studio) + "\n## Lessons"))
+    example_labels, example_rows = _examples(labels)
+    names = ["case", "pattern", "density", "noise", "mode", "zeta", "steps", "members", "seed"]
+    names += ["forecast", "preset", *(f"w_{k}" for k in DELTAS)]
+    return gr.Examples(
+        example_rows,
+        [c[n] for n in names],
+        example_labels=example_labels,
+        cache_examples=False,
+        api_visibility="private",
+    )
+
+
+def _wire(c: dict[str, Any], tabs: gr.Tabs, examples: gr.Examples) -> None:
+    """Events: the run (API ``/assimilate``), lessons, map re-rendering, presets, CSV upload."""
+    names = ["case", "pattern", "density", "noise", "mode", "zeta", "steps", "members", "seed"]
+    names += [*(f"w_{k}" for k in DELTAS), "forecast", "points", "variable", "analysis"]
+    inputs = [c[n] for n in names] + [c["history"]]
+    outputs = [c[n] for n in ("maps", "table", "plot", "files", "notes", "result", "history")]
+    # one analysis at a time, the button, the API and the lessons in one queue that shows
+    # each waiting client its position and estimated wait
+    shown = {
+        "show_progress": "full",
+        "show_progress_on": c["maps"],
+        "concurrency_limit": 1,
+        "concurrency_id": ANALYSIS_QUEUE,
+    }
+    c["run"].click(assimilate, inputs, outputs, api_name="assimilate", **shown)
+    examples.load_input_event.then(
+        lambda: gr.Tabs(selected="studio"), None, tabs, api_visibility="private"
+    ).then(assimilate, inputs, outputs, api_visibility="private", **shown)
+    cost_inputs = [c[n] for n in ("mode", "steps", "members")]
+    cost_inputs += [*(c[f"w_{k}"] for k in DELTAS), c["forecast"]]
+    for control in cost_inputs:
+        control.change(cost_text, cost_inputs, c["cost"], api_visibility="private", queue=False)
+    c["front"].click(front, c["result"], c["plot"], api_name="front", **shown)
+    view = [c["result"], c["variable"], c["analysis"]]
+    for control in (c["variable"], c["analysis"]):
+        control.input(rerender, view, [c["maps"], c["files"]], api_visibility="private")
+    weights = [c[f"w_{k}"] for k in DELTAS]
+    c["preset"].input(apply_preset, c["preset"], weights, api_visibility="private")
+    for slider in weights:
+        slider.input(lambda: CUSTOM, None, c["preset"], api_visibility="private")
+    c["pattern"].change(
+        toggle_pattern, c["pattern"], [c["points"], c["density"]], api_visibility="private"
+    )
+
+
+def build_demo() -> gr.Blocks:
+    """The Blocks page: a Studio tab (controls, maps, scores, downloads) and a Learn tab."""
+    studio = st.default_studio()
+    labels = studio.labels
+    default_analysis = st.ALIGNED_ROW if studio.aligned_available else st.UNALIGNED
+    with gr.Blocks(title="Align-DA Studio", delete_cache=(1800, 3600)) as demo:
+        gr.Markdown(
+            "# Align-DA Studio\nScore-based data assimilation aligned with rewards, on a "
+            "shallow-water twin world: choose observations and reward weights, run the "
+            "analysis, compare it with the background, 3D-Var and the unaligned prior."
+        )
+        if studio.real_fields:
+            gr.Markdown(
+                f"**Real atmosphere ({studio.cases_path.name}).** {OUT_OF_DISTRIBUTION_NOTE}"
+            )
+        with gr.Tabs() as tabs:
+            with gr.Tab("Studio", id="studio"):
+                with gr.Row():
+                    with gr.Column(scale=1, min_width=320):
+                        c = _observation_controls(labels)
+                        c |= _sampler_controls(studio)
+                        c |= _weight_controls(studio.aligned_note())
+                    with gr.Column(scale=3):
+                        c |= _output_panel(default_analysis)
+            with gr.Tab("Learn", id="learn"):
+                examples = _learn_tab(c, labels, studio)
+        c["result"] = gr.State(None, time_to_live=SESSION_TTL)
+        c["history"] = gr.State([], time_to_live=SESSION_TTL)
+        _wire(c, tabs, examples)
+    return demo
+
+
+def launch(demo: gr.Blocks, **kwargs: Any) -> tuple[Any, str, str]:
+    """Queue (one analysis at a time, at most QUEUE_MAX_SIZE waiting) and serve the page."""
+    demo.queue(default_concurrency_limit=1, max_size=QUEUE_MAX_SIZE)
+    kwargs.setdefault("show_error", True)  # gradio's own input errors reach API clients
+    return demo.launch(max_file_size=MAX_FILE_SIZE, theme=THEME, **kwargs)
+
+
+def serve(**kwargs: Any) -> None:
+    """Build the page on the shipped checkpoints and serve it until interrupted."""
+    launch(build_demo(), **kwargs)
