@@ -21,15 +21,14 @@ from typing import Any  # noqa: E402
 
 import gradio as gr  # noqa: E402
 import gradio.utils as gradio_utils  # noqa: E402
-import torch  # noqa: E402
 
 from alignda import studio as st  # noqa: E402
 from alignda.alignment.soup import DELTAS, PRESETS  # noqa: E402
 from alignda.analysis.score import ANALYSIS_MODES, Cancelled  # noqa: E402
-from alignda.runtime import gpu_task, parallel_workers, torch_threads  # noqa: E402
+from alignda.runtime import gpu_task, limit_threads, parallel_workers  # noqa: E402
 from alignda.world.reanalysis import OUT_OF_DISTRIBUTION_NOTE  # noqa: E402
 
-torch.set_num_threads(torch_threads())
+limit_threads()
 
 MAX_FILE_SIZE = "1mb"
 #: The queue group of the analysis events (the button, the API and the lessons share it).

@@ -25,13 +25,11 @@ def main() -> None:
     ap.add_argument("--busy", type=int, default=0, help="processes spinning on the CPU")
     ap.add_argument("--run", action="store_true", help="also run the default request")
     args = ap.parse_args()
-    import torch
-
     from alignda import studio as st
     from alignda.analysis.score import ANALYSIS_MODES
-    from alignda.runtime import torch_threads
+    from alignda.runtime import limit_threads
 
-    torch.set_num_threads(torch_threads())  # as the app does
+    limit_threads()  # as the app does
     with busy_cores(args.busy):
         t0 = time.perf_counter()
         studio = st.Studio()

@@ -44,10 +44,11 @@ def test_front_error_bars_are_seed_noise(studio) -> None:
     assert any(p.mse_std > 0 for p in points)  # another sampler seed, another analysis
 
 
-def test_front_is_refused_over_budget(studio, monkeypatch) -> None:
-    monkeypatch.setattr(studio, "budget_s", 0.01)
-    with pytest.raises(st.OverBudget, match="the front needs about"):
-        studio.front(st.Request(**FAST))
+def test_front_is_refused_over_budget_above_the_default_settings(studio, monkeypatch) -> None:
+    monkeypatch.setattr(studio.budget, "seconds", 0.01)
+    heavy = st.Request(**FAST | {"steps": 2 * st.Request().steps})  # at the defaults: runs
+    with pytest.raises(st.OverBudget, match=r"the front needs about .* lower steps and members"):
+        studio.front(heavy)
     with pytest.raises(st.StudioError, match="seeds must be in 1..8"):
         studio.front(st.Request(**FAST), seeds=0)
 

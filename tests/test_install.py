@@ -66,3 +66,39 @@ def test_installed_app_builds(installed) -> None:
         [sys.executable, "-c", code], cwd=run, env=env, capture_output=True, text=True, check=True
     ).stdout
     assert "Align-DA" in out and str(ROOT / "alignda") not in out
+
+
+def test_installed_serve_command_starts_the_app(installed) -> None:
+    """``python -m alignda serve`` starts the Studio from the installed files."""
+    import socket
+    import time
+
+    import httpx
+
+    run, env = installed
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = run / "serve.log"
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "alignda", "serve", "--port", str(port)],
+            cwd=run,
+            env=env | {"GRADIO_ANALYTICS_ENABLED": "False"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        page = None
+        deadline = time.monotonic() + 300
+        while page is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/config", timeout=5)
+            except httpx.TransportError:
+                time.sleep(1)
+        assert page is not None and page.status_code == 200, log.read_text()[-2000:]
+        assert "Align-DA Studio" in page.text
+        assert f"http://127.0.0.1:{port}" in log.read_text()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

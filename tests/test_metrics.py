@@ -359,6 +359,52 @@ def test_score_table_reports_acc_spread_skill_and_crps() -> None:
     assert np.isnan(df.loc["single", "spread/skill"]) and np.isnan(df.loc["single", "CRPS"])
 
 
+def last_bits(lat: np.ndarray, ulps: int = 3) -> np.ndarray:
+    """Latitudes moved by a few units in the last place, every other one (as another CPU's
+    Gauss-Legendre nodes differ from the stored ones)."""
+    out = lat.copy()
+    for _ in range(ulps):
+        out[::2] = np.nextafter(out[::2], np.inf)
+    return out
+
+
+def test_score_table_on_latitudes_that_differ_in_the_last_bits() -> None:
+    """Computed coordinates differ across machines in their last bits: the scores are those of
+    identical coordinates (no point dropped by xarray's alignment), nothing is refused."""
+    truth = smooth_truth(2)
+    scale = {"z": 10.0, "u": 1.0, "v": 1.0, "tracer": 0.1}
+    ens = members(truth + 1.5, truth + 0.5)
+    clim = truth.mean("case") * 0.5
+    expected = M.score_table({"a": ens.mean("member")}, truth, scale, {"a": ens}, clim)
+    moved = truth.assign_coords(latitude=last_bits(LAT))
+    assert not np.array_equal(moved.latitude.values, LAT)
+    clim_moved = clim.assign_coords(latitude=last_bits(LAT, ulps=5))
+    for pred, tr, cl in (
+        (ens, moved, clim),
+        (ens.assign_coords(latitude=last_bits(LAT)), truth, clim_moved),
+    ):
+        got = M.score_table({"a": pred.mean("member")}, tr, scale, {"a": pred}, cl)
+        pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
+        assert got.notna().all().all()
+    far = truth.assign_coords(latitude=LAT + 1e-3)  # a different grid: still refused
+    with pytest.raises(ValueError, match="coordinate 'latitude' differs"):
+        M.rmse(ens.mean("member"), far)
+
+
+def test_studio_scores_on_the_stored_climatology_whatever_the_computed_grid() -> None:
+    """The shipped climatology's latitudes (stored) and the grid's (computed on this machine)
+    are the same points: the score table accepts them even a few bits apart."""
+    from safetensors.numpy import load_file
+
+    from alignda.paths import CHECKPOINT_DIR
+    from alignda.world.grid import gaussian_latitudes
+
+    stored = load_file(str(CHECKPOINT_DIR / "world_stats.safetensors"))["latitude"]
+    computed = gaussian_latitudes(len(stored))
+    assert np.allclose(stored, computed, rtol=0, atol=1e-12)  # equal up to round-off
+    assert M.COORD_ATOL > 1e3 * np.abs(stored - computed).max()
+
+
 # --------------------------------------------------------------------------------------------
 # property-based
 # --------------------------------------------------------------------------------------------

@@ -49,6 +49,15 @@ def test_in_parallel_concatenates_groups_in_order_and_raises():
         in_parallel(failing, len(x), 3)
 
 
+def same_up_to_round_off(a: np.ndarray, b: np.ndarray) -> None:
+    """Members (M, C, H, W) equal up to round-off amplified through the sampler: within 1e-3 of
+    each variable's spread (batched and single kernels round differently, and differently on
+    each CPU: 1.1e-3 m/s in one wind of 98,304 values was seen on one machine)."""
+    scale = b.std(axis=(0, 2, 3), keepdims=True)
+    worst = (np.abs(a - b) / scale).max(axis=(0, 2, 3))
+    assert (worst < 1e-3).all(), f"largest difference per variable / its spread: {worst}"
+
+
 @pytest.mark.parametrize("mode", ["obsfree", "dps", "mmps"])
 def test_members_do_not_depend_on_how_they_are_split(mode):
     cases = Cases.open(SHIPPED_CASES)
@@ -66,8 +75,8 @@ def test_members_do_not_depend_on_how_they_are_split(mode):
     finally:
         torch.set_num_threads(threads)
     one = analyse(den, codec, bg, obs, SamplerSettings(mode=mode, steps=4, members=1, seed=7))
-    np.testing.assert_allclose(split, whole, rtol=1e-4, atol=1e-3)
-    np.testing.assert_allclose(one[0], whole[0], rtol=1e-4, atol=1e-3)  # member 0 alone
+    same_up_to_round_off(split, whole)
+    same_up_to_round_off(one[:1], whole[:1])  # member 0 alone
     assert np.abs(whole[1] - whole[0]).max() > 1.0  # distinct members
 
 
