@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import xarray as xr
@@ -24,6 +25,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from alignda import studio as st  # noqa: E402
 from alignda.alignment.soup import DELTAS, PRESETS, export_deltas  # noqa: E402
+from alignda.analysis.score import ANALYSIS_MODES  # noqa: E402
 from alignda.checkpoints import read_manifest
 from alignda.model.prior import load_prior  # noqa: E402
 from alignda.paths import CHECKPOINT_DIR  # noqa: E402
@@ -363,6 +365,29 @@ def test_obs_misfit_column_and_a_diverged_guidance_is_flagged():
     assert drift.table[st.FIT_COLUMN]["unaligned prior"] > drift.table[st.FIT_COLUMN]["background"]
     assert any("fits the observations worse than the background" in n for n in drift.notes)
     assert any("lower zeta (now 1" in n for n in drift.notes)
+    if drift.table["MSE"]["unaligned prior"] > drift.table["MSE"]["background"]:
+        assert any(
+            "unaligned prior analysis is worse than the background" in n for n in drift.notes
+        )
+
+
+@pytest.mark.parametrize("mode", ANALYSIS_MODES)
+def test_notes_flag_analyses_worse_than_the_background_in_every_mode(mode):
+    """Against the known truth any analysis worse than the background is flagged, whatever the
+    mode; only guided modes are said to have diverged guidance (obsfree has none)."""
+    table = pd.DataFrame(
+        {"MSE": [0.2, 0.1, 0.3, 0.25], st.FIT_COLUMN: [4.0, 0.5, 5.0, 4.5]},
+        index=[st.BACKGROUND, st.THREEDVAR, st.UNALIGNED, st.ALIGNED_ROW],
+    )
+    notes = st.quality_notes(table, st.Request(mode=mode))
+    worse = [n for n in notes if "worse than the background against the truth" in n]
+    assert len(worse) == 2 and all(
+        mode != "obsfree" or "ignores the observations" in n for n in worse
+    )
+    diverged = [n for n in notes if "guidance diverged" in n]
+    assert len(diverged) == (0 if mode == "obsfree" else 2)
+    good = table.assign(MSE=[0.2, 0.1, 0.15, 0.12], **{st.FIT_COLUMN: [4.0, 0.5, 0.6, 0.7]})
+    assert st.quality_notes(good, st.Request(mode=mode)) == []
 
 
 def test_aligned_weights_at_another_step_count_are_flagged():

@@ -1,18 +1,21 @@
 """The Studio: one app request from its settings to the maps and scores the page shows.
 
-- :mod:`~alignda.studio.request`: a :class:`Request`, checked against :data:`LIMITS` and the
-  compute budget; uploaded CSV points;
-- :mod:`~alignda.studio.service`: the :class:`Studio` (the model bundle placed on a device,
-  calibrated) that runs a request into a :class:`Result`;
-- :mod:`~alignda.studio.result`: the result and the names of its rows and columns;
+- :mod:`~alignda.studio.request`: a :class:`Request`, checked against :data:`LIMITS`;
+  uploaded CSV points;
+- :mod:`~alignda.studio.service`: the :class:`Studio` (the model bundle placed on a device)
+  that runs a request into a :class:`Result`;
+- :mod:`~alignda.studio.budget`: the compute :class:`Budget` (nominal cost of a request on
+  this machine, what always runs, the machine's load);
+- :mod:`~alignda.studio.result`: the result, the names of its rows and columns, its notes;
 - :mod:`~alignda.studio.figures`: map panels, the trade-off figure, the table and summary;
 - :mod:`~alignda.studio.front`: the trade-off front of a scenario across weight presets;
 - :mod:`~alignda.studio.reproduction`: command lines that reproduce a result, its files;
 - :mod:`~alignda.studio.placement`: the prior and codec placed on the sampler's device.
 
-The names below are the package's public interface (what ``app.py`` uses).
+The names below are the package's public interface (what :mod:`alignda.app` uses).
 """
 
+from alignda.studio.budget import Budget, Speeds
 from alignda.studio.figures import (
     display_table,
     extend_history,
@@ -57,6 +60,7 @@ from alignda.studio.result import (
     UNALIGNED,
     WIND_SPEED,
     Result,
+    quality_notes,
     table_rows,
 )
 from alignda.studio.service import Studio, default_studio, reproduce
@@ -86,9 +90,11 @@ __all__ = [
     "THREEDVAR",
     "UNALIGNED",
     "WIND_SPEED",
+    "Budget",
     "OverBudget",
     "Request",
     "Result",
+    "Speeds",
     "Studio",
     "StudioError",
     "analysis_netcdf",
@@ -101,6 +107,7 @@ __all__ = [
     "map_fields",
     "maps_figure",
     "preset_weights",
+    "quality_notes",
     "read_upload",
     "render_maps",
     "reproduce",

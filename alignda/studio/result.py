@@ -127,6 +127,7 @@ def quality_notes(table: pd.DataFrame, req: Request) -> list[str]:
     mode), and for each guided prior analysis that fits the observations worse than the
     background does (O-A > O-B: its guidance pulled it away)."""
     settings = req.sampler()
+    hint = settings.fit_hint()
     mse, fit = table["MSE"], table[FIT_COLUMN]
     notes = []
     for row in ANALYSES[::-1]:
@@ -134,13 +135,13 @@ def quality_notes(table: pd.DataFrame, req: Request) -> list[str]:
             notes.append(
                 f"The {row} analysis is worse than the background against the truth (MSE "
                 f"{mse[row]:.3g} > {mse[BACKGROUND]:.3g}): it made the state worse."
-                + ("" if row == THREEDVAR else f" {settings.fit_hint().capitalize()}.")
+                + ("" if row == THREEDVAR else f" {hint[0].upper()}{hint[1:]}.")
             )
     for row in (UNALIGNED, ALIGNED_ROW):
         if settings.observed and row in fit.index and fit[row] > fit[BACKGROUND]:
             notes.append(
                 f"The {row} fits the observations worse than the background (misfit "
                 f"{fit[row]:.2f} > {fit[BACKGROUND]:.2f}): the guidance diverged; "
-                f"{settings.fit_hint()}."
+                f"{hint}."
             )
     return notes
