@@ -366,32 +366,26 @@ def _observation_controls(labels: list[str]) -> dict[str, Any]:
 
 
 def _sampler_controls(studio: st.Studio) -> dict[str, Any]:
-    lo = st.LIMITS
-    budget = f"cost ~ steps x members; above the {studio.budget.seconds:g} s budget: refused"
+    lo, d = st.LIMITS, st.Request()  # the request's defaults are the page's
+
+    def slider(name: str, label: str, **kw: Any) -> gr.Slider:
+        top = studio.budget.slider_max(name)
+        value = getattr(d, name)
+        return gr.Slider(lo[name][0], top, value=value, step=1, label=label, elem_id=name, **kw)
+
+    budget = (
+        f"cost ~ steps x members; above the {studio.budget.seconds:g} s budget: refused "
+        f"(at or below {d.steps} steps x {d.members} members: always run)"
+    )
     with gr.Accordion("sampler", open=True):
         return {
-            "mode": gr.Radio(list(ANALYSIS_MODES), value="hybrid", label="guidance"),
-            "zeta": gr.Slider(*lo["zeta"], value=1.0, step=0.1, label="guidance strength zeta"),
-            "steps": gr.Slider(
-                lo["steps"][0],
-                studio.budget.slider_max("steps"),
-                value=32,
-                step=1,
-                label="steps",
-                info=budget,
-                elem_id="steps",
-            ),
-            "members": gr.Slider(
-                lo["members"][0],
-                studio.budget.slider_max("members"),
-                value=4,
-                step=1,
-                label="ensemble members",
-                elem_id="members",
-            ),
-            "seed": gr.Number(0, precision=0, minimum=0, label="seed"),
+            "mode": gr.Radio(list(ANALYSIS_MODES), value=d.mode, label="guidance"),
+            "zeta": gr.Slider(*lo["zeta"], value=d.zeta, step=0.1, label="guidance strength zeta"),
+            "steps": slider("steps", "steps", info=budget),
+            "members": slider("members", "ensemble members"),
+            "seed": gr.Number(d.seed, precision=0, minimum=0, label="seed"),
             "cost": gr.Markdown(
-                cost_text("hybrid", 32, 4, *st.preset_weights(DEFAULT_PRESET), False),
+                cost_text(d.mode, d.steps, d.members, *d.weights, d.forecast),
                 elem_id="cost",
             ),
         }

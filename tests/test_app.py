@@ -105,6 +105,14 @@ def test_uploads_are_checked(tmp_path):
 
 # --- the real app over HTTP ----------------------------------------------------------------------
 # (the ``client`` fixture, one app server for the session, is in conftest.py)
+def test_api_outputs_have_readable_names(client):
+    """A client reads what /assimilate returns by names, not value_43 or a mangled label."""
+    api = client.view_api(print_info=False, return_format="dict")
+    returns = api["named_endpoints"]["/assimilate"]["returns"]
+    labels = [r["label"] for r in returns]
+    assert labels == ["maps", "scores", "trade-off", "downloads", "notes"], labels
+
+
 def test_served_over_http_with_the_shipped_checkpoints(client):
     label = st.default_studio().labels[1]
     maps, table, plot, files, notes = client.predict(
