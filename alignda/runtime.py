@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextvars
 import os
+import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
@@ -65,6 +67,41 @@ def worker_threads() -> Iterator[int]:
         yield parallel_workers()
     finally:
         torch.set_num_threads(before)
+
+
+#: Linux pressure stall information: the container's own first, else the machine's.
+PRESSURE_FILES = ("/sys/fs/cgroup/cpu.pressure", "/proc/pressure/cpu")
+
+
+def cpu_stall_seconds() -> float | None:
+    """Seconds during which some task has waited for a CPU since boot (Linux pressure stall
+    information, of this container where it has its own); None where the system does not say."""
+    for path in PRESSURE_FILES:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith("some "):
+                fields = dict(f.split("=", 1) for f in line.split()[1:])
+                return int(fields["total"]) / 1e6
+    return None
+
+
+class CpuContention:
+    """How much of a span of time (from construction to :meth:`share`) some task waited for a
+    CPU: about 0 when this process has the cores to itself, near 1 when other work shares
+    them. ``None`` where the system does not say (see :func:`cpu_stall_seconds`)."""
+
+    def __init__(self) -> None:
+        self._t0, self._stall0 = time.monotonic(), cpu_stall_seconds()
+
+    def share(self) -> float | None:
+        """Share of the time so far during which some task waited for a CPU, in [0, 1]."""
+        stall, wall = cpu_stall_seconds(), time.monotonic() - self._t0
+        if stall is None or self._stall0 is None or wall <= 0:
+            return None
+        return min(max((stall - self._stall0) / wall, 0.0), 1.0)
 
 
 def default_device() -> torch.device:

@@ -78,8 +78,11 @@ def test_defaults_are_guaranteed_and_refusals_name_numbers():
     assert budget.slider_max("members") == 4 and budget.slider_max("steps") == 32
 
 
-def test_busy_note_only_for_clearly_slow_requests():
+def test_busy_note_for_slow_or_contended_requests_only():
     budget = bu.Budget(60.0, Calibrations(SPEEDS))
-    assert budget.busy_note(10.0, 12.0) is None
-    note = budget.busy_note(10.0, 31.0)
-    assert note is not None and "busy" in note and "31 s" in note and "3.1x" in note
+    assert budget.busy_note(10.0, 12.0, None) is None
+    assert budget.busy_note(10.0, 12.0, 0.05) is None  # a little waiting: our own threads
+    slow = budget.busy_note(10.0, 31.0, None)
+    assert slow is not None and "busy" in slow and "31 s" in slow and "3.1x" in slow
+    contended = budget.busy_note(10.0, 12.0, 0.8)  # a calibration taken on the busy machine
+    assert contended is not None and "waited for a CPU during 80 %" in contended

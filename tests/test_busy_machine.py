@@ -13,7 +13,7 @@ import pytest
 
 from alignda import studio as st
 from alignda.alignment.soup import DELTAS
-from alignda.runtime import usable_cores
+from alignda.runtime import cpu_stall_seconds, usable_cores
 from benchmarks.probe import busy_cores
 from tests.app_api import assimilate_args
 
@@ -54,6 +54,8 @@ def test_a_busy_start_up_answers_the_default_and_a_preset_request():
                     st.UNALIGNED,
                 ]
                 assert len(files) == 3 and "Estimated cost" in notes
+                if cpu_stall_seconds() is not None:  # the system says when tasks wait
+                    assert "The machine is busy" in notes, notes
         finally:
             demo.close()
             st.default_studio.cache_clear()  # later tests calibrate on an idle machine again

@@ -1,8 +1,10 @@
-"""Work spread over threads: results independent of the split, in order, errors surface."""
+"""Work spread over threads: results independent of the split, in order, errors surface; the
+machine's CPU contention is seen."""
 
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -14,7 +16,13 @@ from alignda.model.prior import load_prior, prior_denoiser
 from alignda.obs.networks import make_mask
 from alignda.obs.operator import observe
 from alignda.paths import SHIPPED_CASES
-from alignda.runtime import in_parallel, side_by_side
+from alignda.runtime import (
+    CpuContention,
+    cpu_stall_seconds,
+    in_parallel,
+    side_by_side,
+    usable_cores,
+)
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
 
@@ -113,3 +121,17 @@ def test_gpu_task_applies_spaces_gpu_when_installed(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu))
     wrapped = gpu_task(lambda x: 2 * x, duration_s=90)
     assert wrapped(3) == 6 and calls == [90]
+
+
+def test_cpu_contention_sees_other_work_on_the_cores() -> None:
+    """Twice as many spinning processes as cores: some task waits for a CPU most of the time."""
+    from benchmarks.probe import busy_cores
+
+    if cpu_stall_seconds() is None:
+        pytest.skip("this system reports no CPU pressure stall information")
+    with busy_cores(2 * usable_cores()):
+        time.sleep(0.5)
+        watch = CpuContention()
+        time.sleep(2.0)
+        share = watch.share()
+    assert share is not None and share > 0.5, share

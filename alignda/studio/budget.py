@@ -27,8 +27,10 @@ from alignda.studio.request import FORECAST_S, LIMITS, OVERHEAD_S, OverBudget, R
 FASTER = 0.8
 #: ... at most this often (seconds).
 RECALIBRATE_EVERY_S = 120.0
-#: A request this much slower than its estimate tells the user that the machine is busy.
+#: A request this much slower than its estimate tells the user that the machine is busy ...
 BUSY = 1.5
+#: ... and so does one during which tasks waited for a CPU at least this share of the time.
+CONTENDED = 0.25
 
 
 @dataclass(frozen=True)
@@ -189,11 +191,19 @@ class Budget:
         self.speeds = self.speeds.fastest(self._measure())
         self._measured_at = time.monotonic()
 
-    def busy_note(self, nominal: float, took: float) -> str | None:
-        """A note for a request that took clearly longer than its nominal seconds."""
-        if took <= BUSY * nominal:
+    def busy_note(self, nominal: float, took: float, contention: float | None) -> str | None:
+        """A note for a request that ran while other work shared the cores (``contention``:
+        the share of its time during which some task waited for a CPU) or that took clearly
+        longer than its nominal seconds; None for neither."""
+        contended = contention is not None and contention >= CONTENDED
+        if not contended and took <= BUSY * nominal:
             return None
+        waited = (
+            f"; a task waited for a CPU during {100 * contention:.0f} % of this request"
+            if contended
+            else ""
+        )
         return (
-            f"The machine is busy (other work shares its cores): this request took {took:.0f} s, "
-            f"{took / nominal:.1f}x its {nominal:.0f} s on an idle machine."
+            f"The machine is busy (other work shares its cores{waited}): this request took "
+            f"{took:.0f} s, {took / nominal:.1f}x its estimated {nominal:.0f} s."
         )

@@ -49,7 +49,7 @@ from alignda.model.guidance import MODES
 from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import Observations, observe_case
 from alignda.paths import SHIPPED_CASES
-from alignda.runtime import default_device, parallel_workers, side_by_side
+from alignda.runtime import CpuContention, default_device, parallel_workers, side_by_side
 from alignda.studio.budget import Budget, Speeds, fastest_seconds
 from alignda.studio.front import DEFAULT_SEEDS, FrontPoint, tradeoff_front
 from alignda.studio.placement import Placed, PlacedCodec
@@ -309,7 +309,7 @@ class Studio:
     def _run(
         self, req: Request, stage: Stage, cancelled: Callable[[], bool], cost: float
     ) -> Result:
-        t0 = time.perf_counter()
+        t0, contention = time.perf_counter(), CpuContention()
         _check(cancelled)
         key = req.baseline()
         base = self._recall(key)
@@ -349,7 +349,7 @@ class Studio:
         result.notes += quality_notes(result.table, req)
         result.settings = self.settings(result)
         seconds["total (no maps)"] = took = time.perf_counter() - t0
-        busy = self.budget.busy_note(cost, took)
+        busy = self.budget.busy_note(cost, took, contention.share())
         result.notes += [busy] if busy else []
         return result
 
