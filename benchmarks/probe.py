@@ -78,7 +78,7 @@ def main() -> None:
             for name, params in probe_requests().items():
                 t1 = time.perf_counter()
                 try:
-                    *_, notes, _, _ = client.predict(api_name="/assimilate", **params)
+                    *_, notes = client.predict(api_name="/assimilate", **params)
                     busy = "busy" in notes
                     rows.append(
                         (name, time.perf_counter() - t1, "answered" + " (busy note)" * busy)

@@ -1,0 +1,241 @@
+"""Error budget of the 48 h backgrounds: where their error comes from, and whether an ensemble
+could know it (asserts nothing; prints a table per world configuration).
+
+For each configuration (``--noise``: the truth's stochastic forcing as a multiple of the
+shipped world's; ``--init``: what the backgrounds start from) it runs ``--trajectories`` truth
+trajectories of a fresh world seed through ``--cycles`` cycles of 48 h and, after the first
+``--spinup-cycles``, takes every cycle as a case:
+
+- ``perturbed`` (world v1): the background is a 48 h imperfect-model forecast from the truth
+  plus a balanced random perturbation (1.5 m/s rms wind);
+- ``cycled``: it is a forecast from the previous cycle's 3D-Var analysis of 1 % random
+  observations (the shipped static B), as a data assimilation system's backgrounds are.
+
+Per case it splits the background error e_b = M_imp(x_a) - x_t(48 h) into the grown initial
+error M_imp(x_a) - M_imp(x_t), the model error M_imp(x_t) - M_true(x_t) and the truth's
+unpredictable forcing M_true(x_t) - x_t(48 h) (M_true: the truth's equations with its forcing
+at the start decaying, no new noise), as shares of the background's MSE (normalised variables,
+area-weighted; the shares need not add to 1: the parts correlate). An oracle ensemble of
+``--members`` forecasts from x_a plus balanced perturbations of the initial error's size gives
+spread / error (of its mean) and the correlation of its local spread with the local error
+(per variable, zonal means removed); the error-doubling time comes from the initial error's
+growth under the truth's deterministic model; 3D-Var and an EnVar with the oracle ensemble
+(``--beta``) analyse 1 % random observations of the cases. The truth's climate: rms wind, the
+largest zonal-mean wind (the jets), eddy kinetic energy.
+
+``--world`` changes the world's parameters (:class:`alignda.world.model.WorldConfig`; the
+backgrounds' imperfect model follows from it), e.g. less dissipation for faster error growth:
+
+    python benchmarks/error_budget.py --noise 1,0.3,0.1 --init perturbed,cycled --seed 99
+    python benchmarks/error_budget.py --noise 0.3 --world drag_days=30,hyperdiff_hours=12
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # alignda from the clone
+
+from alignda.analysis.hybrid import HybridEnVar  # noqa: E402
+from alignda.bundle import load_bundle  # noqa: E402
+from alignda.obs.operator import observe_case  # noqa: E402
+from alignda.paths import CHECKPOINT_DIR  # noqa: E402
+from alignda.world.grid import Grid  # noqa: E402
+from alignda.world.model import HOUR, ShallowWaterModel, WorldConfig  # noqa: E402
+
+LEAD_H = 48
+INIT_WIND = 1.5  # m/s, world v1's initial perturbation
+
+
+@dataclass
+class Case:
+    """One analysis time of one trajectory (physical states, C x nlat x nlon)."""
+
+    truth0: np.ndarray  # truth at the start of the forecast
+    forcing0: torch.Tensor | None  # the truth's forcing then (spectral)
+    start: np.ndarray  # what the background starts from (analysis or perturbed truth)
+    background: np.ndarray
+    truth: np.ndarray  # truth at the analysis time (48 h later)
+
+
+def weighted_mse(a: np.ndarray, b: np.ndarray, std: np.ndarray, w: np.ndarray) -> float:
+    """Area-weighted MSE of normalised variables, mean over variables (and leading dims)."""
+    d = (a - b) / std.reshape(-1, 1, 1)
+    return float((d**2 * w.reshape(-1, 1)).mean())
+
+
+def wind_rms(x: np.ndarray, w: np.ndarray) -> float:
+    """Area-weighted rms wind speed (m/s) of a state (C, nlat, nlon) or its error."""
+    return math.sqrt(float(((x[1] ** 2 + x[2] ** 2) * w.reshape(-1, 1)).mean()))
+
+
+def world_config(args: argparse.Namespace, noise: float) -> WorldConfig:
+    """The truth's world: the shipped one with ``--world`` overrides, its forcing scaled."""
+    base = replace(WorldConfig(), **args.world)
+    return replace(base, noise_amplitude=base.noise_amplitude * noise)
+
+
+def run_cases(args: argparse.Namespace, noise: float, init: str, bundle) -> list[Case]:
+    """The cases of one configuration (see the module docstring)."""
+    world = world_config(args, noise)
+    truth_model, fc = ShallowWaterModel(world), ShallowWaterModel(world.imperfect())
+    gen = torch.Generator().manual_seed(args.seed)
+    n = args.trajectories
+    s, forcing = truth_model.random_state(n, gen), truth_model.new_forcing(n, gen)
+    s, forcing = truth_model.run(s, int(args.spinup_days * 24 * HOUR / world.dt), forcing, gen)
+    steps = int(LEAD_H * HOUR / world.dt)
+    # the first cycle starts from a perturbed truth, whatever the configuration
+    start = fc.to_physical(s + fc.perturbation(n, INIT_WIND, gen)).numpy()
+    cases = []
+    for c in range(args.cycles):
+        truth0, forcing0 = truth_model.to_physical(s).numpy(), forcing
+        if init == "perturbed":  # world v1: from the truth plus a balanced perturbation
+            x0 = fc.from_physical(torch.from_numpy(truth0)) + fc.perturbation(n, INIT_WIND, gen)
+            start = fc.to_physical(x0).numpy()
+        sb, _ = fc.run(fc.from_physical(torch.from_numpy(start)), steps)
+        background = fc.to_physical(sb).numpy()
+        s, forcing = truth_model.run(s, steps, forcing, gen)
+        truth = truth_model.to_physical(s).numpy()
+        if c >= args.spinup_cycles:
+            for j in range(n):
+                f0 = None if forcing0 is None else forcing0[j : j + 1]
+                cases.append(Case(truth0[j], f0, start[j], background[j], truth[j]))
+        if init == "cycled":  # the next background starts from this cycle's analysis
+            start = np.stack(
+                [
+                    bundle.threedvar.analyse(
+                        background[j],
+                        observe_case(truth[j], 1000 * c + j, density=args.density),
+                    )
+                    for j in range(n)
+                ]
+            )
+    return cases
+
+
+def local_correlation(spread: np.ndarray, error: np.ndarray) -> float:
+    """Correlation of local spread and |error| (C, nlat, nlon), zonal means removed, pooled
+    over the variables (each standardised)."""
+    out = []
+    for s, e in zip(spread, np.abs(error), strict=True):
+        s = s - s.mean(axis=-1, keepdims=True)
+        e = e - e.mean(axis=-1, keepdims=True)
+        out.append(float((s * e).sum() / math.sqrt((s**2).sum() * (e**2).sum())))
+    return float(np.mean(out))
+
+
+def budget(args: argparse.Namespace, cases: list[Case], noise: float, bundle) -> dict:
+    """The figures of one configuration's cases."""
+    world = world_config(args, noise)
+    truth_model, fc = ShallowWaterModel(world), ShallowWaterModel(world.imperfect())
+    grid = Grid()
+    w, std = grid.weights, np.asarray(bundle.stats.std, dtype=np.float64)
+    steps = int(LEAD_H * HOUR / world.dt)
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    hybrid = {b: HybridEnVar(bundle.threedvar, beta=b) for b in args.beta}
+    rows: dict[str, list[float]] = {}
+
+    def add(name: str, value: float) -> None:
+        rows.setdefault(name, []).append(value)
+
+    for k, case in enumerate(cases):
+        x_t0 = torch.from_numpy(case.truth0[None])
+        x_a = torch.from_numpy(case.start[None])
+        m_imp_t = fc.to_physical(fc.run(fc.from_physical(x_t0), steps)[0]).numpy()[0]
+        m_true_t = _decay_run(truth_model, x_t0, case.forcing0, steps)
+        m_true_a = _decay_run(truth_model, x_a, case.forcing0, steps)
+        eb = weighted_mse(case.background, case.truth, std, w)
+        add("background MSE", eb)
+        add("initial share", weighted_mse(case.background, m_imp_t, std, w) / eb)
+        add("model share", weighted_mse(m_imp_t, m_true_t, std, w) / eb)
+        add("forcing share", weighted_mse(m_true_t, case.truth, std, w) / eb)
+        e0 = wind_rms(case.start - case.truth0, w)
+        e48 = wind_rms(m_true_a - m_true_t, w)
+        add("initial error wind rms", e0)
+        if e48 > e0:
+            add("doubling time h", LEAD_H * math.log(2) / math.log(e48 / e0))
+        # the oracle ensemble: forecasts from the analysis plus perturbations of its error size
+        m = args.members
+        pert = fc.perturbation(m, e0, gen)
+        sm, _ = fc.run(fc.from_physical(x_a.expand(m, -1, -1, -1)) + pert, steps)
+        members = fc.to_physical(sm).numpy()
+        mean = members.mean(0)
+        spread2 = (members.var(0, ddof=1) / std.reshape(-1, 1, 1) ** 2 * w.reshape(-1, 1)).mean()
+        add("spread/error", math.sqrt(float(spread2) / weighted_mse(mean, case.truth, std, w)))
+        add("local corr", local_correlation(members.std(0, ddof=1), mean - case.truth))
+        obs = observe_case(case.truth, 7919 + k, density=args.density)
+        var3d = weighted_mse(bundle.threedvar.analyse(case.background, obs), case.truth, std, w)
+        add("3D-Var MSE", var3d)
+        for b, h in hybrid.items():
+            env = h.centre(members, obs, case.background)
+            add(f"EnVar b{b:g} / 3D-Var", weighted_mse(env, case.truth, std, w) / var3d)
+        u = case.truth[1]
+        add("truth rms wind", wind_rms(case.truth, w))
+        add("truth max zonal-mean u", float(np.abs(u.mean(-1)).max()))
+        eddies = case.truth[1:3] - case.truth[1:3].mean(-1, keepdims=True)
+        add("truth eddy KE", float(0.5 * ((eddies**2).sum(0) * w.reshape(-1, 1)).mean()))
+    return {k: (float(np.mean(v)), len(v)) for k, v in rows.items()}
+
+
+def _decay_run(model: ShallowWaterModel, x: torch.Tensor, forcing, steps: int) -> np.ndarray:
+    """The truth's deterministic forecast: its forcing at the start, decaying (no new noise)."""
+    s = model.from_physical(x)
+    if forcing is None:
+        return model.to_physical(model.run(s, steps)[0]).numpy()[0]
+    a = math.exp(-model.config.dt / (model.config.noise_hours * HOUR))
+    f = forcing.clone()
+    with torch.no_grad():
+        for _ in range(steps):
+            s = model.step(s, f)
+            f = a * f
+    return model.to_physical(s).numpy()[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--noise", default="1,0.3,0.1", help="truth forcing, x the shipped world's")
+    ap.add_argument("--init", default="perturbed,cycled", help="perturbed (v1) and/or cycled")
+    ap.add_argument("--trajectories", type=int, default=4)
+    ap.add_argument("--cycles", type=int, default=8, help="48 h cycles per trajectory")
+    ap.add_argument("--spinup-cycles", type=int, default=4, help="cycles before cases count")
+    ap.add_argument("--spinup-days", type=float, default=15.0, help="truth spin-up")
+    ap.add_argument("--members", type=int, default=8, help="oracle ensemble size")
+    ap.add_argument("--density", type=float, default=0.01, help="random observations")
+    ap.add_argument("--beta", default="0.5,0.9", help="EnVar ensemble weights")
+    ap.add_argument("--seed", type=int, default=99, help="a world seed never trained on")
+    ap.add_argument(
+        "--world", default="", help="world parameters to change, e.g. drag_days=30,jet_speed=60"
+    )
+    args = ap.parse_args()
+    args.world = {k: float(v) for k, v in (kv.split("=") for kv in args.world.split(",") if kv)}
+    args.beta = [float(b) for b in args.beta.split(",")]
+    torch.set_num_threads(1)
+    bundle = load_bundle(CHECKPOINT_DIR)
+    results = {}
+    for noise in (float(x) for x in args.noise.split(",")):
+        for init in args.init.split(","):
+            t0 = time.perf_counter()
+            cases = run_cases(args, noise, init, bundle)
+            results[(noise, init)] = budget(args, cases, noise, bundle)
+            print(
+                f"noise x{noise:g}, {init}: {len(cases)} cases, {time.perf_counter() - t0:.0f} s",
+                flush=True,
+            )
+    names = list(next(iter(results.values())))
+    head = [f"x{n:g} {i}" for n, i in results]
+    print("\n| figure | " + " | ".join(head) + " |\n|---|" + "---:|" * len(head))
+    for name in names:
+        cells = [f"{r[name][0]:.3g}" if name in r else "-" for r in results.values()]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
