@@ -30,6 +30,8 @@ from alignda.training.loop import TrainConfig
 from alignda.world.cases import Cases
 from alignda.world.model import ShallowWaterModel, WorldConfig
 
+pytestmark = pytest.mark.slow  # short real reward-gradient fine-tunes
+
 
 @pytest.fixture(scope="module")
 def setup():

@@ -27,6 +27,8 @@ from alignda import studio as st
 from alignda.analysis.score import ANALYSIS_MODES as MODES
 from alignda.cli import main
 
+pytestmark = pytest.mark.slow  # the scenario matrix: about 100 requests
+
 PATTERNS = st.OBS_PATTERNS  # random, stations, swaths, tracks, csv
 DENSITIES = {"sparse": 0.2, "dense": 25.0}  # percent of the grid points
 WEIGHTS = {"unaligned": (0.0, 0.0, 0.0, 0.0), "aligned": (0.0, 0.0, 0.0, 1.0)}

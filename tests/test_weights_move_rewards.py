@@ -16,6 +16,10 @@ from alignda.model.prior import prior_denoiser
 from alignda.paths import SHIPPED_CASES
 from alignda.world.cases import Cases
 
+pytestmark = (
+    pytest.mark.slow
+)  # the weights' effect on guided analyses of the shipped cases: minutes
+
 N_CASES = 3
 SCALE = np.array([250, 10, 10, 0.33])
 
