@@ -77,16 +77,20 @@ def wind_rms(x: np.ndarray, w: np.ndarray) -> float:
     return math.sqrt(float(((x[1] ** 2 + x[2] ** 2) * w.reshape(-1, 1)).mean()))
 
 
-def world_config(args: argparse.Namespace, noise: float) -> WorldConfig:
-    """The truth's world: the shipped one with ``--world`` overrides, its forcing scaled."""
+def world_models(
+    args: argparse.Namespace, noise: float
+) -> tuple[ShallowWaterModel, ShallowWaterModel]:
+    """The truth's model (the shipped world with ``--world`` overrides, its forcing scaled)
+    and the backgrounds' imperfect model that follows from it."""
     base = replace(WorldConfig(), **args.world)
-    return replace(base, noise_amplitude=base.noise_amplitude * noise)
+    world = replace(base, noise_amplitude=base.noise_amplitude * noise)
+    return ShallowWaterModel(world), ShallowWaterModel(world.imperfect())
 
 
-def run_cases(args: argparse.Namespace, noise: float, init: str, bundle) -> list[Case]:
+def run_cases(args: argparse.Namespace, models, init: str, bundle) -> list[Case]:
     """The cases of one configuration (see the module docstring)."""
-    world = world_config(args, noise)
-    truth_model, fc = ShallowWaterModel(world), ShallowWaterModel(world.imperfect())
+    truth_model, fc = models
+    world = truth_model.config
     gen = torch.Generator().manual_seed(args.seed)
     n = args.trajectories
     s, forcing = truth_model.random_state(n, gen), truth_model.new_forcing(n, gen)
@@ -132,10 +136,10 @@ def local_correlation(spread: np.ndarray, error: np.ndarray) -> float:
     return float(np.mean(out))
 
 
-def budget(args: argparse.Namespace, cases: list[Case], noise: float, bundle) -> dict:
+def budget(args: argparse.Namespace, cases: list[Case], models, bundle) -> dict:
     """The figures of one configuration's cases."""
-    world = world_config(args, noise)
-    truth_model, fc = ShallowWaterModel(world), ShallowWaterModel(world.imperfect())
+    truth_model, fc = models
+    world = truth_model.config
     grid = Grid()
     w, std = grid.weights, np.asarray(bundle.stats.std, dtype=np.float64)
     steps = int(LEAD_H * HOUR / world.dt)
@@ -223,8 +227,9 @@ def main() -> None:
     for noise in (float(x) for x in args.noise.split(",")):
         for init in args.init.split(","):
             t0 = time.perf_counter()
-            cases = run_cases(args, noise, init, bundle)
-            results[(noise, init)] = budget(args, cases, noise, bundle)
+            models = world_models(args, noise)
+            cases = run_cases(args, models, init, bundle)
+            results[(noise, init)] = budget(args, cases, models, bundle)
             print(
                 f"noise x{noise:g}, {init}: {len(cases)} cases, {time.perf_counter() - t0:.0f} s",
                 flush=True,
