@@ -239,10 +239,10 @@ def cost_text(mode: str, steps: float, members: float, *weights_and_forecast: An
         return f"**Over the compute budget:** {err}."
     except ValueError:
         return ""
-    budget = studio.budget
-    text = f"Estimated cost {cost:.0f} s of the {budget.seconds:g} s budget."
-    if budget.expected(cost) > 1.2 * cost:
-        text += f" The machine is busy: expect about {budget.expected(cost):.0f} s."
+    text = f"Estimated cost {cost:.0f} s of the {studio.budget.seconds:g} s budget."
+    expected = studio.budget.expected(cost)
+    if expected > 1.2 * cost:
+        text += f" The machine is busy: expect about {expected:.0f} s."
     return text
 
 
