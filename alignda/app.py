@@ -9,6 +9,7 @@ shipped folder.
 
 from __future__ import annotations
 
+import inspect
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -25,8 +26,13 @@ import gradio.utils as gradio_utils  # noqa: E402
 from alignda import studio as st  # noqa: E402
 from alignda.alignment.soup import DELTAS, PRESETS  # noqa: E402
 from alignda.analysis.score import ANALYSIS_MODES, Cancelled  # noqa: E402
-from alignda.runtime import gpu_task, limit_threads, parallel_workers  # noqa: E402
-from alignda.world.reanalysis import OUT_OF_DISTRIBUTION_NOTE  # noqa: E402
+from alignda.runtime import (  # noqa: E402
+    default_device,
+    gpu_task,
+    limit_threads,
+    parallel_workers,
+)
+from alignda.studio.budget import GPU_MIN_S  # noqa: E402
 
 limit_threads()
 
@@ -146,23 +152,10 @@ def assimilate(
         csv = None
         if pattern == st.CSV_PATTERN:
             csv = st.read_upload(points_file, root=gradio_utils.get_upload_folder())
-        request = st.Request(
-            case=case,
-            pattern=pattern,
-            density_pct=density_pct,
-            noise_scale=noise_scale,
-            mode=mode,
-            zeta=zeta,
-            steps=steps,
-            members=members,
-            seed=seed,
-            weights=(w_accuracy, w_forecast, w_physics, w_multi),
-            forecast=forecast,
-            points_csv=csv,
-        )
-        result = st.default_studio().run(
-            request, lambda f, d: progress(f, desc=d), cancelled=client_left()
-        )
+        request = _request(**_arguments(locals()), points_csv=csv)
+        studio = st.default_studio()
+        studio.use_device(default_device())  # ZeroGPU: the GPU lent to this call
+        result = studio.run(request, lambda f, d: progress(f, desc=d), cancelled=client_left())
         progress(0.95, desc="maps")
         maps, files = _render(result, variable, analysis)
     except (ValueError, KeyError, IndexError, FileNotFoundError) as err:
@@ -175,8 +168,37 @@ def assimilate(
     return maps, table, plot, files, st.summary(result), result, history
 
 
+_REQUEST_FIELDS = ("case", "pattern", "density_pct", "noise_scale", "mode", "zeta", "steps")
+_REQUEST_FIELDS += ("members", "seed", "forecast")
+_WEIGHTS = ("w_accuracy", "w_forecast", "w_physics", "w_multi")
+
+
+def _arguments(given: dict[str, Any]) -> dict[str, Any]:
+    """The request's arguments among a page function's (its locals or bound arguments)."""
+    return {k: given[k] for k in (*_REQUEST_FIELDS, *_WEIGHTS)}
+
+
+def _request(points_csv: str | None = None, **kw: Any) -> st.Request:
+    """The Request of the page's controls (``kw``: :data:`_REQUEST_FIELDS` and the weights)."""
+    weights = tuple(kw.pop(k) for k in _WEIGHTS)
+    return st.Request(**kw, weights=weights, points_csv=points_csv)
+
+
+def assimilate_gpu_seconds(*args: Any, **kwargs: Any) -> int:
+    """GPU seconds to reserve on ZeroGPU for an :func:`assimilate` call, from its estimate
+    (a CSV network is costed as a random one: the network barely changes the cost)."""
+    bound = inspect.signature(_assimilate_plain).bind(*args, **kwargs).arguments
+    given = {**_arguments(bound), "pattern": "random"}
+    try:
+        request = _request(**given)
+    except (ValueError, KeyError):
+        return GPU_MIN_S  # refused at once
+    return st.default_studio().gpu_seconds(request)
+
+
 # On Hugging Face ZeroGPU hardware a GPU is attached while a request runs (no-op elsewhere).
-assimilate = gpu_task(assimilate)
+_assimilate_plain = assimilate
+assimilate = gpu_task(assimilate, assimilate_gpu_seconds)
 
 
 def front(
@@ -196,7 +218,9 @@ def front(
     if result is None:
         raise gr.Error("run an assimilation first: the front is drawn for its scenario")
     try:
-        points = st.default_studio().front(
+        studio = st.default_studio()
+        studio.use_device(default_device())  # ZeroGPU: the GPU lent to this call
+        points = studio.front(
             result.request, stage=lambda f, d: progress(f, desc=d), cancelled=client_left()
         )
     except (ValueError, KeyError) as err:
@@ -206,7 +230,14 @@ def front(
     return st.figure_array(st.front_figure(points, result))
 
 
-front = gpu_task(front)
+def front_gpu_seconds(result: st.Result | None, *_: Any, **__: Any) -> int:
+    """GPU seconds to reserve on ZeroGPU for a :func:`front` call, from its estimate."""
+    if result is None:
+        return GPU_MIN_S
+    return st.default_studio().gpu_seconds(result.request, front=True)
+
+
+front = gpu_task(front, front_gpu_seconds)
 
 
 def rerender(result: st.Result | None, variable: str, analysis: str) -> tuple[Any, Any]:
@@ -536,7 +567,7 @@ def build_demo() -> gr.Blocks:
         )
         if studio.real_fields:
             gr.Markdown(
-                f"**Real atmosphere ({studio.cases_path.name}).** {OUT_OF_DISTRIBUTION_NOTE}"
+                f"**Real atmosphere ({studio.cases_path.name}).** {studio.real_fields_note()}"
             )
         with gr.Tabs() as tabs:
             with gr.Tab("Studio", id="studio"):

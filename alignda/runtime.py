@@ -109,15 +109,28 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def gpu_task(fn: Callable[..., T], duration_s: int = 120) -> Callable[..., T]:
+def on_zero_gpu() -> bool:
+    """Whether this is a Hugging Face ZeroGPU Space (``SPACES_ZERO_GPU``): a GPU is attached
+    only inside calls wrapped by :func:`gpu_task`, so nothing may run on it at import."""
+    return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "true", "yes")
+
+
+def serving_device() -> torch.device:
+    """The device to load models on at start-up: the CPU on ZeroGPU (no GPU yet; requests
+    move them, see :func:`gpu_task`), else :func:`default_device`."""
+    return torch.device("cpu") if on_zero_gpu() else default_device()
+
+
+def gpu_task(fn: Callable[..., T], duration: Callable[..., int]) -> Callable[..., T]:
     """``fn`` under ``spaces.GPU`` where the ``spaces`` package is installed (Hugging Face
-    Spaces: on ZeroGPU hardware a GPU is attached for each call, at most ``duration_s``;
-    elsewhere the package leaves the function as it is), else ``fn`` itself."""
+    Spaces: on ZeroGPU hardware a GPU is attached for each call, for at most
+    ``duration(*args, **kwargs)`` seconds of that call; elsewhere the package leaves the
+    function as it is), else ``fn`` itself."""
     try:
         import spaces
     except ImportError:
         return fn
-    return spaces.GPU(duration=duration_s)(fn)
+    return spaces.GPU(duration=duration)(fn)
 
 
 def side_by_side(jobs: Mapping[K, Callable[[bool], T]], workers: int) -> dict[K, T]:

@@ -14,17 +14,16 @@ import xarray as xr
 from alignda.cli import build_parser
 from alignda.paths import SHIPPED_CASES
 from alignda.world.cases import Cases
+from alignda.world.derived import equilibrium_tracer
 from alignda.world.grid import Grid
+from alignda.world.reading import open_reanalysis, parse_level
 from alignda.world.reanalysis import (
     OUT_OF_DISTRIBUTION_NOTE,
     REANALYSIS_KIND,
     cases_from_reanalysis,
-    equilibrium_tracer,
     gaussian_cell_areas,
     gaussian_cell_bounds,
     is_reanalysis,
-    open_reanalysis,
-    parse_level,
     regrid_to_model,
 )
 from alignda.world.sphere import GRAVITY
@@ -186,8 +185,15 @@ def test_real_sample_any_orientation_same_result(real, real_file, tmp_path):
 
 def test_real_sample_cases(real_file, tmp_path):
     out = tmp_path / "cases.nc"
-    cases = cases_from_reanalysis(real_file, out, level="200hPa", lead_hours=24)
+    with pytest.raises(
+        ValueError, match=r"is at 200 hPa; the world is one layer at 500 hPa.*--rescale"
+    ):
+        cases_from_reanalysis(real_file, level="200hPa", lead_hours=24)
+    cases = cases_from_reanalysis(
+        real_file, out, level="200hPa", lead_hours=24, rescale_to_model_depth=True
+    )
     loaded = Cases.open(out)
+    assert "200 hPa winds placed at the model's mean depth" in loaded.attrs["rescaled"]
     assert len(loaded) == len(cases) == 11 and is_reanalysis(loaded)
     assert loaded.attrs["kind"] == REANALYSIS_KIND and "out of its" in loaded.attrs["note"]
     assert loaded.truth.sizes == {"time": 12, "latitude": 64, "longitude": 128}
@@ -206,7 +212,7 @@ def test_real_sample_cases(real_file, tmp_path):
     np.testing.assert_allclose(loaded.truth.tracer.values[0], equilibrium_tracer(GRID), atol=1e-6)
     with pytest.raises(ValueError, match="only the 200 hPa level, not 500 hPa"):
         cases_from_reanalysis(real_file, level=500)
-    with pytest.raises(ValueError, match="lacking|no variable for 'z'"):
+    with pytest.raises(ValueError, match=r"no variable for 'z'.*--names z=NAME"):
         cases_from_reanalysis(real_file, level=200, derive_missing=False)
 
 
@@ -273,6 +279,10 @@ def era5_file(tmp_path, name="era5.nc", levels=(500, 850), **overrides) -> Path:
     }
     ds = synthetic(LAT, LON, times=12, levels=list(levels), **fields)
     ds = ds.rename(time="valid_time", level="pressure_level")
+    # 850 hPa heights about 4100 m below 500 hPa ones (synthetic() scales each level by 1.1)
+    if 850 in levels and 500 in levels:
+        below = ds.geopotential.sel(pressure_level=500) - GRAVITY * 4100.0
+        ds["geopotential"] = ds.geopotential.where(ds.pressure_level != 850, below)
     for key, value in overrides.items():
         ds = value(ds) if callable(value) else ds.assign(**{key: value})
     path = tmp_path / name
@@ -419,13 +429,16 @@ def test_command_line(tmp_path, capsys):
     out = tmp_path / "cli.nc"
     args = parser.parse_args(
         ["cases-from-reanalysis", str(path), "--out", str(out), "--level", "850hPa"]
-        + ["--lead-hours", "12", "--names", "z=geopotential"]
+        + ["--lead-hours", "12", "--names", "z=geopotential", "--rescale-to-model-depth"]
     )
     args.func(args)
     printed = capsys.readouterr().out
     assert "10 cases (persistence (12 h))" in printed and f"ALIGNDA_CASES={out}" in printed
     cases = Cases.open(out)
     assert cases.attrs["level_hpa"] == "850" and "tracer" in cases.attrs["derived"]
+    assert "the 850 hPa heights moved to the model's mean depth 5500 m" in cases.attrs["rescaled"]
+    assert abs(GRID.area_mean(cases.truth.z.values).mean() - 5500.0) < 1.0
+    assert "shifted by" in cases.truth.z.attrs["rescaled"]
     args = parser.parse_args(["cases-from-reanalysis", str(path), "--out", str(out), "--strict"])
     with pytest.raises(ValueError, match="no variable for 'tracer'"):
         args.func(args)
@@ -465,11 +478,26 @@ def test_studio_serves_real_cases_and_says_so(real_file, tmp_path):
     from alignda import studio as st
 
     out = tmp_path / "real_cases.nc"
-    cases_from_reanalysis(real_file, out, level="200hPa", lead_hours=24)
+    cases_from_reanalysis(
+        real_file, out, level="200hPa", lead_hours=24, rescale_to_model_depth=True
+    )
     studio = st.Studio(cases=out)
     assert studio.real_fields
     result = studio.run(st.Request(case="0", density_pct=2.0, mode="dps", steps=4, members=1))
-    assert OUT_OF_DISTRIBUTION_NOTE in result.notes
+    said = studio.real_fields_note()
+    assert said.startswith(OUT_OF_DISTRIBUTION_NOTE) and said in result.notes
+    assert "Derived: z from the winds by nonlinear balance" in said and "Rescaled: 200 hPa" in said
+    assert studio.derived == ["z", "tracer"]
+    # every analysis worse than the background is said so, in the variables the file holds
+    table = result.table
+    for row in (st.THREEDVAR, st.UNALIGNED):
+        wind = [c for c in table.columns if c.startswith("RMSE u")][0]
+        if table.loc[row, wind] > 1.1 * table.loc[st.BACKGROUND, wind]:
+            assert any(
+                n.startswith(f"The {row} analysis is worse") and "u (RMSE" in n
+                for n in result.notes
+            ), result.notes
+    assert not any("tracer (RMSE" in n or "z (RMSE" in n for n in result.notes)
     rows = result.table.index
     var, bg = result.table.loc[st.THREEDVAR, "MSE"], result.table.loc[st.BACKGROUND, "MSE"]
     assert st.THREEDVAR in rows and np.isfinite(var) and var < bg  # 3D-Var still applies
@@ -487,3 +515,104 @@ def test_studio_refuses_cases_off_the_model_grid(tmp_path):
     ).save(coarse)
     with pytest.raises(st.StudioError, match="regrid them with .*cases-from-reanalysis"):
         st.Studio(cases=coarse)
+
+
+# --- real files as users have them ---------------------------------------------------------------
+def test_u_and_v_in_two_files(real_dir, real_file):
+    """NCEP ships u and v apart: the two files as two inputs give the merged file's cases."""
+    two = [real_dir / "uwnd_mean.nc", real_dir / "vwnd_mean.nc"]
+    kw = dict(level=200, rescale_to_model_depth=True, lead_hours=31 * 24)
+    cases = cases_from_reanalysis(two, **kw)  # monthly means: Jan -> Feb, Mar -> Apr, ...
+    assert len(cases) >= 5 and "uwnd_mean.nc, " in cases.attrs["source"]
+    assert cases.attrs["source_names"] == "u=uwnd, v=vwnd"
+    merged, _ = open_reanalysis(real_file, level=200)
+    apart, _ = open_reanalysis(two, level=200)
+    np.testing.assert_array_equal(apart.u.values[0], merged.u.values[0])
+    np.testing.assert_array_equal(apart.v.values[-1], merged.v.values[-1])
+    with pytest.raises(ValueError, match=r"u \(uwnd\) but no variable for 'v'.*another input"):
+        cases_from_reanalysis(two[0], **kw)
+
+
+def test_winds_from_height_match_the_twin_worlds_winds():
+    """Geostrophic winds of twin-world heights: close to the true winds off the tropics."""
+    from alignda.world.balance import winds_from_height
+
+    truth = Cases.open(SHIPPED_CASES).truth.isel(time=slice(0, 4))
+    u, v = winds_from_height(truth.z.values.astype(np.float64), GRID)
+    extratropics = np.abs(GRID.lat) > 20
+    for derived, true in ((u, truth.u.values), (v, truth.v.values)):
+        a, b = derived[:, extratropics], true[:, extratropics]
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.97
+        assert np.sqrt(((a - b) ** 2).mean()) < 0.35 * np.sqrt((b**2).mean())
+
+
+def _height_only_file(tmp_path, z: np.ndarray, name="hgt.nc", **attrs) -> Path:
+    """Gaussian-grid heights (time, lat, lon) as an NCEP-style 'hgt' file at 500 hPa."""
+    time = pd.date_range("2021-01-01", periods=z.shape[0], freq="12h")
+    ds = xr.Dataset(
+        {"hgt": (("time", "level", "lat", "lon"), z[:, None], {"units": "m", **attrs})},
+        coords={"time": time, "level": [500.0], "lat": GRID.lat, "lon": GRID.lon},
+    )
+    ds.to_netcdf(tmp_path / name)
+    return tmp_path / name
+
+
+def test_height_only_file_gets_derived_winds(tmp_path):
+    truth = Cases.open(SHIPPED_CASES).truth.isel(time=slice(0, 6))
+    path = _height_only_file(tmp_path, truth.z.values.astype(np.float64))
+    cases = cases_from_reanalysis(path, lead_hours=24)
+    assert "u from the height by geostrophic balance" in cases.attrs["derived"]
+    assert "geostrophic" in cases.truth.u.attrs["derived"] and "derived" not in cases.truth.z.attrs
+    extratropics = np.abs(GRID.lat) > 20
+    a, b = cases.truth.u.values[:, extratropics], truth.u.values[:, extratropics]
+    assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.9
+    with pytest.raises(ValueError, match=r"no variable for 'u'.*--names u=NAME"):
+        cases_from_reanalysis(path, lead_hours=24, derive_missing=False)
+
+
+def test_height_anomalies_and_wrong_units_are_refused(tmp_path):
+    truth = Cases.open(SHIPPED_CASES).truth.isel(time=slice(0, 4)).z.values.astype(np.float64)
+    anomaly = truth - truth.mean(axis=(0, 2), keepdims=True)  # +-150 m about the zonal mean
+    path = _height_only_file(tmp_path, anomaly, name="anomaly.nc")
+    with pytest.raises(ValueError, match=r"global mean of -?\d+ m, but full heights at 500 hPa"):
+        cases_from_reanalysis(path, lead_hours=12)
+    kmh = era5_file(
+        tmp_path,
+        change=lambda ds: ds.assign(u_component_of_wind=ds.u_component_of_wind * 3.6 * 4),
+    )
+    with pytest.raises(ValueError, match=r"not winds in m/s"):
+        cases_from_reanalysis(kmh, lead_hours=12)
+
+
+def test_eofs_regional_height_is_refused_for_its_domain_not_its_level_name():
+    """eofs ships hgt_djf.nc: 500 hPa heights, 20-90 N, 80 W - 40 E, a 'pressure' dimension."""
+    spec = importlib.util.find_spec("eofs")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("eofs not installed (requirements-dev.txt)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "examples/example_data/hgt_djf.nc"
+    with pytest.raises(ValueError, match=r"covers latitudes 20..90 only; the model grid is global"):
+        cases_from_reanalysis(path)
+    with pytest.raises(ValueError, match=r"level 850 hPa not found; it has 500 hPa"):
+        cases_from_reanalysis(path, level=850)
+
+
+def test_app_banner_lists_what_was_derived(tmp_path, monkeypatch):
+    """The page built on height-only real cases says, above the tabs, that the winds are
+    derived."""
+    import gradio as gr
+
+    from alignda.app import build_demo
+    from alignda.studio.request import CASES_ENV
+
+    truth = Cases.open(SHIPPED_CASES).truth.isel(time=slice(0, 3))
+    out = tmp_path / "height_cases.nc"
+    cases_from_reanalysis(
+        _height_only_file(tmp_path, truth.z.values.astype(np.float64)), out, lead_hours=12
+    )
+    monkeypatch.setenv(CASES_ENV, str(out))
+    demo = build_demo()
+    texts = [b.value or "" for b in demo.blocks.values() if isinstance(b, gr.Markdown)]
+    banner = [t for t in texts if t.startswith("**Real atmosphere (height_cases.nc).**")]
+    assert len(banner) == 1, texts[:3]
+    assert "Derived: u from the height by geostrophic balance" in banner[0]
+    assert OUT_OF_DISTRIBUTION_NOTE in banner[0]

@@ -97,7 +97,7 @@ def test_gpu_task_is_the_function_itself_without_spaces(monkeypatch) -> None:
         return x + 1
 
     monkeypatch.setitem(sys.modules, "spaces", None)  # `import spaces` raises ImportError
-    assert gpu_task(handler) is handler
+    assert gpu_task(handler, lambda x: 60) is handler
 
 
 def test_gpu_task_applies_spaces_gpu_when_installed(monkeypatch) -> None:
@@ -108,10 +108,10 @@ def test_gpu_task_applies_spaces_gpu_when_installed(monkeypatch) -> None:
 
     calls = []
 
-    def gpu(duration: int):  # the shape of spaces.GPU(duration=...)(fn)
+    def gpu(duration):  # the shape of spaces.GPU(duration=...)(fn), duration a callable
         def wrap(fn):
             def run(*args):
-                calls.append(duration)
+                calls.append(duration(*args))
                 return fn(*args)
 
             return run
@@ -119,7 +119,7 @@ def test_gpu_task_applies_spaces_gpu_when_installed(monkeypatch) -> None:
         return wrap
 
     monkeypatch.setitem(sys.modules, "spaces", types.SimpleNamespace(GPU=gpu))
-    wrapped = gpu_task(lambda x: 2 * x, duration_s=90)
+    wrapped = gpu_task(lambda x: 2 * x, lambda x: 30 * x)
     assert wrapped(3) == 6 and calls == [90]
 
 

@@ -31,6 +31,9 @@ RECALIBRATE_EVERY_S = 120.0
 BUSY = 1.5
 #: ... and so does one during which tasks waited for a CPU at least this share of the time.
 CONTENDED = 0.25
+#: ZeroGPU: GPU seconds reserved for a call are its expected seconds times this margin plus the
+#: maps, within [GPU_MIN_S, GPU_MAX_S] (a visitor's quota is checked against the reservation).
+GPU_MARGIN, GPU_MAPS_S, GPU_MIN_S, GPU_MAX_S = 1.5, 5.0, 15, 120
 
 
 @dataclass(frozen=True)
@@ -190,6 +193,13 @@ class Budget:
         """Measure again; keep the faster of the two calibrations."""
         self.speeds = self.speeds.fastest(self._measure())
         self._measured_at = time.monotonic()
+
+    def gpu_seconds(self, nominal: float) -> int:
+        """Seconds of GPU to reserve (ZeroGPU) for work of ``nominal`` seconds: the expected
+        time with a margin and the maps, within [:data:`GPU_MIN_S`, :data:`GPU_MAX_S`]. The
+        calibration may be the CPU's (taken before a GPU was attached): then it is generous."""
+        seconds = math.ceil(GPU_MARGIN * self.expected(nominal) + GPU_MAPS_S)
+        return int(min(GPU_MAX_S, max(GPU_MIN_S, seconds)))
 
     def busy_note(self, nominal: float, took: float, contention: float | None) -> str | None:
         """A note for a request that ran while other work shared the cores (``contention``:

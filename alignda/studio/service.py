@@ -49,9 +49,9 @@ from alignda.model.guidance import MODES
 from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import Observations, observe_case
 from alignda.paths import SHIPPED_CASES
-from alignda.runtime import CpuContention, default_device, parallel_workers, side_by_side
+from alignda.runtime import CpuContention, parallel_workers, serving_device, side_by_side
 from alignda.studio.budget import Budget, Speeds, fastest_seconds
-from alignda.studio.front import DEFAULT_SEEDS, FrontPoint, tradeoff_front
+from alignda.studio.front import DEFAULT_SEEDS, FrontPoint, front_seconds, tradeoff_front
 from alignda.studio.placement import Placed, PlacedCodec
 from alignda.studio.reproduction import analysis_netcdf, reproduction
 from alignda.studio.request import (
@@ -78,8 +78,9 @@ from alignda.studio.result import (
 )
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
-from alignda.world.reanalysis import OUT_OF_DISTRIBUTION_NOTE, is_reanalysis
+from alignda.world.reanalysis import OUT_OF_DISTRIBUTION_NOTE, is_reanalysis, provenance
 from alignda.world.state import to_dataset
+from alignda.world.variables import VARIABLE_NAMES
 
 #: A progress callback: (fraction done in [0, 1], description).
 Stage = Callable[[float, str], None]
@@ -101,7 +102,6 @@ class Studio:
     ) -> None:
         self.folder = Path(folder) if folder else checkpoints_folder()
         self.cases_path = Path(cases or os.environ.get(CASES_ENV) or SHIPPED_CASES)
-        self.device = device or default_device()
         self.cases = Cases.open(self.cases_path)
         self.grid = Grid(self.cases.truth.sizes["latitude"], self.cases.truth.sizes["longitude"])
         if self.grid.shape != Grid().shape:
@@ -111,18 +111,44 @@ class Studio:
             )
         #: Real fields (not the twin world): the prior is out of its training distribution.
         self.real_fields = is_reanalysis(self.cases)
-        bundle = load_bundle(self.folder, device=self.device)
-        if bundle.hybrid is None:
-            raise CheckpointError(f"{self.folder} has no 3D-Var background error (threedvar_b)")
-        self.stats, self.threedvar, self.hybrid = bundle.stats, bundle.threedvar, bundle.hybrid
-        self.codec = PlacedCodec(bundle.codec, self.device)
-        self.prior, self.soup = bundle.prior, bundle.soup  # placed on self.device
-        self.soup_problem, self.aligned_steps = bundle.soup_problem, bundle.aligned_steps
+        #: What was derived or shifted in real fields ('' for the twin world).
+        self.provenance = provenance(self.cases)
+        #: Variables the files lacked (derived): no truth of their own to judge analyses by.
+        self.derived = [v for v in VARIABLE_NAMES if "derived" in self.cases.truth[v].attrs]
+        self._load(device or serving_device())
         self._forecaster: Forecaster | None = None
         self._cache: OrderedDict[Request, Baseline] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()  # one request at a time
         self.budget = Budget(budget_seconds(budget_s), self.measure_speeds)
+
+    def _load(self, device: torch.device) -> None:
+        """Load the models from the checkpoint folder onto ``device``."""
+        bundle = load_bundle(self.folder, device=device)
+        if bundle.hybrid is None:
+            raise CheckpointError(f"{self.folder} has no 3D-Var background error (threedvar_b)")
+        self.device = torch.device(device)
+        self.stats, self.threedvar, self.hybrid = bundle.stats, bundle.threedvar, bundle.hybrid
+        self.codec = PlacedCodec(bundle.codec, self.device)
+        self.prior, self.soup = bundle.prior, bundle.soup  # placed on self.device
+        self.soup_problem, self.aligned_steps = bundle.soup_problem, bundle.aligned_steps
+
+    def use_device(self, device: torch.device) -> None:
+        """Serve from ``device`` from now on (reloads the models there once). On ZeroGPU the
+        studio starts on the CPU and each request moves it to the GPU it was lent."""
+        if torch.device(device) != self.device:
+            with self._lock:
+                self._load(device)
+
+    def gpu_seconds(self, req: Request, front: bool = False) -> int:
+        """GPU seconds to reserve on ZeroGPU for a request (``front``: its trade-off front),
+        from its estimate (:meth:`Budget.gpu_seconds`); a request the budget refuses gets the
+        least (it is refused at once)."""
+        try:
+            nominal = front_seconds(self, req, DEFAULT_SEEDS) if front else self.estimate(req)
+        except (ValueError, KeyError):
+            nominal = 0.0
+        return self.budget.gpu_seconds(nominal)
 
     # --- the compute budget -----------------------------------------------------------------
     def measure_speeds(self) -> Speeds:
@@ -346,7 +372,7 @@ class Studio:
             stage(0.85, f"{FORECAST_HOURS} h forecasts")
             forecasts = self.forecasts(base, result)
         result.table = self.score(result, forecasts, sc.future_truth)
-        result.notes += quality_notes(result.table, req)
+        result.notes += quality_notes(result.table, req, skip=self.derived)
         result.settings = self.settings(result)
         seconds["total (no maps)"] = took = time.perf_counter() - t0
         busy = self.budget.busy_note(cost, took, contention.share())
@@ -393,10 +419,15 @@ class Studio:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
+    def real_fields_note(self) -> str:
+        """What the page says about real cases: out of distribution, and what was derived."""
+        said = f" {self.provenance}." if self.provenance else ""
+        return f"{OUT_OF_DISTRIBUTION_NOTE}{said}"
+
     def _notes(self, req: Request, sc: Scenario, cached: bool) -> list[str]:
         notes = [self.aligned_note()]
         if self.real_fields:
-            notes.append(OUT_OF_DISTRIBUTION_NOTE)
+            notes.append(self.real_fields_note())
         if self.aligned_available and not req.aligned:
             notes.append("All reward weights are 0: the aligned prior is the unaligned one.")
         elif req.aligned and self.aligned_steps and req.steps not in self.aligned_steps:

@@ -58,6 +58,10 @@ class Grid:
         """Cell-area latitude weights (nlat,), mean 1."""
         return cell_area_weights(self.lat)
 
+    def area_mean(self, field) -> np.ndarray:
+        """Area mean over the last two axes (latitude, longitude) of fields on this grid."""
+        return (np.asarray(field) * self.weights[:, None]).mean(axis=(-2, -1))
+
     @property
     def shape(self) -> tuple[int, int]:
         """(nlat, nlon)."""
