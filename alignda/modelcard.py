@@ -18,6 +18,10 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from alignda.checkpoints import HUB_ENV, MANIFEST_NAME, read_manifest
 
 CARD_NAME = "README.md"
+#: Benchmark tables a checkpoint folder may carry (written by the benchmarks' ``--json``).
+SKILL_NAME, ALIGNMENT_NAME = "skill.json", "alignment.json"
+#: Installs the package (from a clone or its wheel); the snippets below then need no clone.
+PYPI_INSTALL = "pip install ./alignda   # a clone of the project, or its wheel (alignda-*.whl)"
 LICENSE = "mit"
 LIBRARY_NAME = "alignda"
 TAGS = [
@@ -33,6 +37,8 @@ TAGS = [
     "safetensors",
 ]
 PAPER = "https://arxiv.org/abs/2505.22008"
+#: The training data's name in the card's metadata: generated, not downloaded (see the card).
+DATASET = "alignda-shallow-water-twin-world"
 PROJECT = "Align-DA Studio"
 
 #: What each manifest entry is, in one line (unknown entries are listed as they are).
@@ -129,7 +135,58 @@ def _eval_results(manifest: dict) -> list[EvalResult]:
     return results
 
 
-def _body(manifest: dict, repo_id: str | None) -> str:
+def _benchmark(folder: Path, name: str) -> dict | None:
+    path = folder / name
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _skill_section(skill: dict | None) -> list[str]:
+    """Analysis skill against 3D-Var (benchmarks/science_bench.py --json)."""
+    if not skill:
+        return ["No analysis-skill table in this folder (`benchmarks/science_bench.py --json`).\n"]
+    rows = [
+        "| network | method | MSE (normalised) | x 3D-Var [90 % CI] | Geo-Score % | "
+        "spread/skill | O-A (O-B) | diverged |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in skill["rows"]:
+        ratio, lo, hi = r["x3dvar"]
+        rows.append(
+            f"| {r['network']} | {r['method']} | {r['mse']:.4f} | {ratio:.2f} [{lo:.2f}, {hi:.2f}] "
+            f"| {r['geo_score_pct']:.1f} | {_fmt(r['spread_skill'])} | {r['o_minus_a']:.2f} "
+            f"({r['o_minus_b']:.2f}) | {r['diverged']} |"
+        )
+    return [
+        f"{skill['cases']}; {skill['settings']}; analysis = ensemble mean; ratio to 3D-Var with a "
+        f"paired bootstrap 90 % interval over the cases ({skill['date']}: `{skill['command']}`).\n",
+        *rows,
+        "",
+    ]
+
+
+def _alignment_section(alignment: dict | None) -> list[str]:
+    """Each weight preset's effect against the unaligned prior (alignment_bench.py --json)."""
+    if not alignment:
+        return ["No alignment table in this folder (`benchmarks/alignment_bench.py --json`).\n"]
+    parts = [
+        f"{alignment['cases']}; {alignment['settings']}; paired difference against the unaligned "
+        "prior with a bootstrap 90 % interval (MSEs in relative %, Geo-Score in points; "
+        f"'neutral' when the interval holds 0) ({alignment['date']}: `{alignment['command']}`).\n"
+    ]
+    for mode, rows in alignment["tables"].items():
+        parts += [f"**{mode}**\n", "| preset | metric | change [90 % CI] | verdict |"]
+        parts.append("|---|---|---|---|")
+        for r in rows:
+            mean, lo, hi = r["change"]
+            parts.append(
+                f"| {r['variant']} | {r['metric']} | {mean:+.2f} [{lo:+.2f}, {hi:+.2f}] | "
+                f"{r['verdict']} |"
+            )
+        parts.append("")
+    return parts
+
+
+def _body(manifest: dict, repo_id: str | None, folder: Path) -> str:
     repo = repo_id or "<user>/<repo>"
     names = sorted(manifest)
     parts = [
@@ -159,7 +216,9 @@ def _body(manifest: dict, repo_id: str | None) -> str:
         "forced-dissipative global shallow-water model (T42, 64 x 128 Gaussian grid, mean depth "
         "5500 m like a 500 hPa surface) with a passive tracer, and 48 h forecasts of an "
         "*imperfect* model as backgrounds. Variables: `z` (m), `u`, `v` (m/s), `tracer` (1). "
-        "No real observations or reanalysis were used.\n",
+        "No real observations or reanalysis were used. To regenerate it: `python -m alignda "
+        "generate --out data/world --seed 0` (seed, trajectories and days as in the tables "
+        "below), or everything from data to checkpoints: `python -m alignda rebuild`.\n",
     ]
     seen: set[str] = set()
     for name in names:
@@ -194,7 +253,15 @@ def _body(manifest: dict, repo_id: str | None) -> str:
         figures = manifest[name].get("figures", {})
         if figures:
             parts += [f"### `{name}`\n", _table(_flatten(figures), ("figure", "value"))]
+    parts += ["## Analysis skill\n", *_skill_section(_benchmark(folder, SKILL_NAME))]
+    parts += ["## Alignment\n", *_alignment_section(_benchmark(folder, ALIGNMENT_NAME))]
     parts += [
+        "## Intended uses\n",
+        "- Teaching data assimilation: observation networks, 3D-Var's static covariance against a "
+        "learned, background-conditioned prior, ensembles and their spread, reward trade-offs.",
+        "- Research on score-based data assimilation and its alignment with rewards (accuracy, "
+        "forecast skill, physical balance) in a controlled twin experiment whose truth is known.",
+        "- A small, offline, CPU-friendly reference that runs in a browser (the Studio app).\n",
         "## Limits\n",
         "- Trained on a **twin world**, not the real atmosphere: one shallow-water layer, T42, "
         "no moisture physics; the tracer is passive.",
@@ -208,8 +275,10 @@ def _body(manifest: dict, repo_id: str | None) -> str:
         "MIT (code and weights).\n",
         "## How to load\n",
         "```bash",
-        f"{HUB_ENV}={repo} python app.py        # the Studio on these checkpoints",
-        f"HF_HUB_OFFLINE=1 {HUB_ENV}={repo} python app.py   # from the local Hub cache",
+        PYPI_INSTALL,
+        "# CPU-only machines: first pip install torch --index-url https://download.pytorch.org/whl/cpu",
+        f"{HUB_ENV}={repo} alignda serve   # the Studio on these checkpoints",
+        f"HF_HUB_OFFLINE=1 {HUB_ENV}={repo} alignda serve   # from the local Hub cache",
         "```\n",
         "```python",
         "from alignda.checkpoints import checkpoint_dir, resolve",
@@ -236,10 +305,11 @@ def build_model_card(folder: str | Path, repo_id: str | None = None) -> ModelCar
         license=LICENSE,
         library_name=LIBRARY_NAME,
         tags=list(TAGS),
+        datasets=[DATASET],
         model_name=f"{PROJECT} ({repo_id})" if repo_id else PROJECT,
         eval_results=evals or None,
     )
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{_body(manifest, repo_id)}")
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n\n{_body(manifest, repo_id, folder)}")
 
 
 def write_model_card(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -61,8 +62,10 @@ def read_deltas(source: str) -> dict[str, dict[str, torch.Tensor]]:
     return out
 
 
-def table(results: dict[str, dict], names: list[str], title: str) -> None:
-    """Means and paired differences vs unaligned with bootstrap 90 % intervals."""
+def table(results: dict[str, dict], names: list[str], title: str) -> list[dict]:
+    """Print means and paired differences vs unaligned with bootstrap 90 % intervals; return
+    them as rows (MSEs: relative %, geo: points)."""
+    rows = []
     print(f"\n## {title}")
     base = results["unaligned"]
     print(f"{'variant':<12}" + "".join(f"{m:>13}" for m in METRICS))
@@ -81,7 +84,12 @@ def table(results: dict[str, dict], names: list[str], title: str) -> None:
                 else ("better" if (b["mean"] > 0) == m.startswith("geo") else "worse")
             )
             cells.append(f"{m} {f * b['mean']:+.2f} [{f * b['lo']:+.2f}, {f * b['hi']:+.2f}] {tag}")
+            rows.append(
+                {"variant": n, "metric": m, "change": [f * b[k] for k in ("mean", "lo", "hi")]}
+                | {"verdict": tag}
+            )
         print(f"  {n:<10} " + "; ".join(cells))
+    return rows
 
 
 def main() -> None:
@@ -90,6 +98,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--deltas", default=str(CHECKPOINT_DIR), help="folder or safetensors file")
     ap.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
+    ap.add_argument("--json", help="also write the tables here (the model card reads it)")
     ap.add_argument("--members", type=int, default=4)
     ap.add_argument("--steps", type=int, default=32)
     ap.add_argument("--density", type=float, default=1.0, help="random obs density, in %%")
@@ -145,11 +154,22 @@ def main() -> None:
                 print(f"  w={w:<5g} {metric}={v:.5f} finite={ok}")
         return
     results = {n: run(f"dps/{n}", w, "dps") for n, w in VARIANTS.items()}
-    table(results, list(VARIANTS), f"DPS, {args.cases}")
+    tables = {"dps": table(results, list(VARIANTS), f"DPS, {args.cases}")}
     if args.hybrid:
         hyb = bundle.hybrid
         hres = {n: run(f"hybrid/{n}", VARIANTS[n], "hybrid", hyb) for n in HYBRID_VARIANTS}
-        table(hres, list(HYBRID_VARIANTS), f"hybrid (default mode), {args.cases}")
+        tables["hybrid"] = table(
+            hres, list(HYBRID_VARIANTS), f"hybrid (default mode), {args.cases}"
+        )
+    if args.json:
+        record = {
+            "command": "python benchmarks/alignment_bench.py " + " ".join(sys.argv[1:]),
+            "date": time.strftime("%Y-%m-%d"),
+            "cases": f"{len(cases)} cases of {args.cases}, {args.density:g} % random obs",
+            "settings": f"{args.steps} steps, {args.members} members",
+            "tables": tables,
+        }
+        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

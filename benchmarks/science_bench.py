@@ -13,7 +13,10 @@ Also prints decode(encode(truth)): RMSE per variable and Geo-Score.
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -83,7 +86,9 @@ def main() -> None:
     p.add_argument(
         "--preset", default="unaligned", help="reward weights of the prior (app: balanced)"
     )
+    p.add_argument("--json", help="also write the table here (the model card reads skill.json)")
     args = p.parse_args()
+    table: list[dict] = []
     torch.set_num_threads(1)
     folder = args.checkpoints
     bundle = load_bundle(folder)
@@ -164,12 +169,35 @@ def main() -> None:
                 return float(np.mean(v)) if v else np.nan
 
             ss = np.sqrt(mean("spread2") / mean("mse")) if "spread2" in rs[0] else np.nan
+            table.append(
+                {
+                    "network": f"{pattern} {density:.1%}",
+                    "method": name,
+                    "mse": float(np.nanmean(mse)),
+                    "x3dvar": [ratio, lo, hi],
+                    "rmse_z_m": mean("rmse_z"),
+                    "geo_score_pct": 100 * mean("geo"),
+                    "spread_skill": float(ss),
+                    "o_minus_a": float(np.nanmean(oa)),
+                    "o_minus_b": float(ob.mean()),
+                    "diverged": div,
+                }
+            )
             print(
                 f"{pattern + f' {density:.1%}':<15}{name:<10}{np.nanmean(mse):>8.4f}{ratio:>8.2f}"
                 f"{f'[{lo:.2f},{hi:.2f}]':>14}{mean('rmse_z'):>7.2f}{mean('rmse_u'):>7.3f}"
                 f"{100 * mean('geo'):>6.1f}{ss:>6.2f}{mean('crps'):>7.4f}{np.nanmean(oa):>6.2f}"
                 f"{ob.mean():>6.2f}{div:>4}{secs[name]:>6.1f}"
             )
+    if args.json:
+        record = {
+            "command": "python benchmarks/science_bench.py " + " ".join(sys.argv[1:]),
+            "date": time.strftime("%Y-%m-%d"),
+            "cases": f"{len(times)} cases of {args.cases}",
+            "settings": f"{args.steps} steps, {args.members} members, weights {args.preset}",
+            "rows": table,
+        }
+        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

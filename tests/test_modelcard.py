@@ -57,7 +57,7 @@ def test_card_parses_back_with_the_manifest(tmp_path):
             assert key in text, (name, key)
     for provenance in manifest["prior"]["config"].get("provenance", []):
         assert provenance in text
-    assert f"ALIGNDA_HUB_REPO={REPO} python app.py" in text
+    assert f"ALIGNDA_HUB_REPO={REPO} alignda serve" in text
     assert f'checkpoint_dir("{REPO}")' in text
     assert "twin world" in text and "out of the prior's training distribution" in text
     assert "## Licence" in text and "MIT" in text
@@ -71,6 +71,71 @@ def test_card_without_repo_and_without_manifest(tmp_path):
 
 
 # --- a minimal Hub endpoint ---------------------------------------------------------------------
+SKILL = {
+    "command": "python benchmarks/science_bench.py --n-cases 2",
+    "date": "2026-12-07",
+    "cases": "2 cases of assets/test_cases.nc",
+    "settings": "32 steps, 4 members, weights unaligned",
+    "rows": [
+        {
+            "network": "random 1.0%",
+            "method": "hybrid",
+            "mse": 0.0912,
+            "x3dvar": [0.97, 0.96, 0.98],
+            "rmse_z_m": 9.1,
+            "geo_score_pct": 100.0,
+            "spread_skill": 1.1,
+            "o_minus_a": 0.42,
+            "o_minus_b": 4.2,
+            "diverged": 0,
+        },
+    ],
+}
+ALIGNMENT = {
+    "command": "python benchmarks/alignment_bench.py --n 2",
+    "date": "2026-12-07",
+    "cases": "2 cases of assets/test_cases.nc, 1 % random obs",
+    "settings": "32 steps, 4 members",
+    "tables": {
+        "dps": [
+            {
+                "variant": "multi",
+                "metric": "mse",
+                "change": [-9.1, -12.0, -6.3],
+                "verdict": "better",
+            }
+        ]
+    },
+}
+
+
+def test_card_carries_the_benchmark_tables_and_a_dry_run_uploads_nothing(tmp_path, monkeypatch):
+    from alignda.checkpoints import DRY_RUN_CARD, upload
+    from alignda.cli import main
+
+    folder = tmp_path / "ck"
+    shutil.copytree(CHECKPOINT_DIR, folder)
+    card = str(build_model_card(folder, REPO))
+    assert "No analysis-skill table in this folder" in card and "## Intended uses" in card
+    assert "pip install ./alignda" in card and "datasets:" in card
+    (folder / "skill.json").write_text(json.dumps(SKILL))
+    (folder / "alignment.json").write_text(json.dumps(ALIGNMENT))
+    card = str(build_model_card(folder, REPO))
+    assert "| random 1.0% | hybrid | 0.0912 | 0.97 [0.96, 0.98] | 100.0 |" in card
+    assert "| multi | mse | -9.10 [-12.00, -6.30] | better |" in card
+    assert SKILL["command"] in card and ALIGNMENT["command"] in card
+    # a dry run: no network (the Hub is unreachable offline), the card written, files listed
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    said = upload(folder, REPO, dry_run=True)
+    assert "dry run: would upload to someuser/alignda-test" in said
+    for name in ("prior.safetensors", "manifest.json", "skill.json", "alignment.json"):
+        assert name in said
+    written = (tmp_path / DRY_RUN_CARD).read_text()
+    assert "| multi | mse |" in written
+    assert main(["upload", "--folder", str(folder), "--dry-run"]) == 0
+
+
 def _git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 

@@ -76,3 +76,32 @@ def test_constraints_lock_every_requirement_at_the_pinned_versions() -> None:
                 assert spec.split("==", 1)[1] == locked[normalised(dist)], f"{name}: {spec}"
     for dist in ("numpy", "scipy", "xarray", "pandas", "torch-harmonics", "azula"):
         assert dist in locked, dist
+
+
+def test_binary_files_are_marked_for_lfs_in_gitattributes():
+    """A Hub push (Space or model repo) needs every binary file in LFS/Xet: each tracked file
+    that is not text (or is over 1 MB) has the lfs filter in .gitattributes."""
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    if shutil.which("git") is None or not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = (
+        subprocess.run(["git", "ls-files", "-z"], cwd=root, capture_output=True, check=True)
+        .stdout.decode()
+        .split("\0")
+    )
+    binary = []
+    for name in filter(None, files):
+        if (root / name).is_symlink() or not (root / name).is_file():
+            continue
+        data = (root / name).read_bytes()
+        if b"\0" in data[:8192] or len(data) > 1_000_000:
+            binary.append(name)
+    assert any(n.endswith(".safetensors") for n in binary)
+    attrs = subprocess.run(
+        ["git", "check-attr", "filter", "--", *binary], cwd=root, capture_output=True, text=True
+    ).stdout.splitlines()
+    unmarked = [line for line in attrs if not line.endswith(": filter: lfs")]
+    assert not unmarked, unmarked

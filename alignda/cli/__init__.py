@@ -13,11 +13,12 @@ import sys
 
 from alignda import __version__
 from alignda.cli import align, data, run, serve, train
+from alignda.cli.common import ChoiceError, Parser
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with all subcommands."""
-    p = argparse.ArgumentParser(prog="alignda", description=__doc__.split("\n")[0])
+    p = Parser(prog="alignda", description=__doc__.split("\n")[0])
     p.add_argument("--version", action="version", version=f"alignda {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     for group in (data, train, align, run, serve):
@@ -27,7 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status (errors print one clear line)."""
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except ChoiceError as err:  # a value outside an option's choices
+        print(f"{err.prog}: error: {err}", file=sys.stderr)
+        return 2
     try:
         args.func(args)
     except (ValueError, FileNotFoundError, KeyError, IndexError) as err:

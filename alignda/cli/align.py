@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from alignda.alignment.preferences import GUIDANCES
+from alignda.alignment.soup import DELTAS
+from alignda.cli.common import add_choice, add_command, add_out, comma_list, out_path
+from alignda.model.guidance import MODES
 from alignda.paths import CHECKPOINT_DIR
 from alignda.training.loop import TrainConfig, last_log
 from alignda.world.cases import (
@@ -17,6 +21,7 @@ def cmd_preferences(args: argparse.Namespace) -> None:
     from alignda.alignment.preferences import PreferenceConfig, generate_preferences
     from alignda.bundle import load_bundle
 
+    out = out_path(args)
     cfg = PreferenceConfig(
         candidates=args.candidates,
         backgrounds=args.backgrounds,
@@ -40,7 +45,7 @@ def cmd_preferences(args: argparse.Namespace) -> None:
         budget_s=60.0 * args.budget_minutes,
     )
     prefs.config["cases"] = str(args.cases)
-    path = prefs.save(args.out)
+    path = prefs.save(out)
     means = {k: round(float(v.mean()), 4) for k, v in prefs.rewards.items()}
     print(
         f"{prefs.z.shape[0]} backgrounds x {prefs.z.shape[1]} candidates -> {path}; {means}; "
@@ -52,7 +57,7 @@ def cmd_align(args: argparse.Namespace) -> None:
     """Diffusion-DPO of one delta per preference kind; export them as ``aligned``."""
     from alignda.alignment.dpo import DPOConfig, train_dpo
     from alignda.alignment.preferences import Preferences
-    from alignda.alignment.soup import DELTAS, export_deltas
+    from alignda.alignment.soup import export_deltas
     from alignda.checkpoints import read_manifest
     from alignda.model.prior import load_prior
 
@@ -60,6 +65,7 @@ def cmd_align(args: argparse.Namespace) -> None:
     for k in kinds:
         if k not in DELTAS:
             raise ValueError(f"unknown kind {k!r}; choose from {DELTAS}")
+    out = None if args.no_export else out_path(args)
     train_cfg = TrainConfig.snapshots(args.steps, args.batch, args.lr, args.val_every, args.seed)
     cfg = DPOConfig(
         beta=args.beta, fraction=args.fraction, multi_fraction=args.multi_fraction, train=train_cfg
@@ -78,7 +84,7 @@ def cmd_align(args: argparse.Namespace) -> None:
         path = export_deltas(
             deltas,
             "aligned",
-            args.out,
+            out,
             config={
                 "dpo": {
                     "beta": cfg.beta,
@@ -110,10 +116,12 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     from alignda.analysis.score import SamplerSettings
     from alignda.bundle import load_bundle
 
+    kinds = tuple(comma_list(args.kinds, DELTAS, "kind", "--kinds"))
+    tune_kinds = tuple(comma_list(args.tune_kinds, DELTAS, "kind", "--tune-kinds"))
+    out = out_path(args) if args.export else None
     torch.set_num_threads(args.threads)
     folder = Path(args.checkpoints)
     bundle = load_bundle(folder)
-    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
     trainers: list = []
     prefs = None
     for item in filter(None, args.settings.split(",")):
@@ -124,7 +132,6 @@ def cmd_align_select(args: argparse.Namespace) -> None:
         g = int(groups[0]) if groups else 1
         st = Setting(float(beta), float(lr), int(steps), args.batch, args.val_every, g)
         trainers.append(DPOTrainer(st, prefs, kinds, args.n_val_prefs))
-    tune_kinds = tuple(k.strip() for k in args.tune_kinds.split(",") if k.strip())
     tune_data = val_data = None
     schedules = tuple(int(n) for n in args.tune_schedules.split(","))
     for item in filter(None, args.tune.split(",")):
@@ -151,11 +158,17 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     shipped = bundle.soup.deltas if bundle.soup is not None else None
     if shipped is None:  # no or foreign deltas: nothing to compare with
         print(f"no shipped deltas to compare: {bundle.soup_problem or 'none in ' + str(folder)}")
+    print(
+        f"judging the unaligned prior{', the shipped deltas' * bool(shipped)} and every "
+        f"snapshot on {len(val_cases)} validation cases ({sampler.mode}, {sampler.steps} steps, "
+        f"{sampler.members} members)",
+        flush=True,
+    )
     selection = select(
         bundle.prior,
         bundle.codec,
         val_cases,
-        trainers,
+        [_Announced(t) for t in trainers],
         bundle.stats.std,
         args.workdir,
         sampler,
@@ -192,7 +205,7 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     path = export_deltas(
         chosen,
         "aligned",
-        args.out,
+        out,
         config={
             "recipe": "alignda align-select",
             "settings": settings,
@@ -223,51 +236,146 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     print(f"exported {path}: {origin}")
 
 
+class _Announced:
+    """A delta trainer of :func:`alignda.alignment.recipe.select` that prints a line when each
+    of its (silent) trainings starts and ends: the progress of ``align-select``."""
+
+    def __init__(self, trainer) -> None:
+        self.trainer, self.name, self.kinds = trainer, trainer.name, trainer.kinds
+
+    def train(self, ref, kind: str, folder: Path) -> None:
+        import time
+
+        print(f"training {self.name}/{kind} -> {folder}", flush=True)
+        t0 = time.perf_counter()
+        self.trainer.train(ref, kind, folder)
+        print(f"trained {self.name}/{kind} in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's commands to the parser's subcommands."""
-    pr = sub.add_parser("preferences", help="sample and score candidates for DPO")
-    pr.add_argument("--cases", default="data/world/train.nc")
-    pr.add_argument("--out", required=True, help="safetensors file")
-    pr.add_argument("--candidates", type=int, default=16)
-    pr.add_argument("--backgrounds", type=int, default=32)
-    pr.add_argument("--steps", type=int, default=32)
-    pr.add_argument("--corrections", type=int, default=1)
-    pr.add_argument("--seed", type=int, default=0)
-    pr.add_argument("--guidance", default="obsfree", choices=("obsfree", "dps"))
-    pr.add_argument("--groups", type=int, default=4, help="dps: obs networks per background")
-    pr.add_argument("--densities", default="0.5,1,2,5", help="dps: random-network densities, %%")
-    pr.add_argument("--zetas", default="0.5,1,2", help="dps: guidance strengths drawn from")
-    pr.add_argument("--partial", help="file rewritten after each background and resumed from")
-    pr.add_argument("--budget-minutes", dest="budget_minutes", type=float, default=float("inf"))
-    pr.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
-    pr.add_argument("--quiet", action="store_true")
+    pr = add_command(sub, "preferences", "sample and score candidates for DPO")
+    pr.add_argument(
+        "--cases", default="data/world/train.nc", help="cases the backgrounds are taken from"
+    )
+    add_out(pr, "preference file to write (safetensors)", required=True)
+    pr.add_argument("--candidates", type=int, default=16, help="candidates sampled per background")
+    pr.add_argument(
+        "--backgrounds",
+        type=int,
+        default=32,
+        help="backgrounds used (evenly spaced over the cases with a truth 48 h later)",
+    )
+    pr.add_argument("--steps", type=int, default=32, help="diffusion sampling steps per candidate")
+    pr.add_argument("--corrections", type=int, default=1, help="corrector steps per sampling step")
+    pr.add_argument(
+        "--seed", type=int, default=0, help="seed of the sampling: order, noise, dps networks"
+    )
+    add_choice(
+        pr,
+        "--guidance",
+        choices=GUIDANCES,
+        what="guidance",
+        default="obsfree",
+        help="obsfree: prior samples; dps: analyses guided by random observation networks",
+    )
+    pr.add_argument(
+        "--groups",
+        type=int,
+        default=4,
+        help="dps: observation networks per background (the candidates split among them)",
+    )
+    pr.add_argument(
+        "--densities",
+        default="0.5,1,2,5",
+        help="dps: comma list of random-network densities drawn from, in percent of grid points",
+    )
+    pr.add_argument(
+        "--zetas", default="0.5,1,2", help="dps: comma list of guidance strengths drawn from"
+    )
+    pr.add_argument(
+        "--partial", help="file rewritten after each background and resumed from (same config)"
+    )
+    pr.add_argument(
+        "--budget-minutes",
+        dest="budget_minutes",
+        type=float,
+        default=float("inf"),
+        help="stop (with what is done) after the background that ends past this many minutes",
+    )
+    pr.add_argument(
+        "--checkpoints",
+        default=str(CHECKPOINT_DIR),
+        help="checkpoint folder of the reference prior (and its VAE)",
+    )
+    pr.add_argument("--quiet", action="store_true", help="no progress bar")
     pr.set_defaults(func=cmd_preferences)
 
-    al = sub.add_parser("align", help="Diffusion-DPO deltas per reward (+ multi) -> checkpoints")
+    al = add_command(sub, "align", "Diffusion-DPO deltas per reward (+ multi) -> checkpoints")
     al.add_argument("--prefs", required=True, help="training preference file")
     al.add_argument("--val-prefs", dest="val_prefs", help="held-out preference file")
-    al.add_argument("--kinds", default="accuracy,forecast,physics,multi")
-    al.add_argument("--workdir", required=True)
-    al.add_argument("--out", default=str(CHECKPOINT_DIR))
+    al.add_argument(
+        "--kinds",
+        default="accuracy,forecast,physics,multi",
+        help=f"comma list of the deltas to train, of: {', '.join(DELTAS)}",
+    )
+    al.add_argument(
+        "--workdir", required=True, help="folder of the resumable training state per kind"
+    )
+    add_out(
+        al,
+        "checkpoint folder the deltas are exported into (as 'aligned')",
+        default=str(CHECKPOINT_DIR),
+    )
     al.add_argument("--checkpoints", default=str(CHECKPOINT_DIR), help="reference prior folder")
-    al.add_argument("--steps", type=int, default=200)
-    al.add_argument("--batch", type=int, default=8)
-    al.add_argument("--lr", type=float, default=1e-5)
-    al.add_argument("--beta", type=float, default=8000.0)
-    al.add_argument("--fraction", type=float, default=0.25, help="top/bottom fraction (-P)")
-    al.add_argument("--multi-fraction", dest="multi_fraction", type=float, default=0.5)
-    al.add_argument("--seed", type=int, default=0)
-    al.add_argument("--val-every", dest="val_every", type=int, default=50)
-    al.add_argument("--no-export", action="store_true")
-    al.add_argument("--quiet", action="store_true")
+    al.add_argument("--steps", type=int, default=200, help="optimiser steps per kind")
+    al.add_argument("--batch", type=int, default=8, help="preference pairs per step")
+    al.add_argument("--lr", type=float, default=1e-5, help="peak learning rate")
+    al.add_argument(
+        "--beta", type=float, default=8000.0, help="DPO beta: strength of the tie to the prior"
+    )
+    al.add_argument(
+        "--fraction",
+        type=float,
+        default=0.25,
+        help="top vs bottom fraction of the candidates paired per reward (-P)",
+    )
+    al.add_argument(
+        "--multi-fraction",
+        dest="multi_fraction",
+        type=float,
+        default=0.5,
+        help="the same for 'multi' (-M): top on every reward vs bottom on every reward",
+    )
+    al.add_argument("--seed", type=int, default=0, help="seed of the training run")
+    al.add_argument(
+        "--val-every",
+        dest="val_every",
+        type=int,
+        default=50,
+        help="validate and save the state every this many steps",
+    )
+    al.add_argument("--no-export", action="store_true", help="train only: write nothing to --out")
+    al.add_argument("--quiet", action="store_true", help="no progress bars")
     al.set_defaults(func=cmd_align)
 
-    se = sub.add_parser(
-        "align-select", help="DPO sweep, selection by sampled rewards on validation cases"
+    se = add_command(
+        sub, "align-select", "DPO sweep, selection by sampled rewards on validation cases"
     )
     se.add_argument("--prefs", help="training preference file (for --settings)")
-    se.add_argument("--val-cases", dest="val_cases", default="data/cpu2/val.nc")
-    se.add_argument("--n-val", dest="n_val", type=int, default=6, help="validation cases")
+    se.add_argument(
+        "--val-cases",
+        dest="val_cases",
+        default="data/cpu2/val.nc",
+        help="validation cases the deltas are judged on",
+    )
+    se.add_argument(
+        "--n-val",
+        dest="n_val",
+        type=int,
+        default=6,
+        help="validation cases judged (evenly spaced, each with its own random network)",
+    )
     se.add_argument(
         "--n-val-prefs",
         dest="n_val_prefs",
@@ -286,27 +394,47 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="reward-gradient fine-tunes lr:steps:anchor[:kind+kind],... (beside DPO; '' for "
         "none; without kinds: --tune-kinds)",
     )
-    se.add_argument("--tune-kinds", dest="tune_kinds", default="accuracy,forecast,physics,multi")
+    se.add_argument(
+        "--tune-kinds",
+        dest="tune_kinds",
+        default="accuracy,forecast,physics,multi",
+        help=f"comma list of the deltas a --tune setting without kinds trains, of: "
+        f"{', '.join(DELTAS)}",
+    )
     se.add_argument(
         "--tune-cases", dest="tune_cases", default="data/cpu2/train.nc", help="fine-tune states"
     )
     se.add_argument(
-        "--tune-limit", dest="tune_limit", type=int, default=None, help="use this many states"
+        "--tune-limit",
+        dest="tune_limit",
+        type=int,
+        default=None,
+        help="use this many states (default: all)",
     )
-    se.add_argument("--tune-every", dest="tune_every", type=int, default=50, help="snapshot steps")
-    se.add_argument("--tune-batch", dest="batch_tune", type=int, default=4, help="states per step")
+    se.add_argument(
+        "--tune-every",
+        dest="tune_every",
+        type=int,
+        default=50,
+        help="fine-tune steps between snapshots",
+    )
+    se.add_argument(
+        "--tune-batch", dest="batch_tune", type=int, default=4, help="states per fine-tune step"
+    )
     se.add_argument(
         "--tune-schedules",
         dest="tune_schedules",
         default="16,32,64",
         help="sampler step counts the rollouts draw from",
     )
-    se.add_argument(
+    add_choice(
+        se,
         "--tune-mode",
         dest="tune_mode",
+        choices=MODES,
+        what="guidance mode",
         default="obsfree",
-        choices=("obsfree", "dps"),
-        help="rollouts of the fine-tune: obsfree, or DPS-guided by random 1 %% networks",
+        help="rollouts of the fine-tune: obsfree, or guided by random 1 %% networks",
     )
     se.add_argument(
         "--tune-t-min",
@@ -315,17 +443,62 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.3,
         help="lowest noise level t whose estimate is scored (the highest is 0.9)",
     )
-    se.add_argument("--delta-scales", dest="delta_scales", default="1")
-    se.add_argument("--kinds", default="accuracy,forecast,physics,multi")
-    se.add_argument("--batch", type=int, default=8)
-    se.add_argument("--val-every", dest="val_every", type=int, default=100)
-    se.add_argument("--mode", default="dps")
-    se.add_argument("--density", type=float, default=1.0, help="validation obs density, %%")
-    se.add_argument("--steps", type=int, default=32)
-    se.add_argument("--members", type=int, default=4)
-    se.add_argument("--threads", type=int, default=1)
-    se.add_argument("--workdir", required=True)
+    se.add_argument(
+        "--delta-scales",
+        dest="delta_scales",
+        default="1",
+        help="comma list of multipliers of each run's last snapshot, each judged too",
+    )
+    se.add_argument(
+        "--kinds",
+        default="accuracy,forecast,physics,multi",
+        help=f"comma list of the deltas the DPO settings train, of: {', '.join(DELTAS)}",
+    )
+    se.add_argument("--batch", type=int, default=8, help="DPO preference pairs per step")
+    se.add_argument(
+        "--val-every",
+        dest="val_every",
+        type=int,
+        default=100,
+        help="DPO steps between snapshots",
+    )
+    add_choice(
+        se,
+        "--mode",
+        choices=MODES,
+        what="guidance mode",
+        default="dps",
+        help="guidance of the validation analyses",
+    )
+    se.add_argument(
+        "--density",
+        type=float,
+        default=1.0,
+        help="validation observation density, in percent of grid points (1 = 1 %%)",
+    )
+    se.add_argument(
+        "--steps",
+        type=int,
+        default=32,
+        help="diffusion sampling steps of the validation analyses",
+    )
+    se.add_argument(
+        "--members",
+        type=int,
+        default=4,
+        help="ensemble members per validation analysis",
+    )
+    se.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    se.add_argument(
+        "--workdir",
+        required=True,
+        help="folder of the runs, snapshots, evaluations and selection (resumable)",
+    )
     se.add_argument("--checkpoints", default=str(CHECKPOINT_DIR), help="prior + shipped deltas")
-    se.add_argument("--out", default=str(CHECKPOINT_DIR))
+    add_out(
+        se,
+        "checkpoint folder the chosen deltas are exported into (with --export)",
+        default=str(CHECKPOINT_DIR),
+    )
     se.add_argument("--export", action="store_true", help="export what beats the shipped deltas")
     se.set_defaults(func=cmd_align_select)

@@ -9,7 +9,11 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from alignda.alignment.soup import PRESETS
+from alignda.analysis.score import ANALYSIS_MODES, FIRST_GUESSES
 from alignda.checkpoints import HUB_ENV
+from alignda.cli.common import add_choice, add_command, add_out, comma_list, out_path
+from alignda.obs.networks import PATTERNS
 from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
 from alignda.world.cases import (
     Cases,
@@ -29,6 +33,7 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
     if not (math.isfinite(args.noise_scale) and args.noise_scale >= 0):
         raise ValueError(f"--noise-scale must be finite and >= 0, got {args.noise_scale}")
+    out = out_path(args)
     cases = Cases.open(args.cases)
     t = cases.time_of(args.case)
     truth, bg = cases.truth_state(t), cases.background_state(t)
@@ -74,15 +79,13 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
             "reward_weights": json.dumps(weights),
         },
     )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     ds.to_netcdf(out)
     print(f"analysis ({settings.members} member(s), {settings.mode}) -> {out}")
 
 
 def _weights(args: argparse.Namespace) -> dict[str, float]:
     """Normalised reward weights from ``--preset`` or ``--weights`` (default: unaligned)."""
-    from alignda.alignment.soup import PRESETS, normalise_weights
+    from alignda.alignment.soup import normalise_weights
 
     if args.preset and args.weights:
         raise ValueError("give --preset or --weights, not both")
@@ -118,6 +121,8 @@ def _evaluate(args: argparse.Namespace, workers: int) -> None:
     from alignda.evaluation.tables import EvalConfig, Evaluator, tradeoff_figure
     from alignda.viz.maps import save_png
 
+    modes = comma_list(args.modes, ANALYSIS_MODES, "analysis mode", "--modes")
+    out = out_path(args)
     cases = Cases.open(args.cases)
     ev = Evaluator(load_bundle(args.checkpoints), progress=not args.quiet, workers=workers)
     times = [t for t in cases.times if cases.future_truth(t, 48) is not None][: args.n_cases]
@@ -128,15 +133,14 @@ def _evaluate(args: argparse.Namespace, workers: int) -> None:
         steps=args.steps, members=args.members, zeta=args.zeta, gamma=args.gamma, seed=args.seed
     )
     cfg = EvalConfig(density=args.density, pattern=args.pattern, sampler=sampler)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(exist_ok=True)
     head = (
         f"{len(times)} cases of {args.cases}, {args.density:.0%} {args.pattern} obs, "
         f"{args.steps} steps, mean of {args.members} members, seed {args.seed}"
     )
     report = [f"# Align-DA evaluation\n\n{head}\n"]
     if not args.skip_tables:
-        t1, t2 = ev.tables(truth, bg, future, cfg, [m for m in args.modes.split(",") if m])
+        t1, t2 = ev.tables(truth, bg, future, cfg, modes)
         report += [
             "## Table 1: analyses\n",
             format_table(t1),
@@ -164,11 +168,25 @@ def _evaluate(args: argparse.Namespace, workers: int) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's commands to the parser's subcommands."""
-    a = sub.add_parser("assimilate", help="analyse one case with the latent prior -> netCDF")
-    a.add_argument("--cases", default=str(SHIPPED_CASES))
+    a = add_command(sub, "assimilate", "analyse one case with the latent prior -> netCDF")
+    a.add_argument(
+        "--cases", default=str(SHIPPED_CASES), help="cases file (netCDF of truth and backgrounds)"
+    )
     a.add_argument("--case", default="0", help="index or analysis time (e.g. 2000-07-04T00)")
-    a.add_argument("--pattern", default="random")
-    a.add_argument("--density", type=float, default=0.01)
+    add_choice(
+        a,
+        "--pattern",
+        choices=PATTERNS,
+        what="observation pattern",
+        default="random",
+        help="observation network drawn from the truth (unless --points)",
+    )
+    a.add_argument(
+        "--density",
+        type=float,
+        default=0.01,
+        help="observed fraction of the grid points, 0..1 (0.01 = 1 %%)",
+    )
     a.add_argument(
         "--points", help="CSV of observed points: lat, lon[, variable, value] (replaces --pattern)"
     )
@@ -178,50 +196,146 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1.0,
         help="obs error std as a multiple of z 10 m, u/v 1 m/s, tracer 0.02 (0: perfect obs)",
     )
-    a.add_argument("--mode", default="hybrid")
-    a.add_argument("--steps", type=int, default=32)
-    a.add_argument("--corrections", type=int, default=1)
-    a.add_argument("--zeta", type=float, default=1.0)
-    a.add_argument("--gamma", type=float, default=0.01, help="0: plain DPS normalisation")
-    a.add_argument("--members", type=int, default=8, help="ensemble size (mean = analysis)")
+    add_choice(
+        a,
+        "--mode",
+        choices=ANALYSIS_MODES,
+        what="guidance mode",
+        default="hybrid",
+        help="guidance of the latent sampler, or hybrid: 3DEnVar with prior members as "
+        "its ensemble",
+    )
+    a.add_argument("--steps", type=int, default=32, help="diffusion sampling steps")
     a.add_argument(
+        "--corrections", type=int, default=1, help="Langevin corrector steps per sampling step"
+    )
+    a.add_argument("--zeta", type=float, default=1.0, help="dps: guidance strength")
+    a.add_argument(
+        "--gamma",
+        type=float,
+        default=0.01,
+        help="dps: likelihood variance growing with the noise level (SDA); 0: plain DPS "
+        "normalisation",
+    )
+    a.add_argument("--members", type=int, default=8, help="ensemble members (mean = analysis)")
+    add_choice(
+        a,
         "--first-guess",
         dest="first_guess",
+        choices=FIRST_GUESSES,
+        what="first guess",
         default="prior-mean",
-        help="hybrid: 'prior-mean' (the prior's mean given the background) or 'background'",
+        help="hybrid: the prior's mean given the background, or the background itself",
     )
-    a.add_argument("--seed", type=int, default=0)
+    a.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the observation network, its noise and the members",
+    )
     a.add_argument("--prior", default="prior", help="checkpoint name in the manifest")
     a.add_argument(
         "--weights",
         help="reward weights accuracy,forecast,physics[,multi] (normalised; default unaligned;"
         " a value starting with '-' needs --weights=...)",
     )
-    a.add_argument("--preset", help="named weights, e.g. 'paper -M' (see alignda.alignment.dpo)")
-    a.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
+    add_choice(
+        a,
+        "--preset",
+        choices=PRESETS,
+        what="preset",
+        help="named reward weights (instead of --weights)",
+    )
+    a.add_argument(
+        "--checkpoints",
+        default=str(CHECKPOINT_DIR),
+        help=f"checkpoint folder (not used with --hub-repo or ${HUB_ENV})",
+    )
     a.add_argument("--hub-repo", dest="hub_repo", help=f"Hub repo id (or env {HUB_ENV})")
-    a.add_argument("--out", default="out/analysis.nc")
-    a.add_argument("--quiet", action="store_true")
+    add_out(a, "analysis netCDF to write (members, mean, spread)", default="out/analysis.nc")
+    a.add_argument("--quiet", action="store_true", help="no progress bar")
     a.set_defaults(func=cmd_assimilate)
 
-    e = sub.add_parser("evaluate", help="paper tables, obs sweep and reward trade-off")
-    e.add_argument("--cases", default=str(SHIPPED_CASES))
-    e.add_argument("--n-cases", dest="n_cases", type=int)
-    e.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
-    e.add_argument("--density", type=float, default=0.01)
-    e.add_argument("--pattern", default="random")
-    e.add_argument("--modes", default="obsfree,repaint,dps")
-    e.add_argument("--steps", type=int, default=32)
-    e.add_argument("--members", type=int, default=8)
-    e.add_argument("--zeta", type=float, default=1.0)
-    e.add_argument("--gamma", type=float, default=0.01)
-    e.add_argument("--seed", type=int, default=0)
-    e.add_argument("--densities", default="0.01,0.03,0.05,0.1", help="sweep ('' to skip)")
-    e.add_argument("--noise", default="1,3", help="obs noise multipliers of the sweep")
-    e.add_argument("--sweep-cases", dest="sweep_cases", type=int, default=8)
-    e.add_argument("--sweep-members", dest="sweep_members", type=int, default=4)
-    e.add_argument("--skip-tables", dest="skip_tables", action="store_true")
-    e.add_argument("--skip-tradeoff", dest="skip_tradeoff", action="store_true")
-    e.add_argument("--out", default="out/eval")
-    e.add_argument("--quiet", action="store_true")
+    e = add_command(sub, "evaluate", "paper tables, obs sweep and reward trade-off")
+    e.add_argument("--cases", default=str(SHIPPED_CASES), help="held-out cases file (netCDF)")
+    e.add_argument(
+        "--n-cases",
+        dest="n_cases",
+        type=int,
+        help="use the first N cases with a truth 48 h later (default: all)",
+    )
+    e.add_argument(
+        "--checkpoints",
+        default=str(CHECKPOINT_DIR),
+        help="checkpoint folder (prior, aligned deltas, 3D-Var B)",
+    )
+    e.add_argument(
+        "--density",
+        type=float,
+        default=0.01,
+        help="observed fraction of the grid points, 0..1 (0.01 = 1 %%)",
+    )
+    add_choice(
+        e,
+        "--pattern",
+        choices=PATTERNS,
+        what="observation pattern",
+        default="random",
+        help="observation network of every analysis",
+    )
+    e.add_argument(
+        "--modes",
+        default="obsfree,repaint,dps",
+        help=f"comma list of the table's analysis modes, of: {', '.join(ANALYSIS_MODES)}",
+    )
+    e.add_argument("--steps", type=int, default=32, help="diffusion sampling steps")
+    e.add_argument(
+        "--members",
+        type=int,
+        default=8,
+        help="ensemble members per analysis (their mean is scored)",
+    )
+    e.add_argument("--zeta", type=float, default=1.0, help="dps: guidance strength")
+    e.add_argument(
+        "--gamma",
+        type=float,
+        default=0.01,
+        help="dps: likelihood variance growing with the noise level (SDA); 0: plain DPS",
+    )
+    e.add_argument("--seed", type=int, default=0, help="seed of the members (case i: seed + i)")
+    e.add_argument(
+        "--densities",
+        default="0.01,0.03,0.05,0.1",
+        help="comma list of observed fractions of the sweep, 0..1 ('' to skip the sweep)",
+    )
+    e.add_argument(
+        "--noise",
+        default="1,3",
+        help="comma list of obs error multipliers of the sweep (at --density)",
+    )
+    e.add_argument(
+        "--sweep-cases",
+        dest="sweep_cases",
+        type=int,
+        default=8,
+        help="cases of the sweep and the trade-off (the first N)",
+    )
+    e.add_argument(
+        "--sweep-members",
+        dest="sweep_members",
+        type=int,
+        default=4,
+        help="ensemble members per analysis of the sweep and the trade-off",
+    )
+    e.add_argument(
+        "--skip-tables", dest="skip_tables", action="store_true", help="no Tables 1 and 2"
+    )
+    e.add_argument(
+        "--skip-tradeoff",
+        dest="skip_tradeoff",
+        action="store_true",
+        help="no trade-off over the reward weights (and no tradeoff.png)",
+    )
+    add_out(e, "folder to write tables.md and tradeoff.png into", default="out/eval")
+    e.add_argument("--quiet", action="store_true", help="no progress bars")
     e.set_defaults(func=cmd_evaluate)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from alignda.studio.request import BUDGET_ENV, CASES_ENV, CHECKPOINTS_ENV
+from alignda.cli.common import add_command
+from alignda.studio.request import BUDGET_ENV, CASES_ENV, CHECKPOINTS_ENV, DEFAULT_BUDGET_S
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -26,17 +27,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's command to the parser's subcommands."""
-    s = sub.add_parser(
-        "serve",
-        help="start the Studio web app (the page of app.py) from the installed package",
+    s = add_command(
+        sub, "serve", "start the Studio web app (the page of app.py) from the installed package"
     )
     s.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on [127.0.0.1; 0.0.0.0: all]"
+        "--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)"
     )
-    s.add_argument("--port", type=int, default=7860, help="port to listen on [7860]")
+    s.add_argument("--port", type=int, default=7860, help="port to listen on")
     s.add_argument("--checkpoints", help=f"checkpoint folder [${CHECKPOINTS_ENV}, else shipped]")
     s.add_argument("--cases", help=f"cases netCDF [${CASES_ENV}, else the shipped cases]")
     s.add_argument(
-        "--budget", type=float, help=f"compute budget of a request, s [${BUDGET_ENV}, else 60]"
+        "--budget",
+        type=float,
+        help=f"compute budget of a request, s [${BUDGET_ENV}, else {DEFAULT_BUDGET_S:g}]",
     )
     s.set_defaults(func=cmd_serve)
