@@ -80,6 +80,17 @@ class ThreeDVar:
         zq = sp.to_grid(torch.stack((z, q)))
         return torch.stack((zq[0], u, v, zq[1]))
 
+    def covariance_column(self, variable: int, row: int, col: int) -> np.ndarray:
+        """B e_k: the column of the background-error covariance at one grid value (variable
+        index, latitude row, longitude column), as fields (4, nlat, nlon) in physical units.
+        It is what 3D-Var spreads a single observation there into (the B-row)."""
+        shape = (4, self.sphere.lmax, self.sphere.mmax, 2)
+        unit = torch.zeros((4, *self.sphere.grid.shape), dtype=torch.float64)
+        unit[variable, row, col] = 1.0
+        _, adjoint = torch.func.vjp(self.increment, torch.zeros(shape, dtype=torch.float64))
+        with torch.no_grad():
+            return self.increment(adjoint(unit)[0]).numpy()
+
     def analyse(
         self,
         background: np.ndarray,
