@@ -26,6 +26,7 @@ import gradio.utils as gradio_utils  # noqa: E402
 from alignda import studio as st  # noqa: E402
 from alignda.alignment.soup import DELTAS, PRESETS  # noqa: E402
 from alignda.analysis.score import ANALYSIS_MODES, Cancelled  # noqa: E402
+from alignda.classroom_tab import classroom_tab  # noqa: E402
 from alignda.runtime import (  # noqa: E402
     default_device,
     gpu_task,
@@ -555,7 +556,8 @@ def _wire(c: dict[str, Any], tabs: gr.Tabs, examples: gr.Examples) -> None:
 
 
 def build_demo() -> gr.Blocks:
-    """The Blocks page: a Studio tab (controls, maps, scores, downloads) and a Learn tab."""
+    """The Blocks page: a Studio tab (controls, maps, scores, downloads), a Learn tab and a
+    Classroom tab (the single observation, cycled DA)."""
     studio = st.default_studio()
     labels = studio.labels
     default_analysis = st.ALIGNED_ROW if studio.aligned_available else st.UNALIGNED
@@ -580,6 +582,8 @@ def build_demo() -> gr.Blocks:
                         c |= _output_panel(default_analysis)
             with gr.Tab("Learn", id="learn"):
                 examples = _learn_tab(c, labels, studio)
+            with gr.Tab("Classroom", id="classroom"):
+                classroom_tab(labels, [c[f"w_{k}"] for k in DELTAS])
         c["result"] = gr.State(None, time_to_live=SESSION_TTL)
         c["history"] = gr.State([], time_to_live=SESSION_TTL)
         _wire(c, tabs, examples)

@@ -157,3 +157,32 @@ def test_bad_input_on_the_page_is_refused_and_the_page_keeps_working(page, tmp_p
     _set_number(page, "members", 2)
     page.get_by_role("button", name="Assimilate").click()
     _wait_for_results(page)
+
+
+def test_classroom_click_places_an_observation_and_the_cycling_plot_grows(page) -> None:
+    """A click on the map assimilates one observation there; a cycling run redraws its
+    sawtooth after every analysis, before the run ends."""
+    import time
+
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Classroom").click()
+    lat = page.locator("input[aria-label='latitude (deg N)']")
+    before = lat.input_value()
+    page.locator("#classroom_map img").click(position={"x": 200, "y": 40})
+    expect(page.locator("#single_obs_maps img")).to_be_visible(timeout=60_000)
+    expect(page.locator("#single_obs_text")).to_contain_text("observation at", timeout=30_000)
+    assert lat.input_value() != before  # the click moved the observation
+
+    page.locator("#cycle_methods").get_by_label("default mode (hybrid)").uncheck()
+    _set_number(page, "cycles", 3)
+    page.get_by_role("button", name="Run cycles").click()
+    status, plot = page.locator("#cycle_status"), page.locator("#sawtooth img")
+    seen: set[str] = set()
+    deadline = time.monotonic() + 180
+    while "done" not in status.inner_text() and time.monotonic() < deadline:
+        if plot.count():
+            seen.add(plot.first.get_attribute("src") or "")
+        page.wait_for_timeout(200)
+    expect(status).to_contain_text("done", timeout=5_000)
+    assert len(seen - {""}) >= 2, seen  # the plot was redrawn while the cycles ran

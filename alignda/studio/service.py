@@ -266,17 +266,28 @@ class Studio:
         ``workers`` groups of members are sampled side by side (same members for any value);
         ``cancelled`` is asked before every denoiser evaluation (see :meth:`run`).
         """
-        settings = req.sampler()
-        method = PriorMethod(
+        method = self.prior_method(req, weights, progress, workers, cancelled)
+        return method.analyse(sc.background, sc.obs, seed=req.sampler().seed).members
+
+    def prior_method(
+        self,
+        req: Request,
+        weights: Mapping[str, float] | None = None,
+        progress: bool = False,
+        workers: int = 1,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> PriorMethod:
+        """The prior with ``weights`` under the request's sampler settings, as an analysis
+        method (:class:`~alignda.analysis.methods.PriorMethod`)."""
+        return PriorMethod(
             prior_denoiser(self.network(weights)),
             self.codec,
-            settings,
+            req.sampler(),
             self.hybrid,
             workers=workers,
             progress=progress,
             stop=cancelled,
         )
-        return method.analyse(sc.background, sc.obs, seed=settings.seed).members
 
     def threedvar_analysis(self, sc: Scenario, progress: bool = False) -> np.ndarray:
         """The 3D-Var analysis as a one-member ensemble (1, C, H, W) (no progress bar)."""

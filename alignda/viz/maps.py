@@ -63,7 +63,7 @@ def _projection_key(proj: ccrs.Projection) -> str:
     return proj.proj4_init
 
 
-def _coast_vertices(proj: ccrs.Projection) -> tuple[np.ndarray, ...]:
+def coast_vertices(proj: ccrs.Projection) -> tuple[np.ndarray, ...]:
     """Coastline vertex arrays in the projection's coordinates (cached per projection)."""
     key = _projection_key(proj)
     with _LOCK:
@@ -225,7 +225,7 @@ def plot_field(
         transform=_DATA_CRS,
     )
     ax.add_collection(
-        LineCollection(_coast_vertices(ax.projection), colors="black", linewidths=0.5, zorder=2),
+        LineCollection(coast_vertices(ax.projection), colors="black", linewidths=0.5, zorder=2),
         autolim=False,
     )
     if points is not None:
@@ -276,6 +276,7 @@ def map_panel(
     ncols: int = 3,
     diverging_keys: Sequence[str] = (),
     shared_limits_keys: Sequence[str] = (),
+    diverging_groups: Sequence[Sequence[str]] = (),
     obs: Points | None = None,
     obs_keys: Sequence[str] | None = None,
     title: str | None = None,
@@ -286,7 +287,8 @@ def map_panel(
     """One figure with a map per field (in dict order), titled by key.
 
     Colour limits: the ``diverging_keys`` panels (differences, increments) share one limit
-    symmetric around 0; the ``shared_limits_keys`` panels share one min/max range (default:
+    symmetric around 0 (each of ``diverging_groups``, e.g. the panels of one variable, has its
+    own); the ``shared_limits_keys`` panels share one min/max range (default:
     all non-diverging panels); any other panel gets its own range. ``units`` is one string
     or a mapping key -> units. ``obs`` points are overlaid on the ``obs_keys`` panels
     (default: every non-diverging panel). Close with :func:`save_png` or ``fig.clear()``.
@@ -302,14 +304,16 @@ def map_panel(
         unknown = [k for k in given if k not in fields]
         if unknown:
             raise ValueError(f"{label} {unknown} not among the fields {keys}")
-    diverging = set(diverging_keys)
+    groups = [list(g) for g in diverging_groups]
+    diverging = set(diverging_keys) | {k for g in groups for k in g}
     shared = set(shared_limits_keys) or {k for k in keys if k not in diverging}
     shared -= diverging
     obs_on = set(obs_keys) if obs_keys is not None else {k for k in keys if k not in diverging}
 
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in fields.items()}
     shared_lim = _limits([arrays[k] for k in keys if k in shared], symmetric=False)
-    div_lim = _limits([arrays[k] for k in keys if k in diverging], symmetric=True)
+    div_lim = _limits([arrays[k] for k in keys if k in set(diverging_keys)], symmetric=True)
+    group_lim = {k: _limits([arrays[j] for j in g], symmetric=True) for g in groups for k in g}
 
     proj = get_projection(projection)
     ncols = max(1, min(int(ncols), len(keys)))
@@ -324,7 +328,9 @@ def map_panel(
     )
     for i, key in enumerate(keys):
         ax = fig.add_subplot(nrows, ncols, i + 1, projection=proj)
-        if key in diverging:
+        if key in group_lim:
+            vmin, vmax = group_lim[key]
+        elif key in diverging:
             vmin, vmax = div_lim
         elif key in shared:
             vmin, vmax = shared_lim

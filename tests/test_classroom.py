@@ -1,0 +1,41 @@
+"""The Classroom tab through the app's API (gradio_client on the real app): the single
+observation and cycled DA with its plot growing after every analysis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from PIL import Image
+
+from alignda.studio import classroom as cl
+
+
+def test_pixel_to_lat_lon_inverts_the_click_map():
+    width, height = cl.CLICK_MAP_SIZE
+    assert cl.pixel_to_lat_lon(0, 0, width, height) == pytest.approx((89.75, 0.25))
+    assert cl.pixel_to_lat_lon(width / 2 - 0.5, height / 2 - 0.5, width, height) == (0.0, 180.0)
+    assert cl.pixel_to_lat_lon(width - 1, height - 1, width, height)[0] == pytest.approx(-89.75)
+
+
+def test_single_observation_endpoint(client):
+    image, text = client.predict("0", "z", 50.0, 10.0, 40.0, api_name="/single_observation")
+    pixels = np.asarray(Image.open(image))
+    assert pixels.shape[0] > 400 and pixels.std() > 10
+    assert "One z observation at" in text and "3D-Var" in text and "default mode" in text
+    with pytest.raises(Exception, match="not a point on the globe"):
+        client.predict("0", "z", 95.0, 10.0, 40.0, api_name="/single_observation")
+
+
+def test_cycle_endpoint_streams_a_plot_per_analysis(client):
+    job = client.submit("0", ["3D-Var"], 2, 2.0, 0.0, 0.0, 0.0, 1.0, api_name="/cycle")
+    final = job.result(timeout=600)
+    outputs = job.outputs()
+    # one update per analysis (free run and 3D-Var, 2 cycles), then the final one with the file
+    assert len(outputs) == 5, [o[1] for o in outputs]
+    assert outputs[0][1].startswith("cycle 1 of 2: free run")
+    assert final[1].startswith("done: mean analysis MSE over the last 1 cycles")
+    ds = xr.open_dataset(final[2]["value"] if isinstance(final[2], dict) else final[2])
+    assert list(ds.experiment.values) == ["free run", "3D-Var"] and ds.sizes["cycle"] == 2
+    with pytest.raises(Exception, match="less than minimum value 1"):
+        client.predict("0", ["3D-Var"], 0, 2.0, 0.0, 0.0, 0.0, 1.0, api_name="/cycle")
