@@ -34,6 +34,15 @@ default mode builds its covariance from the prior's members, conditioned on this
 where does it spread the same information, and what does it change far from the observation
 (its first guess, the prior's conditional mean, corrects the background everywhere)?"""
 
+ENSEMBLE_TEXT = """### The ensemble
+The default mode samples an ensemble of analyses from the prior. **Look at:** how members
+differ from each other and from their mean; where the spread is large against where the mean's
+error is; the rank histogram (where the truth falls among the sorted members). **Conclude:** the
+mean is smoother than any member (averaging cancels what the members disagree on); a reliable
+ensemble has spread/skill near 1 and a flat histogram; a U shape means the truth often lies
+outside the members: under-dispersion, too little spread for the error (more members do not
+cure it; inflation does)."""
+
 CYCLING_TEXT = """### Cycled data assimilation
 A truth run starts from the case; every 48 h it is observed (random network) and each method
 analyses its own background, whose forecast becomes the next background. **Look at:** the
@@ -70,6 +79,31 @@ def single_observation(
         f"{studio.grid.lon[out.ob.col]:.1f} E; largest {variable} increment: {said}."
     )
     return st.figure_array(out.figure()), text
+
+
+def ensemble(case: str, members: int, density_pct: float) -> tuple[np.ndarray, np.ndarray, str]:
+    """The default mode's ensemble: maps of members, mean, truth, error and spread, and the
+    rank histogram.
+
+    Args:
+        case: analysis time of a shipped case or its index ('0').
+        members: ensemble size, 2..16.
+        density_pct: observed share of the grid in percent (random network).
+
+    Returns:
+        the maps, the rank histogram and a summary.
+    """
+    try:
+        out = cl.ensemble_experiment(
+            st.default_studio(), case, int(members), float(density_pct) / 100.0
+        )
+    except (ValueError, KeyError) as err:
+        raise gr.Error(str(err).strip("'\"")) from err
+    text = (
+        f"{len(out.members)} members; spread/skill of z {out.spread_skill:.2f} (1 = reliable, "
+        "< 1 under-dispersive)."
+    )
+    return st.figure_array(out.maps()), st.figure_array(out.rank_figure()), text
 
 
 def click(evt: gr.SelectData) -> tuple[float, float]:
@@ -202,6 +236,19 @@ def classroom_tab(labels: list[str], weight_inputs: list[Any]) -> None:
         single_observation, inputs, [increments, said], api_visibility="private"
     )
     case.change(show_background, case, where, api_visibility="private")
+
+    gr.Markdown(ENSEMBLE_TEXT)
+    with gr.Row():
+        size = gr.Slider(2, 16, value=8, step=1, label="ensemble size", elem_id="ens_size")
+        ens_density = gr.Slider(0.1, 20, value=1.0, step=0.1, label="density (%)")
+        run_ens = gr.Button("Sample the ensemble", variant="primary")
+    with gr.Row():
+        ens_maps = gr.Image(label="members, mean, truth, error, spread", elem_id="ens_maps")
+        ens_ranks = gr.Image(label="rank histogram", elem_id="ens_ranks")
+    ens_text = gr.Markdown(elem_id="ens_text")
+    run_ens.click(
+        ensemble, [case, size, ens_density], [ens_maps, ens_ranks, ens_text], api_name="ensemble"
+    )
 
     gr.Markdown(CYCLING_TEXT)
     with gr.Row():

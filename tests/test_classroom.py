@@ -39,3 +39,21 @@ def test_cycle_endpoint_streams_a_plot_per_analysis(client):
     assert list(ds.experiment.values) == ["free run", "3D-Var"] and ds.sizes["cycle"] == 2
     with pytest.raises(Exception, match="less than minimum value 1"):
         client.predict("0", ["3D-Var"], 0, 2.0, 0.0, 0.0, 0.0, 1.0, api_name="/cycle")
+
+
+def test_ensemble_endpoint(client):
+    maps, ranks, text = client.predict("0", 4, 2.0, api_name="/ensemble")
+    assert np.asarray(Image.open(maps)).std() > 10 and np.asarray(Image.open(ranks)).std() > 10
+    assert text.startswith("4 members; spread/skill of z")
+    with pytest.raises(Exception, match="less than minimum value 2"):
+        client.predict("0", 1, 2.0, api_name="/ensemble")
+
+
+def test_ensemble_experiment_verifies_its_members():
+    from alignda import studio as st
+
+    out = cl.ensemble_experiment(st.default_studio(), "0", 3)
+    assert out.members.shape[0] == 3 and out.ranks.shape == (4,)
+    assert out.ranks.sum() == pytest.approx(1.0) and 0.2 < out.spread_skill < 5
+    with pytest.raises(ValueError, match="2 to 16 members"):
+        cl.ensemble_experiment(st.default_studio(), "0", 1)

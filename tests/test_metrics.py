@@ -428,3 +428,22 @@ def test_rmse_properties(p: np.ndarray, t: np.ndarray, a: float) -> None:
     ra = float(M.rmse(a * pred, a * truth)["z"])
     assert ra == pytest.approx(abs(a) * r, rel=1e-9, abs=1e-12)
     assert float(M.rmse(truth, pred)["z"]) == pytest.approx(r, rel=1e-12)  # symmetric
+
+
+def test_rank_histogram_flat_when_reliable_u_shaped_when_under_dispersive():
+    from alignda.evaluation.metrics import rank_histogram
+
+    rng = np.random.default_rng(0)
+    lat, lon = np.linspace(80, -80, 32), np.arange(0, 360, 5.0)
+    coords = {"latitude": lat, "longitude": lon}
+
+    def ds(a, dims):
+        return xr.Dataset({"z": (dims, a)}, coords=coords)
+
+    truth = ds(rng.normal(size=(32, 72)), ("latitude", "longitude"))
+    members = rng.normal(size=(7, 32, 72))
+    reliable = rank_histogram(ds(members, ("member", "latitude", "longitude")), truth)["z"]
+    assert reliable.sizes["rank"] == 8 and float(reliable.sum()) == pytest.approx(1.0)
+    np.testing.assert_allclose(reliable, 1 / 8, atol=0.03)
+    narrow = rank_histogram(ds(0.2 * members, ("member", "latitude", "longitude")), truth)["z"]
+    assert narrow[0] > 0.25 and narrow[-1] > 0.25 and narrow[3] < 0.1  # the U shape

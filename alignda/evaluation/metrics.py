@@ -38,6 +38,7 @@ __all__ = [
     "mse",
     "overall_mae",
     "overall_mse",
+    "rank_histogram",
     "rmse",
     "score_table",
     "spatial_mean",
@@ -281,6 +282,23 @@ def spread(ens: xr.Dataset) -> xr.Dataset:
     _check_ensemble(ens)
     _check_dataset(ens, "ensemble")
     return np.sqrt(_case_mean(spatial_mean(ens.var(MEMBER, ddof=1))))
+
+
+def rank_histogram(ens: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
+    """Rank histogram (Talagrand diagram) per variable: the area-weighted share of grid points
+    (over cases) where the truth has rank r among the M members, r = 0..M (dim ``rank``).
+
+    Flat (1 / (M + 1) each) for a reliable ensemble; U-shaped when it is under-dispersive (the
+    truth often outside the members), dome-shaped when over-dispersive, sloped when biased.
+    """
+    m = _check_ensemble(ens)
+    ens = _check_pair(ens, truth, extra_pred_dims=(MEMBER,))
+    below = (ens < truth).sum(MEMBER)  # the truth's rank (continuous fields: no ties)
+    shares = {}
+    for name in _ordered_vars(ens.data_vars):
+        onehot = xr.concat([below[name] == r for r in range(m + 1)], dim="rank").astype(float)
+        shares[name] = _case_mean(spatial_mean(onehot))
+    return xr.Dataset(shares).assign_coords(rank=np.arange(m + 1))
 
 
 def spread_skill(

@@ -3,6 +3,8 @@
 - :func:`single_obs_experiment`: one observation on a case's background, the increments of
   3D-Var (its static B column) and of the default mode (the prior's flow-dependent ensemble),
   as maps; :func:`click_map` is the map a user clicks to place it (:func:`pixel_to_lat_lon`).
+- :func:`ensemble_experiment`: the prior's members for a chosen ensemble size: members, mean,
+  spread against error, spread/skill and the rank histogram.
 - :func:`cycling_experiment`: 3D-Var, the default mode and the aligned prior cycled from a
   case's truth (:mod:`alignda.evaluation.cycling`), with :func:`sawtooth_figure` redrawn after
   every analysis.
@@ -22,10 +24,12 @@ from matplotlib.figure import Figure
 
 from alignda.analysis.methods import AnalysisMethod, VariationalMethod
 from alignda.analysis.single_obs import SingleObservation, increments, single_observation
+from alignda.evaluation import metrics
 from alignda.evaluation.cycling import FREE_RUN, CycleConfig, CycleStep, cycle, sawtooth
 from alignda.studio.request import Request
 from alignda.studio.result import THREEDVAR
 from alignda.viz.maps import coast_vertices, map_panel
+from alignda.world.state import to_dataset
 from alignda.world.variables import VARIABLES
 
 #: The default mode's sampler in the classroom: fewer steps and members than the Studio's
@@ -114,6 +118,74 @@ def single_obs_experiment(
     return SingleObsOutcome(
         ob, increments(methods, sc.background, ob), studio.grid.lat, studio.grid.lon
     )
+
+
+@dataclass(frozen=True)
+class EnsembleOutcome:
+    """The members (M, C, nlat, nlon), the truth, and their verification."""
+
+    members: np.ndarray
+    truth: np.ndarray
+    spread_skill: float  # of z, corrected for the finite ensemble (1 = reliable)
+    ranks: np.ndarray  # rank histogram of z (M + 1 shares)
+    lat: np.ndarray
+    lon: np.ndarray
+
+    def maps(self) -> Figure:
+        """Height: two members, the ensemble mean and the truth (one scale); the mean's error
+        and the ensemble spread (each its own scale)."""
+        z = self.members[:, 0]
+        mean = z.mean(0)
+        fields = {
+            "member 1": z[0],
+            "member 2": z[1],
+            "ensemble mean": mean,
+            "truth": self.truth[0],
+            "|mean - truth|": np.abs(mean - self.truth[0]),
+            "spread (std of members)": z.std(0, ddof=1),
+        }
+        return map_panel(
+            fields,
+            self.lat,
+            self.lon,
+            units="m",
+            ncols=4,
+            shared_limits_keys=list(fields)[:4],
+            title=f"{len(z)} members of the default mode: height [m]",
+            panel_size=(3.4, 2.3),
+        )
+
+    def rank_figure(self) -> Figure:
+        """The rank histogram of z against the flat one of a reliable ensemble."""
+        fig = Figure(figsize=(5, 3), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot(1, 1, 1)
+        ax.bar(np.arange(len(self.ranks)), self.ranks, color="tab:blue")
+        ax.axhline(1 / len(self.ranks), color="black", linestyle="--", label="reliable")
+        ax.set_xlabel("rank of the truth among the members")
+        ax.set_ylabel("share of the globe")
+        ax.set_title(f"rank histogram of z; spread/skill {self.spread_skill:.2f}", fontsize=10)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        return fig
+
+
+def ensemble_experiment(
+    studio, case: str, members: int, density: float = 0.01, seed: int = 0
+) -> EnsembleOutcome:
+    """The default mode's ensemble of ``members`` for the case observed at ``density``."""
+    if not 2 <= members <= 16:
+        raise ValueError(f"an ensemble needs 2 to 16 members, not {members}")
+    req = Request(case=case, density_pct=100 * density, seed=seed)
+    sc = studio.scenario(req)
+    request = Request(mode="hybrid", steps=CLASSROOM_REQUEST.steps, members=members, seed=seed)
+    ens = studio.prior_method(request).analyse(sc.background, sc.obs, seed=seed).members
+    grid = studio.grid
+    ens_ds = to_dataset(ens, grid, leading=[("member", np.arange(len(ens)))])
+    truth_ds = to_dataset(sc.truth, grid)
+    ratio = metrics.spread_skill(ens_ds, truth_ds, finite_ensemble_correction=True)
+    ranks = metrics.rank_histogram(ens_ds, truth_ds)
+    return EnsembleOutcome(ens, sc.truth, float(ratio["z"]), ranks["z"].values, grid.lat, grid.lon)
 
 
 def cycling_methods(
