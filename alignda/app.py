@@ -337,8 +337,71 @@ climatological std (the paper's columns); RMSE per variable is in physical units
 trade-off plot places this run beside the baselines and earlier weights of the same scenario.
 
 ## Lessons
-Click one: the controls are filled in, the Studio tab opens and the run starts.
+Click one: the controls are filled in, the Studio tab opens and the run starts. Each asks a
+question the maps and the table answer. The Classroom tab has the single-observation
+experiment, the ensemble and cycled DA.
 """
+
+
+#: The Learn tab's lessons: label -> (settings changed from the lesson defaults, what to look
+#: at, the question the maps answer).
+LESSONS: dict[str, tuple[dict[str, Any], str, str]] = {
+    "1 % random observations, DPS guidance": (
+        {},
+        "the increment map beside background - truth (sign-flipped)",
+        "where does the increment cancel the background error, and where is there no "
+        "observation to do it?",
+    ),
+    "10 % random observations (zeta 0.3): more data, smaller errors": (
+        {"density": 10.0, "zeta": 0.3},
+        "the RMSE columns against the 1 % lesson",
+        "how much does ten times more data buy, and for which variables?",
+    ),
+    "10 % with zeta 1: guidance too strong, the prior drifts": (
+        {"density": 10.0},
+        "the obs misfit O-A and the notes",
+        "why can pulling harder towards the observations make the analysis worse?",
+    ),
+    "land stations: the oceans stay uncertain (see the spread)": (
+        {"pattern": "stations", "density": 3.0},
+        "the spread map against the station map",
+        "does the ensemble know where it has no data?",
+    ),
+    "one satellite swath": (
+        {"pattern": "swaths", "density": 3.0},
+        "the error along and away from the swath",
+        "how far from the swath does the information reach?",
+    ),
+    "aircraft tracks between hubs": (
+        {"pattern": "tracks", "density": 2.0},
+        "the error along the routes and over the empty oceans",
+        "what does a network concentrated on a few routes leave uncorrected?",
+    ),
+    "no guidance (obsfree): the prior alone": (
+        {"mode": "obsfree"},
+        "the unaligned prior's MSE against the background's",
+        "what does the learned prior know about the truth without any observation?",
+    ),
+    "physics weight: compare the Geo-Score with the unaligned prior": (
+        {"preset": "physics"},
+        "the physics column and the MSE of the aligned and unaligned rows",
+        "does a more balanced analysis cost accuracy here?",
+    ),
+    "forecast weight, with the 48 h forecast reward": (
+        {"preset": "forecast", "forecast": True},
+        "the forecast column of the aligned and unaligned rows",
+        "is the better analysis also the better start for a forecast?",
+    ),
+}
+
+
+def lessons_text() -> str:
+    """What each lesson asks the user to look at and to conclude (Markdown)."""
+    items = [
+        f"- **{name}**: look at {look}. *{ask[0].upper()}{ask[1:]}*"
+        for name, (_, look, ask) in LESSONS.items()
+    ]
+    return "\n".join(items)
 
 
 def _examples(labels: list[str]) -> tuple[list[str], list[list[Any]]]:
@@ -349,22 +412,8 @@ def _examples(labels: list[str]) -> tuple[list[str], list[list[Any]]]:
         weights = list(st.preset_weights(preset))
         return [*base.values(), preset, *weights]
 
-    lessons = {
-        "1 % random observations, DPS guidance": row(),
-        "10 % random observations (zeta 0.3): more data, smaller errors": row(
-            density=10.0, zeta=0.3
-        ),
-        "10 % with zeta 1: guidance too strong, the prior drifts": row(density=10.0),
-        "land stations: the oceans stay uncertain (see the spread)": row(
-            pattern="stations", density=3.0
-        ),
-        "one satellite swath": row(pattern="swaths", density=3.0),
-        "aircraft tracks between hubs": row(pattern="tracks", density=2.0),
-        "no guidance (obsfree): the prior alone": row(mode="obsfree"),
-        "physics weight: compare the Geo-Score with the unaligned prior": row("physics"),
-        "forecast weight, with the 48 h forecast reward": row("forecast", forecast=True),
-    }
-    return list(lessons), list(lessons.values())
+    rows = [row(**changes) for changes, _, _ in LESSONS.values()]
+    return list(LESSONS), rows
 
 
 def _observation_controls(labels: list[str]) -> dict[str, Any]:
@@ -508,6 +557,7 @@ the estimated wait.
 
 def _learn_tab(c: dict[str, Any], labels: list[str], studio: st.Studio) -> gr.Examples:
     gr.Markdown(LEARN.replace("## Lessons", budget_text(studio) + "\n## Lessons"))
+    gr.Markdown(lessons_text())
     example_labels, example_rows = _examples(labels)
     names = ["case", "pattern", "density", "noise", "mode", "zeta", "steps", "members", "seed"]
     names += ["forecast", "preset", *(f"w_{k}" for k in DELTAS)]

@@ -57,3 +57,11 @@ def test_ensemble_experiment_verifies_its_members():
     assert out.ranks.sum() == pytest.approx(1.0) and 0.2 < out.spread_skill < 5
     with pytest.raises(ValueError, match="2 to 16 members"):
         cl.ensemble_experiment(st.default_studio(), "0", 1)
+
+
+def test_every_lesson_says_what_to_look_at_and_asks_a_question():
+    from alignda.app import LESSONS, lessons_text
+
+    text = lessons_text()
+    for name, (_, look, ask) in LESSONS.items():
+        assert f"**{name}**: look at {look}." in text and ask.endswith("?")
