@@ -27,11 +27,11 @@ from alignda import studio as st  # noqa: E402
 from alignda.alignment.soup import DELTAS, PRESETS  # noqa: E402
 from alignda.analysis.score import ANALYSIS_MODES, Cancelled  # noqa: E402
 from alignda.classroom_tab import classroom_tab  # noqa: E402
+from alignda.learn_tab import DEFAULT_PRESET, learn_tab  # noqa: E402
 from alignda.runtime import (  # noqa: E402
     default_device,
     gpu_task,
     limit_threads,
-    parallel_workers,
 )
 from alignda.studio.budget import GPU_MIN_S  # noqa: E402
 
@@ -47,7 +47,6 @@ SESSION_TTL = 3600
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "alignda-studio"
 KEEP_OUTPUT_DIRS = 32
 CUSTOM = "custom"
-DEFAULT_PRESET = "balanced"
 PATTERN_CHOICES = [(p, p) for p in st.OBS_PATTERNS[:-1]] + [("CSV points (upload)", "csv")]
 #: System fonts only: the default theme would fetch Google Fonts (nothing is downloaded).
 THEME = gr.themes.Default(
@@ -284,138 +283,6 @@ def toggle_pattern(pattern: str) -> tuple[Any, Any]:
     return gr.update(visible=csv), gr.update(interactive=not csv)
 
 
-LEARN = """
-## What you are looking at
-**The twin world.** A global shallow-water model on the sphere plays the atmosphere: height
-`z` (m, like a 500 hPa surface), winds `u`, `v` (m/s) and a passive `tracer`. Its states are
-the *truth*; we know it exactly, so every analysis can be scored (an OSSE).
-
-**Background.** A 48 h forecast by an *imperfect* model from a perturbed state two days
-earlier: a good first guess with errors that grew over two days (*background - truth*).
-
-**Observations.** The truth sampled at some grid points plus Gaussian noise: random points,
-land stations (dense over continents), a polar-orbiting satellite swath, aircraft tracks between
-airport hubs, or your own points (CSV with `lat, lon[, variable, value]`).
-
-**Analysis and increment.** Data assimilation blends background and observations into the
-analysis. The *increment* (analysis - background) is the correction; a good one cancels the
-background error (compare *increment* with *background - truth* sign-flipped). Without the
-truth, DA checks itself against the observations: the *obs misfit* column is the rms of
-(observation - state) / observation error, *O-B* for the background and *O-A* for an
-analysis; a sound analysis has O-A well below O-B (about 1 means within the observation error).
-
-**3D-Var vs score-based DA.** 3D-Var minimises a quadratic cost with a static
-background-error covariance B: errors are Gaussian, balanced and the same every day. The
-score-based prior (Align-DA) learns p(state | background) with a diffusion model in the latent
-space of a VAE and samples it, guided by the observations (*DPS*: gradient of the observation
-misfit through the decoder; *MMPS*: the same with the Tweedie covariance; *RePaint*: observed
-values written in; *obsfree*: no guidance). *Hybrid* joins the two worlds as operational
-centres do (3DEnVar): the prior's members, drawn without the observations, give a
-flow-dependent B that a variational solve uses beside 3D-Var's static one, and the prior's
-mean given the background (its large scales) is the solve's first guess instead of the
-background itself.
-Several *members* give an ensemble; their *spread* says where the analysis is uncertain.
-
-**Rewards** (higher is better):
-- *accuracy*: Bradley-Terry preference from the latitude-weighted RMSE per variable, against
-  the other rows of the table (0.5 = as good as the rest);
-- *forecast*: minus the normalised MSE of a 48 h forecast started from the analysis;
-- *physics*: the Geo-Score, how geostrophic the winds are compared to the truth (100 % =
-  at least as balanced; the tropics are masked).
-
-**Reward weights.** Alignment gives one weight change (delta) per reward, plus the paper's
-multi-reward -M delta: each from Diffusion-DPO on preference pairs or from a fine-tune on the
-reward's own gradient, whichever gave the better guided analyses on validation cases. Your
-weights mix them: theta = theta_ref + sum_i w_i delta_i, normalised to sum 1, applied at once
-without retraining. All zero is the unaligned prior.
-The *trade-off front* button under the plot analyses the last scenario with every preset
-(two sampler seeds each: the error bars are sampling noise) and marks your weights: a move
-of a slider is worth reading only where it leaves those error bars.
-
-**Reading the numbers.** MSE and MAE are averaged over the variables after dividing by their
-climatological std (the paper's columns); RMSE per variable is in physical units. The small
-trade-off plot places this run beside the baselines and earlier weights of the same scenario.
-
-## Lessons
-Click one: the controls are filled in, the Studio tab opens and the run starts. Each asks a
-question the maps and the table answer. The Classroom tab has the single-observation
-experiment, the ensemble and cycled DA.
-"""
-
-
-#: The Learn tab's lessons: label -> (settings changed from the lesson defaults, what to look
-#: at, the question the maps answer).
-LESSONS: dict[str, tuple[dict[str, Any], str, str]] = {
-    "1 % random observations, DPS guidance": (
-        {},
-        "the increment map beside background - truth (sign-flipped)",
-        "where does the increment cancel the background error, and where is there no "
-        "observation to do it?",
-    ),
-    "10 % random observations (zeta 0.3): more data, smaller errors": (
-        {"density": 10.0, "zeta": 0.3},
-        "the RMSE columns against the 1 % lesson",
-        "how much does ten times more data buy, and for which variables?",
-    ),
-    "10 % with zeta 1: guidance too strong, the prior drifts": (
-        {"density": 10.0},
-        "the obs misfit O-A and the notes",
-        "why can pulling harder towards the observations make the analysis worse?",
-    ),
-    "land stations: the oceans stay uncertain (see the spread)": (
-        {"pattern": "stations", "density": 3.0},
-        "the spread map against the station map",
-        "does the ensemble know where it has no data?",
-    ),
-    "one satellite swath": (
-        {"pattern": "swaths", "density": 3.0},
-        "the error along and away from the swath",
-        "how far from the swath does the information reach?",
-    ),
-    "aircraft tracks between hubs": (
-        {"pattern": "tracks", "density": 2.0},
-        "the error along the routes and over the empty oceans",
-        "what does a network concentrated on a few routes leave uncorrected?",
-    ),
-    "no guidance (obsfree): the prior alone": (
-        {"mode": "obsfree"},
-        "the unaligned prior's MSE against the background's",
-        "what does the learned prior know about the truth without any observation?",
-    ),
-    "physics weight: compare the Geo-Score with the unaligned prior": (
-        {"preset": "physics"},
-        "the physics column and the MSE of the aligned and unaligned rows",
-        "does a more balanced analysis cost accuracy here?",
-    ),
-    "forecast weight, with the 48 h forecast reward": (
-        {"preset": "forecast", "forecast": True},
-        "the forecast column of the aligned and unaligned rows",
-        "is the better analysis also the better start for a forecast?",
-    ),
-}
-
-
-def lessons_text() -> str:
-    """What each lesson asks the user to look at and to conclude (Markdown)."""
-    items = [
-        f"- **{name}**: look at {look}. *{ask[0].upper()}{ask[1:]}*"
-        for name, (_, look, ask) in LESSONS.items()
-    ]
-    return "\n".join(items)
-
-
-def _examples(labels: list[str]) -> tuple[list[str], list[list[Any]]]:
-    def row(preset: str = DEFAULT_PRESET, **kw: Any) -> list[Any]:
-        base = {"case": labels[0], "pattern": "random", "density": 1.0, "noise": 1.0}
-        base |= {"mode": "dps", "zeta": 1.0, "steps": 32, "members": 4, "seed": 0}
-        base |= {"forecast": False} | kw
-        weights = list(st.preset_weights(preset))
-        return [*base.values(), preset, *weights]
-
-    rows = [row(**changes) for changes, _, _ in LESSONS.values()]
-    return list(LESSONS), rows
-
-
 def _observation_controls(labels: list[str]) -> dict[str, Any]:
     lo = st.LIMITS
     return {
@@ -528,48 +395,6 @@ def _output_panel(default_analysis: str) -> dict[str, Any]:
     }
 
 
-def budget_text(studio: st.Studio) -> str:
-    """The Learn tab's paragraph on the compute budget, with this machine's figures."""
-    budget, d = studio.budget, studio.budget.defaults
-    ms = ", ".join(f"{m} {1000 * v:.0f} ms" for m, v in budget.speeds.per_eval.items())
-    most = int(st.LIMITS["members"][1])
-    fit = {
-        m: budget.largest_within(st.Request(mode=m, steps=d.steps, members=1), "members", most)
-        for m in ("dps", "mmps")
-    }
-    steps, members = budget.slider_max("steps"), budget.slider_max("members")
-    return f"""
-**Compute budget.** Each request may use about {budget.seconds:g} s of this machine when it is
-idle (its {parallel_workers()} cores run the unaligned and aligned priors side by side).
-Before a request runs, its cost is estimated: *steps* x 2 denoiser evaluations (one Langevin
-correction each) x *members* x the cost of one evaluation per member, measured when the app
-started ({ms}), for each prior analysis (two with reward weights, one without), plus a few
-seconds for 3D-Var, scores, maps and forecasts. A request above the budget is refused at once
-with the most members or steps that fit: at {d.steps} steps up to {fit["dps"]} DPS or
-{fit["mmps"]} MMPS members fit. Requests at or below the default {d.steps} steps x
-{d.members} members always run: when other work shares the machine they take longer, and the
-notes say how long. The sliders go up to {steps} steps and {members} members (each alone fits
-the budget; both at once do not). The estimate of your settings shows under the sampler
-controls; a request whose page is closed is cancelled, and the queue shows your position and
-the estimated wait.
-"""
-
-
-def _learn_tab(c: dict[str, Any], labels: list[str], studio: st.Studio) -> gr.Examples:
-    gr.Markdown(LEARN.replace("## Lessons", budget_text(studio) + "\n## Lessons"))
-    gr.Markdown(lessons_text())
-    example_labels, example_rows = _examples(labels)
-    names = ["case", "pattern", "density", "noise", "mode", "zeta", "steps", "members", "seed"]
-    names += ["forecast", "preset", *(f"w_{k}" for k in DELTAS)]
-    return gr.Examples(
-        example_rows,
-        [c[n] for n in names],
-        example_labels=example_labels,
-        cache_examples=False,
-        api_visibility="private",
-    )
-
-
 def _wire(c: dict[str, Any], tabs: gr.Tabs, examples: gr.Examples) -> None:
     """Events: the run (API ``/assimilate``), lessons, map re-rendering, presets, CSV upload."""
     names = ["case", "pattern", "density", "noise", "mode", "zeta", "steps", "members", "seed"]
@@ -631,7 +456,7 @@ def build_demo() -> gr.Blocks:
                     with gr.Column(scale=3):
                         c |= _output_panel(default_analysis)
             with gr.Tab("Learn", id="learn"):
-                examples = _learn_tab(c, labels, studio)
+                examples = learn_tab(c, labels, studio)
             with gr.Tab("Classroom", id="classroom"):
                 classroom_tab(labels, [c[f"w_{k}"] for k in DELTAS])
         c["result"] = gr.State(None, time_to_live=SESSION_TTL)

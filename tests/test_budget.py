@@ -101,7 +101,7 @@ def test_a_smaller_budget_refuses_more_and_inf_refuses_nothing():
 def test_the_defaults_lessons_and_front_always_run_and_a_refusal_changes_nothing():
     """Whatever the budget, a request at or below the default steps and members runs: the
     default request, every lesson of the Learn tab, the trade-off front at the defaults."""
-    from alignda import app as page
+    from alignda import learn_tab as learn
 
     studio = st.default_studio()
     before, speeds, load = studio.budget.seconds, studio.budget.speeds, studio.budget.load
@@ -109,7 +109,7 @@ def test_the_defaults_lessons_and_front_always_run_and_a_refusal_changes_nothing
     try:
         studio.budget.seconds = 1.0  # far below any request's cost
         assert studio.check_budget(st.Request()) > 1.0  # estimated above it, and admitted
-        _, lessons = page._examples(studio.labels)
+        _, lessons = learn.lesson_rows(studio.labels)
         names = ["case", "pattern", "density_pct", "noise_scale", "mode", "zeta", "steps"]
         names += ["members", "seed", "forecast"]
         for row in lessons:
@@ -165,7 +165,8 @@ def test_api_refuses_a_request_over_the_budget_at_once(client):
 
 def test_page_states_the_budget_and_its_sliders_agree():
     import app
-    from alignda import app as page
+    from alignda import app as app_module
+    from alignda import learn_tab
 
     studio = st.default_studio()
     sliders = {b.elem_id: b for b in app.demo.blocks.values() if getattr(b, "elem_id", None)}
@@ -177,11 +178,11 @@ def test_page_states_the_budget_and_its_sliders_agree():
         top = int(sliders[name].maximum)
         assert st.LIMITS[name][0] <= top <= st.LIMITS[name][1]
         assert studio.budget.fits(st.Request(mode=cheapest, **smallest | {name: top}))
-    learn = page.budget_text(studio)
+    learn = learn_tab.budget_text(studio)
     assert "Compute budget" in learn and f"about {studio.budget.seconds:g} s" in learn
     assert "always run" in learn
-    assert "Estimated cost" in page.cost_text("dps", 32, 4, 1.0, 1.0, 1.0, 0.0, False)
-    over = page.cost_text("mmps", 256, 16, 1.0, 1.0, 1.0, 0.0, False)
+    assert "Estimated cost" in app_module.cost_text("dps", 32, 4, 1.0, 1.0, 1.0, 0.0, False)
+    over = app_module.cost_text("mmps", 256, 16, 1.0, 1.0, 1.0, 0.0, False)
     assert "Over the compute budget" in over and re.search("lower (members|steps) to", over)
 
 

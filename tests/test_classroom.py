@@ -60,7 +60,7 @@ def test_ensemble_experiment_verifies_its_members():
 
 
 def test_every_lesson_says_what_to_look_at_and_asks_a_question():
-    from alignda.app import LESSONS, lessons_text
+    from alignda.learn_tab import LESSONS, lessons_text
 
     text = lessons_text()
     for name, (_, look, ask) in LESSONS.items():

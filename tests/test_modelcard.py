@@ -110,8 +110,8 @@ ALIGNMENT = {
 
 
 def test_card_carries_the_benchmark_tables_and_a_dry_run_uploads_nothing(tmp_path, monkeypatch):
-    from alignda.checkpoints import DRY_RUN_CARD, upload
     from alignda.cli import main
+    from alignda.upload import DRY_RUN_CARD, upload
 
     folder = tmp_path / "ck"
     shutil.copytree(CHECKPOINT_DIR, folder)

@@ -7,7 +7,6 @@ import argparse
 import json
 from dataclasses import replace
 
-from alignda.checkpoints import upload
 from alignda.cli.common import (
     add_choice,
     add_command,
@@ -22,6 +21,7 @@ from alignda.model.nn.vae import SPACES, VAEConfig
 from alignda.paths import CHECKPOINT_DIR
 from alignda.training.loop import TrainConfig, last_log
 from alignda.training.pipeline import ALL_STAGES, Recipe
+from alignda.upload import upload
 
 
 def vae_configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:

@@ -11,9 +11,9 @@ result.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -23,11 +23,36 @@ from alignda.alignment.rewards import geo_score, normalised_mse
 from alignda.alignment.soup import PRESETS, normalise_weights
 from alignda.analysis.score import Cancelled
 from alignda.runtime import parallel_workers
+from alignda.studio.budget import Budget
 from alignda.studio.request import OverBudget, Request, StudioError
-from alignda.studio.result import ALIGNED_ROW, THREEDVAR, UNALIGNED, Result
+from alignda.studio.result import ALIGNED_ROW, THREEDVAR, UNALIGNED, Result, Scenario
+from alignda.world.stats import WorldStats
 
-if TYPE_CHECKING:  # the service imports this module
-    from alignda.studio.service import Studio
+
+class FrontStudio(Protocol):
+    """What the front needs of a studio (:class:`alignda.studio.service.Studio` is one; the
+    service imports this module, so the front names only this protocol)."""
+
+    aligned_available: bool
+    budget: Budget
+    stats: WorldStats
+
+    def scenario(self, req: Request) -> Scenario:
+        """The request's case observed."""
+        ...
+
+    def analyse(
+        self,
+        req: Request,
+        weights: Mapping[str, float] | None,
+        sc: Scenario,
+        progress: bool = True,
+        workers: int = 1,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> np.ndarray:
+        """Members of the prior with ``weights`` under the request's guidance."""
+        ...
+
 
 #: Weight presets that span the simplex of the deltas, and the unaligned reference.
 FRONT_PRESETS: tuple[str, ...] = (
@@ -59,13 +84,13 @@ def members_geo_score(members: np.ndarray, truth: np.ndarray) -> float:
     return 100.0 * float(geo_score(members, truth).mean())
 
 
-def front_seconds(studio: Studio, req: Request, seeds: int = DEFAULT_SEEDS) -> float:
+def front_seconds(studio: FrontStudio, req: Request, seeds: int = DEFAULT_SEEDS) -> float:
     """Nominal seconds of the front of a request (one analysis per preset and seed)."""
     return len(FRONT_PRESETS) * seeds * studio.budget.analysis_seconds(req)
 
 
 def tradeoff_front(
-    studio: Studio,
+    studio: FrontStudio,
     req: Request,
     seeds: int = DEFAULT_SEEDS,
     stage: Callable[[float, str], None] | None = None,
