@@ -48,3 +48,20 @@ def test_quick_start_uses_one_virtual_environment() -> None:
     start = README.split("```bash", 1)[1].split("```", 1)[0]
     assert start.count("python3 -m venv") == 1
     assert "python app.py" in start and "python -m pytest" in start
+
+
+def test_docs_links_resolve() -> None:
+    """The pages under docs/ link only to files that exist (relative to docs/)."""
+    for page in (ROOT / "docs").glob("*.md"):
+        text = page.read_text()
+        assert "../shared" not in text and "DESIGN.md" not in text, page.name
+        for target in re.findall(r"\]\(((?!https?://)[^)#]+)\)", text):
+            assert (page.parent / target).exists(), (page.name, target)
+
+
+def test_readme_is_a_front_door() -> None:
+    """At most 200 lines: what it is, the two commands, the app, the CLI, headline figures;
+    the rest lives in docs/."""
+    assert len(README.splitlines()) <= 200
+    for page in ("docs/app.md", "docs/results.md", "docs/rebuild.md", "docs/real_fields.md"):
+        assert f"]({page})" in README, page
