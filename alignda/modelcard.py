@@ -151,9 +151,10 @@ def _skill_section(skill: dict | None) -> list[str]:
     ]
     for r in skill["rows"]:
         ratio, lo, hi = r["x3dvar"]
+        ss = "-" if r["spread_skill"] is None else f"{r['spread_skill']:.2f}"
         rows.append(
             f"| {r['network']} | {r['method']} | {r['mse']:.4f} | {ratio:.2f} [{lo:.2f}, {hi:.2f}] "
-            f"| {r['geo_score_pct']:.1f} | {_fmt(r['spread_skill'])} | {r['o_minus_a']:.2f} "
+            f"| {r['geo_score_pct']:.1f} | {ss} | {r['o_minus_a']:.2f} "
             f"({r['o_minus_b']:.2f}) | {r['diverged']} |"
         )
     return [

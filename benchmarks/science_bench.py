@@ -177,7 +177,7 @@ def main() -> None:
                     "x3dvar": [ratio, lo, hi],
                     "rmse_z_m": mean("rmse_z"),
                     "geo_score_pct": 100 * mean("geo"),
-                    "spread_skill": float(ss),
+                    "spread_skill": float(ss) if np.isfinite(ss) else None,
                     "o_minus_a": float(np.nanmean(oa)),
                     "o_minus_b": float(ob.mean()),
                     "diverged": div,
