@@ -601,6 +601,7 @@ def test_app_banner_lists_what_was_derived(tmp_path, monkeypatch):
     derived."""
     import gradio as gr
 
+    from alignda import studio as st
     from alignda.app import build_demo
     from alignda.studio.request import CASES_ENV
 
@@ -610,7 +611,11 @@ def test_app_banner_lists_what_was_derived(tmp_path, monkeypatch):
         _height_only_file(tmp_path, truth.z.values.astype(np.float64)), out, lead_hours=12
     )
     monkeypatch.setenv(CASES_ENV, str(out))
-    demo = build_demo()
+    st.default_studio.cache_clear()  # the process-wide studio is built from the environment
+    try:
+        demo = build_demo()
+    finally:
+        st.default_studio.cache_clear()  # later tests get the shipped cases again
     texts = [b.value or "" for b in demo.blocks.values() if isinstance(b, gr.Markdown)]
     banner = [t for t in texts if t.startswith("**Real atmosphere (height_cases.nc).**")]
     assert len(banner) == 1, texts[:3]
