@@ -79,3 +79,20 @@ def test_cycle_command(tmp_path, capsys):
     assert list(xr.open_dataset(out).experiment.values) == [FREE_RUN, "3D-Var"]
     assert main(["cycle", "--methods", "3dvar,magic", "--out", str(out)]) == 2
     assert "unknown method 'magic'" in capsys.readouterr().err
+
+
+def test_one_hybrid_member_is_the_mean_of_two_with_one_solve(setup):
+    """members=1 asks the hybrid for its deterministic analysis: the recentred mean of the
+    two-member analysis, now from one variational solve (the cycling's default mode)."""
+    bundle, truth0 = setup
+    cases = Cases.open(SHIPPED_CASES)
+    t = cases.times[0]
+    from alignda.obs.operator import observe_case
+
+    bg, obs = cases.background_state(t), observe_case(cases.truth_state(t), 0, density=0.01)
+    one = bundle.prior_method(SamplerSettings("hybrid", 4, members=1)).analyse(bg, obs, seed=5)
+    two = bundle.prior_method(SamplerSettings("hybrid", 4, members=2)).analyse(bg, obs, seed=5)
+    assert one.members.shape[0] == 1
+    np.testing.assert_allclose(one.mean, two.mean, rtol=0, atol=2e-3)  # float32 round-off
+    assert SamplerSettings("hybrid", 4, members=1).work().solves == 1
+    assert SamplerSettings("hybrid", 4, members=2).work().solves == 3

@@ -98,8 +98,9 @@ class SamplerSettings:
     def work(self) -> SamplerWork:
         """What an analysis with these settings computes (the cost model of a budget)."""
         if self.mode == "hybrid":  # obsfree prior members, one solve each and one for the mean
-            ensemble = max(self.members, 2)
-            return SamplerWork("obsfree", self.evaluations, ensemble, ensemble + 1)
+            ensemble = max(self.members, 2)  # (one member asked: only the solve of the mean)
+            solves = 1 if self.members == 1 else ensemble + 1
+            return SamplerWork("obsfree", self.evaluations, ensemble, solves)
         return SamplerWork(self.mode, self.evaluations, self.members, 0)
 
     @property
@@ -216,10 +217,9 @@ def analyse(
             guess = prior_mean_first_guess(
                 denoiser, view, background, hybrid.threedvar.sphere, noise
             )
-        members = hybrid.analyse(prior, obs, background, seed=settings.seed, first_guess=guess)
-        if settings.members == 1:
-            return members.mean(0, keepdims=True)  # the deterministic analysis (recentred)
-        return members
+        if settings.members == 1:  # the deterministic analysis: the mean of the solved members
+            return hybrid.centre(prior, obs, background, first_guess=guess)[None]
+        return hybrid.analyse(prior, obs, background, seed=settings.seed, first_guess=guess)
     zb = _latent_background(codec, background)
     view = SampleCodec(codec, denoiser, zb)
     den = guided_denoiser(denoiser, view, obs, settings)
