@@ -41,7 +41,7 @@ error is; the rank histogram (where the truth falls among the sorted members). *
 mean is smoother than any member (averaging cancels what the members disagree on); a reliable
 ensemble has spread/skill near 1 and a flat histogram; a U shape means the truth often lies
 outside the members: under-dispersion, too little spread for the error (more members do not
-cure it; inflation does)."""
+cure it; inflation does); a dome means over-dispersion, more spread than error."""
 
 CYCLING_TEXT = """### Cycled data assimilation
 A truth run starts from the case; every 48 h it is observed (random network) and each method
