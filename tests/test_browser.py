@@ -115,7 +115,7 @@ def test_a_lesson_fills_the_controls_and_runs(page) -> None:
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Learn").click()
-    page.get_by_text("no guidance (obsfree): the prior alone", exact=True).click()
+    page.get_by_role("button", name="no guidance (obsfree): the prior alone").click()
     expect(page.get_by_role("tab", name="Studio")).to_have_attribute("aria-selected", "true")
     expect(page.locator("#steps input[type=number]")).to_have_value("32")
     _wait_for_results(page)

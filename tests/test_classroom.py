@@ -65,3 +65,22 @@ def test_every_lesson_says_what_to_look_at_and_asks_a_question():
     text = lessons_text()
     for name, (_, look, ask) in LESSONS.items():
         assert f"**{name}**: look at {look}." in text and ask.endswith("?")
+
+
+def test_a_cycling_run_can_be_cancelled(client):
+    """Cancelling a long run stops it early (its worker stops at the next analysis) and the
+    page goes on serving."""
+    import time
+
+    job = client.submit("0", ["3D-Var"], 20, 2.0, 0.0, 0.0, 0.0, 1.0, api_name="/cycle")
+    deadline = time.monotonic() + 120
+    while not job.outputs() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job.outputs(), "no update within 2 minutes"
+    job.cancel()
+    deadline = time.monotonic() + 60
+    while not job.done() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job.done() and len(job.outputs()) < 2 * 20 + 1  # stopped before the end
+    image, text = client.predict("0", "z", 10.0, 100.0, 20.0, api_name="/single_observation")
+    assert "One z observation" in text
