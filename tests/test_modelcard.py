@@ -115,6 +115,8 @@ def test_card_carries_the_benchmark_tables_and_a_dry_run_uploads_nothing(tmp_pat
 
     folder = tmp_path / "ck"
     shutil.copytree(CHECKPOINT_DIR, folder)
+    for name in ("skill.json", "alignment.json"):  # the shipped tables, replaced below
+        (folder / name).unlink(missing_ok=True)
     card = str(build_model_card(folder, REPO))
     assert "No analysis-skill table in this folder" in card and "## Intended uses" in card
     assert "pip install ./alignda" in card and "datasets:" in card
@@ -285,3 +287,10 @@ def test_checkpoints_load_by_repo_id_offline_from_the_hub_cache(fake_hub, tmp_pa
     with pytest.raises(FileNotFoundError, match="someuser/other"):
         checkpoint_dir("someuser/other", cache_dir=cache)
     assert len(hub.requests) == served and not elsewhere
+
+
+def test_the_shipped_card_has_the_shipped_benchmark_tables():
+    card = str(build_model_card(CHECKPOINT_DIR, REPO))
+    skill = json.loads((CHECKPOINT_DIR / "skill.json").read_text())
+    assert skill["command"] in card and "| random 1.0% | hybrid |" in card
+    assert "No alignment table" not in card and "| -M | mse |" in card
