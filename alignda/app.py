@@ -16,7 +16,6 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -27,6 +26,7 @@ from alignda import studio as st  # noqa: E402
 from alignda.alignment.soup import DELTAS, PRESETS  # noqa: E402
 from alignda.analysis.score import ANALYSIS_MODES, Cancelled  # noqa: E402
 from alignda.classroom_tab import classroom_tab  # noqa: E402
+from alignda.events import client_left  # noqa: E402
 from alignda.learn_tab import DEFAULT_PRESET, learn_tab  # noqa: E402
 from alignda.runtime import (  # noqa: E402
     default_device,
@@ -62,21 +62,6 @@ WEIGHT_LABELS = {
 
 def _error(err: Exception) -> gr.Error:
     return gr.Error(str(err).strip("'\""), title="Cannot run this request")
-
-
-def client_left() -> Callable[[], bool]:
-    """Whether the client of the event being served has gone (closed the page or the
-    connection, or cancelled): gradio marks the event dead or drops it, but cannot stop a
-    function running in a thread; the studio asks this before every denoiser evaluation."""
-    from gradio.context import LocalContext
-
-    blocks, event_id = LocalContext.blocks.get(None), LocalContext.event_id.get(None)
-    queue = getattr(blocks, "_queue", None)
-    events = getattr(queue, "event_ids_to_events", None)
-    event = events.get(event_id) if events is not None else None
-    if event is None:  # not served through the queue (a direct call)
-        return lambda: False
-    return lambda: not event.alive or event_id not in events
 
 
 def _output_dir() -> Path:

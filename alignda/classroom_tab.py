@@ -21,6 +21,7 @@ from alignda import studio as st
 from alignda.alignment.soup import DELTAS
 from alignda.analysis.score import Cancelled
 from alignda.evaluation.cycling import CycleConfig, errors_dataset
+from alignda.events import client_left
 from alignda.studio import classroom as cl
 from alignda.world.variables import VARIABLE_NAMES
 
@@ -151,7 +152,7 @@ def cycle(
     config = CycleConfig(cycles=int(cycles), density=float(density_pct) / 100.0)
     studio = st.default_studio()
     steps: queue.Queue = queue.Queue()
-    stop = threading.Event()
+    stop, left = threading.Event(), client_left()
     outcome: dict[str, Any] = {}
 
     def work() -> None:
@@ -163,14 +164,15 @@ def cycle(
                 config,
                 dict(zip(DELTAS, weights, strict=True)),
                 on_step=steps.put,
-                stop=stop.is_set,
+                stop=lambda: stop.is_set() or left(),
             )
         except Exception as err:  # noqa: BLE001 (reported to the page below)
             outcome["error"] = err
         finally:
             steps.put(None)
 
-    thread = threading.Thread(target=work, daemon=True)
+    # not a daemon: at exit the interpreter waits for it (at most one analysis once stopped)
+    thread = threading.Thread(target=work, name="alignda-cycling", daemon=False)
     thread.start()
     done: list = []
     try:
@@ -180,7 +182,7 @@ def cycle(
             status = f"cycle {step.cycle + 1} of {config.cycles}: {step.method} analysed"
             yield st.figure_array(cl.sawtooth_figure(ds, config.cycles)), status, None
     finally:  # the page cancelled (Stop) or the client left: stop at the next analysis
-        stop.set()
+        stop.set()  # (not joined here: closing the generator must not block the server)
     thread.join()
     if "error" in outcome:
         err = outcome["error"]
