@@ -10,6 +10,8 @@ files with sha256, limits, how to load it) all come from the manifest;
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +135,23 @@ def _eval_results(manifest: dict) -> list[EvalResult]:
             )
         )
     return results
+
+
+def write_benchmark(
+    path: str | Path, script: str, cases: str, settings: str, **tables: Any
+) -> Path:
+    """Write a benchmark's tables for the card (``skill.json``, ``alignment.json``) with the
+    command that made them (this process's arguments), the date, the cases and settings."""
+    record = {
+        "command": f"python {script} " + " ".join(sys.argv[1:]),
+        "date": time.strftime("%Y-%m-%d"),
+        "cases": cases,
+        "settings": settings,
+        **tables,
+    }
+    path = Path(path)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return path
 
 
 def _benchmark(folder: Path, name: str) -> dict | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from alignda.alignment.soup import DELTAS, RewardSoup, delta_digest, load_deltas
 from alignda.analysis.first_guess import FirstGuessSettings
 from alignda.analysis.score import SamplerSettings
 from alignda.bundle import load_bundle
+from alignda.modelcard import write_benchmark
 from alignda.paths import CHECKPOINT_DIR
 from alignda.studio.request import LIMITS
 from alignda.world.cases import Cases
@@ -162,14 +162,13 @@ def main() -> None:
             hres, list(HYBRID_VARIANTS), f"hybrid (default mode), {args.cases}"
         )
     if args.json:
-        record = {
-            "command": "python benchmarks/alignment_bench.py " + " ".join(sys.argv[1:]),
-            "date": time.strftime("%Y-%m-%d"),
-            "cases": f"{len(cases)} cases of {args.cases}, {args.density:g} % random obs",
-            "settings": f"{args.steps} steps, {args.members} members",
-            "tables": tables,
-        }
-        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
+        write_benchmark(
+            args.json,
+            "benchmarks/alignment_bench.py",
+            f"{len(cases)} cases of {args.cases}, {args.density:g} % random obs",
+            f"{args.steps} steps, {args.members} members",
+            tables=tables,
+        )
 
 
 if __name__ == "__main__":

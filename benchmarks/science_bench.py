@@ -13,10 +13,7 @@ Also prints decode(encode(truth)): RMSE per variable and Geo-Score.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,6 +25,7 @@ from alignda.analysis.score import DivergenceError, SamplerSettings
 from alignda.bundle import load_bundle
 from alignda.evaluation import metrics
 from alignda.evaluation.experiments import NETWORKS
+from alignda.modelcard import write_benchmark
 from alignda.obs.operator import observe_case
 from alignda.paths import CHECKPOINT_DIR
 from alignda.world.cases import Cases
@@ -190,14 +188,13 @@ def main() -> None:
                 f"{ob.mean():>6.2f}{div:>4}{secs[name]:>6.1f}"
             )
     if args.json:
-        record = {
-            "command": "python benchmarks/science_bench.py " + " ".join(sys.argv[1:]),
-            "date": time.strftime("%Y-%m-%d"),
-            "cases": f"{len(times)} cases of {args.cases}",
-            "settings": f"{args.steps} steps, {args.members} members, weights {args.preset}",
-            "rows": table,
-        }
-        Path(args.json).write_text(json.dumps(record, indent=1) + "\n")
+        write_benchmark(
+            args.json,
+            "benchmarks/science_bench.py",
+            f"{len(times)} cases of {args.cases}",
+            f"{args.steps} steps, {args.members} members, weights {args.preset}",
+            rows=table,
+        )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from alignda.evaluation import metrics as M
-from alignda.world.grid import DEFAULT_GRID
+from alignda.world.grid import COORD_ATOL, DEFAULT_GRID
 
 # Equally spaced, descending: cell bounds are 90, 45, 0, -45, -90 deg, so the raw weights are
 # sin90 - sin45 = 1 - r/2 (polar bands) and sin45 - sin0 = r/2 (tropical bands), r = sqrt(2).
@@ -402,7 +402,7 @@ def test_studio_scores_on_the_stored_climatology_whatever_the_computed_grid() ->
     stored = load_file(str(CHECKPOINT_DIR / "world_stats.safetensors"))["latitude"]
     computed = gaussian_latitudes(len(stored))
     assert np.allclose(stored, computed, rtol=0, atol=1e-12)  # equal up to round-off
-    assert M.COORD_ATOL > 1e3 * np.abs(stored - computed).max()
+    assert COORD_ATOL > 1e3 * np.abs(stored - computed).max()
 
 
 # --------------------------------------------------------------------------------------------

@@ -294,3 +294,21 @@ def test_the_shipped_card_has_the_shipped_benchmark_tables():
     skill = json.loads((CHECKPOINT_DIR / "skill.json").read_text())
     assert skill["command"] in card and "| random 1.0% | hybrid |" in card
     assert "No alignment table" not in card and "| -M | mse |" in card
+
+
+def test_write_benchmark_records_the_command_and_the_card_reads_it(tmp_path, monkeypatch):
+    from alignda.modelcard import ALIGNMENT_NAME, write_benchmark
+
+    folder = tmp_path / "ck"
+    shutil.copytree(CHECKPOINT_DIR, folder)
+    monkeypatch.setattr("sys.argv", ["alignment_bench.py", "--n", "2"])
+    path = write_benchmark(
+        folder / ALIGNMENT_NAME,
+        "benchmarks/alignment_bench.py",
+        "2 cases",
+        "4 steps",
+        tables=ALIGNMENT["tables"],
+    )
+    record = json.loads(path.read_text())
+    assert record["command"] == "python benchmarks/alignment_bench.py --n 2"
+    assert "`python benchmarks/alignment_bench.py --n 2`" in str(build_model_card(folder, REPO))

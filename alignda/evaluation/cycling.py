@@ -70,9 +70,9 @@ class CycleStep:
     seconds: float
 
 
-def _errors(x: np.ndarray, truth: np.ndarray, w: np.ndarray, scale: np.ndarray):
+def _errors(x: np.ndarray, truth: np.ndarray, grid: Grid, scale: np.ndarray):
     """(rmse per variable, normalised MSE) of a state (C, nlat, nlon)."""
-    sq = ((x - truth) ** 2 * w).mean(axis=(-2, -1))
+    sq = grid.area_mean((x - truth) ** 2)
     return np.sqrt(sq), float((sq / scale**2).mean())
 
 
@@ -94,7 +94,7 @@ def cycle(
     gen = torch.Generator().manual_seed(config.seed)
     steps = int(round(config.hours * HOUR / config.world.dt))
     scale = np.asarray(scale, dtype=np.float64)
-    w = Grid(*np.shape(truth0)[-2:]).weights[:, None]
+    grid = Grid(*np.shape(truth0)[-2:])
 
     s = truth_model.from_physical(torch.as_tensor(truth0, dtype=torch.float32)[None])
     forcing = truth_model.new_forcing(1, gen)
@@ -126,8 +126,8 @@ def cycle(
             analysis = members.mean(0)
             if not np.isfinite(analysis).all():
                 raise FloatingPointError(f"{name}: non-finite analysis at cycle {c}")
-            bg_rmse, bg_mse = _errors(background, truth, w, scale)
-            an_rmse, an_mse = _errors(analysis, truth, w, scale)
+            bg_rmse, bg_mse = _errors(background, truth, grid, scale)
+            an_rmse, an_mse = _errors(analysis, truth, grid, scale)
             spread = members.std(0, ddof=1) if len(members) > 1 else np.zeros_like(analysis)
             step = CycleStep(
                 c,
@@ -136,7 +136,7 @@ def cycle(
                 an_mse,
                 bg_rmse,
                 an_rmse,
-                np.sqrt((spread**2 * w).mean(axis=(-2, -1))),
+                np.sqrt(grid.area_mean(spread**2)),
                 seconds,
             )
             steps_done.append(step)

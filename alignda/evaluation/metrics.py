@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from alignda.world.grid import cell_area_weights
+from alignda.world.grid import cell_area_weights, same_coordinate
 from alignda.world.variables import VARIABLE_NAMES, VARIABLES
 
 __all__ = [
@@ -85,21 +85,9 @@ def _check_same_vars(a: xr.Dataset, b: xr.Dataset, na: str, nb: str) -> None:
         raise ValueError("variables differ: " + "; ".join(parts))
 
 
-#: Largest difference between two float coordinates taken as the same point: computed
-#: coordinates (e.g. Gaussian latitudes) differ in their last bits across CPUs and libraries.
-COORD_ATOL = 1e-6
-
-
-def _same_coordinate(x: np.ndarray, y: np.ndarray) -> bool:
-    """Equal coordinate values: floats within :data:`COORD_ATOL`, anything else exactly."""
-    if np.issubdtype(x.dtype, np.floating) and np.issubdtype(y.dtype, np.floating):
-        return bool(np.allclose(x, y, rtol=0.0, atol=COORD_ATOL))
-    return np.array_equal(x, y)
-
-
 def aligned_to(a: xr.Dataset, b: xr.Dataset, na: str = "a", nb: str = "b") -> xr.Dataset:
     """``a`` on ``b``'s coordinates, after checking that shared dims have equal sizes and the
-    same coordinate values (floats within :data:`COORD_ATOL`); ``ValueError`` otherwise.
+    same coordinate values (:func:`alignda.world.grid.same_coordinate`); ``ValueError`` otherwise.
 
     Taking one set of coordinates keeps xarray from dropping points whose float coordinates
     differ in the last bits (its arithmetic aligns by exact label)."""
@@ -109,7 +97,7 @@ def aligned_to(a: xr.Dataset, b: xr.Dataset, na: str = "a", nb: str = "b") -> xr
                 f"dim {dim!r} has size {a.sizes[dim]} in {na} but {b.sizes[dim]} in {nb}"
             )
         if dim in a.coords and dim in b.coords:
-            if not _same_coordinate(a[dim].values, b[dim].values):
+            if not same_coordinate(a[dim].values, b[dim].values):
                 raise ValueError(f"coordinate {dim!r} differs between {na} and {nb}")
             a = a.assign_coords({dim: b[dim]})
     return a

@@ -10,6 +10,20 @@ from functools import cached_property
 
 import numpy as np
 
+#: Largest difference between two float coordinates taken as the same point: computed
+#: coordinates (e.g. Gaussian latitudes) differ in their last bits across CPUs and libraries.
+COORD_ATOL = 1e-6
+
+
+def same_coordinate(x: np.ndarray, y: np.ndarray) -> bool:
+    """Equal coordinate values: floats within :data:`COORD_ATOL`, anything else exactly."""
+    x, y = np.asarray(x), np.asarray(y)
+    if x.shape != y.shape:
+        return False
+    if np.issubdtype(x.dtype, np.floating) and np.issubdtype(y.dtype, np.floating):
+        return bool(np.allclose(x, y, rtol=0.0, atol=COORD_ATOL))
+    return np.array_equal(x, y)
+
 
 def gaussian_latitudes(nlat: int) -> np.ndarray:
     """Gauss-Legendre latitudes in degrees, descending (north first)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from alignda.world.grid import same_coordinate
 from alignda.world.sphere import GRAVITY
 from alignda.world.variables import VARIABLE_NAMES, VARIABLES
 
@@ -278,8 +279,7 @@ def _merge(parts: list[xr.Dataset], where: str) -> xr.Dataset:
     first = parts[0]
     for part in parts[1:]:
         for dim in ("latitude", "longitude"):
-            a, b = first[dim].values, part[dim].values
-            if a.shape != b.shape or not np.allclose(a, b, rtol=0.0, atol=1e-6):
+            if not same_coordinate(first[dim].values, part[dim].values):
                 raise ValueError(f"{where}: the files are on different grids ({dim} differs)")
     parts = [p.assign_coords(latitude=first.latitude, longitude=first.longitude) for p in parts]
     merged = xr.merge(parts, join="inner", compat="override")
