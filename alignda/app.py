@@ -27,7 +27,8 @@ from alignda.alignment.soup import DELTAS, PRESETS  # noqa: E402
 from alignda.analysis.score import ANALYSIS_MODES, Cancelled  # noqa: E402
 from alignda.classroom_tab import classroom_tab  # noqa: E402
 from alignda.events import client_left  # noqa: E402
-from alignda.learn_tab import DEFAULT_PRESET, learn_tab  # noqa: E402
+from alignda.experiment import DEFAULT, DEFAULT_PRESET  # noqa: E402
+from alignda.learn_tab import learn_tab  # noqa: E402
 from alignda.runtime import (  # noqa: E402
     default_device,
     gpu_task,
@@ -116,7 +117,7 @@ def assimilate(
         members: ensemble size, 1 to 16. A request whose cost on this machine when idle
             (steps x members x the mode's cost, two analyses with reward weights) exceeds the
             compute budget (ALIGNDA_BUDGET_S, default 60 s) is refused with what to lower,
-            unless it is at or below the default 32 steps x 4 members: those always run (on
+            unless it is at or below the default steps x members: those always run (on
             a busy machine more slowly, with a note).
         seed: seed of the observation network, its noise and the sampler.
         w_accuracy: reward weight of the accuracy-aligned delta (>= 0).
@@ -166,7 +167,10 @@ def _arguments(given: dict[str, Any]) -> dict[str, Any]:
 def _request(points_csv: str | None = None, **kw: Any) -> st.Request:
     """The Request of the page's controls (``kw``: :data:`_REQUEST_FIELDS` and the weights)."""
     weights = tuple(kw.pop(k) for k in _WEIGHTS)
-    return st.Request(**kw, weights=weights, points_csv=points_csv)
+    density = kw.pop("density_pct")
+    if isinstance(density, int | float) and not isinstance(density, bool):
+        density = density / 100.0  # the page's slider is in percent
+    return st.Request(**kw, density=density, weights=weights, points_csv=points_csv)
 
 
 def assimilate_gpu_seconds(*args: Any, **kwargs: Any) -> int:
@@ -269,7 +273,7 @@ def toggle_pattern(pattern: str) -> tuple[Any, Any]:
 
 
 def _observation_controls(labels: list[str]) -> dict[str, Any]:
-    lo = st.LIMITS
+    lo, o = st.LIMITS, DEFAULT.observing
     return {
         "case": gr.Dropdown(
             labels,
@@ -279,7 +283,7 @@ def _observation_controls(labels: list[str]) -> dict[str, Any]:
             elem_id="case",
         ),
         "pattern": gr.Dropdown(
-            PATTERN_CHOICES, value="random", label="observation pattern", elem_id="pattern"
+            PATTERN_CHOICES, value=o.pattern, label="observation pattern", elem_id="pattern"
         ),
         "points": gr.File(
             label="CSV points: lat, lon[, variable, value] (max 1 MB)",
@@ -288,10 +292,12 @@ def _observation_controls(labels: list[str]) -> dict[str, Any]:
             visible=False,
             elem_id="points",
         ),
-        "density": gr.Slider(0.1, 100, value=1.0, step=0.1, label="density (% of grid points)"),
+        "density": gr.Slider(
+            0.1, 100, value=100 * o.density, step=0.1, label="density (% of grid points)"
+        ),
         "noise": gr.Slider(
             *lo["noise_scale"],
-            value=1.0,
+            value=o.noise_scale,
             step=0.1,
             label="obs noise std (x z 10 m, u/v 1 m/s, tracer 0.02)",
         ),

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from alignda.alignment.soup import RewardSoup, load_deltas
+from alignda.alignment.soup import RewardSoup, load_deltas, normalise_weights
 from alignda.analysis.hybrid import HybridEnVar
-from alignda.analysis.methods import PriorMethod, VariationalMethod
+from alignda.analysis.methods import HybridMethod, PriorMethod, VariationalMethod, prior_method
 from alignda.analysis.score import SamplerSettings
 from alignda.analysis.threedvar import BackgroundError, ThreeDVar
 from alignda.checkpoints import CheckpointError, checkpoint_dir, read_manifest, resolve
@@ -61,26 +62,31 @@ class ModelBundle:
         config = self.manifest.get("aligned", {}).get("config", {})
         return tuple(config.get("sampler_steps", ()))
 
+    def network(self, weights: Mapping[str, float] | Sequence[float] | None = None) -> nn.Module:
+        """The prior's network for reward ``weights`` (the soup's mix; the reference network
+        without weights or with all zero). Weights without usable deltas are refused, saying
+        why."""
+        if not weights or not any(normalise_weights(weights).values()):
+            return self.prior
+        if self.soup is None:
+            raise CheckpointError(
+                f"{self.folder} has no usable aligned deltas"
+                + (f": {self.soup_problem}" if self.soup_problem else "")
+            )
+        return self.soup.network(weights)
+
     def prior_method(
         self,
         settings: SamplerSettings | None = None,
         weights: Mapping[str, float] | Sequence[float] | None = None,
         **kwargs,
-    ) -> PriorMethod:
-        """The prior (aligned with ``weights`` when given and the soup exists) under
-        ``settings`` as an :class:`~alignda.analysis.methods.AnalysisMethod`; ``kwargs`` go
-        to :class:`~alignda.analysis.methods.PriorMethod` (workers, progress, stop, name)."""
-        net = self.prior
-        if weights:
-            if self.soup is None:
-                raise CheckpointError(
-                    f"{self.folder} has no usable aligned deltas"
-                    + (f": {self.soup_problem}" if self.soup_problem else "")
-                )
-            net = self.soup.network(weights)
-        return PriorMethod(
-            prior_denoiser(net), self.codec, settings or SamplerSettings(), self.hybrid, **kwargs
-        )
+    ) -> PriorMethod | HybridMethod:
+        """The prior (aligned with ``weights`` when given) under ``settings`` (default: the
+        project's defaults) as an :class:`~alignda.analysis.methods.AnalysisMethod`;
+        ``kwargs`` go to :func:`~alignda.analysis.methods.prior_method` (workers, progress,
+        stop, name)."""
+        net = prior_denoiser(self.network(weights))
+        return prior_method(net, self.codec, settings or SamplerSettings(), self.hybrid, **kwargs)
 
 
 def load_bundle(

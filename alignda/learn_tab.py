@@ -9,10 +9,12 @@ import gradio as gr
 
 from alignda import studio as st
 from alignda.alignment.soup import DELTAS
+from alignda.experiment import DEFAULT, DEFAULT_PRESET
 from alignda.runtime import parallel_workers
 
-#: The weights preset the page starts with and the lessons use.
-DEFAULT_PRESET = "balanced"
+#: The lessons teach the guidance of the latent sampler: DPS unless a lesson changes it (the
+#: rest of their settings are the project's defaults).
+LESSON_MODE = "dps"
 
 LEARN = """
 ## What you are looking at
@@ -138,9 +140,10 @@ def lesson_rows(labels: list[str]) -> tuple[list[str], list[list[Any]]]:
     """The lessons' labels and their rows of control values (the Examples of the tab)."""
 
     def row(preset: str = DEFAULT_PRESET, **kw: Any) -> list[Any]:
-        base = {"case": labels[0], "pattern": "random", "density": 1.0, "noise": 1.0}
-        base |= {"mode": "dps", "zeta": 1.0, "steps": 32, "members": 4, "seed": 0}
-        base |= {"forecast": False} | kw
+        o, m = DEFAULT.observing, DEFAULT.method
+        base = {"case": labels[0], "pattern": o.pattern, "density": 100 * o.density}
+        base |= {"noise": o.noise_scale, "mode": LESSON_MODE, "zeta": m.zeta, "steps": m.steps}
+        base |= {"members": m.members, "seed": DEFAULT.seed, "forecast": False} | kw
         weights = list(st.preset_weights(preset))
         return [*base.values(), preset, *weights]
 

@@ -30,6 +30,7 @@ from alignda.alignment.soup import DELTAS, RewardSoup, delta_digest, load_deltas
 from alignda.analysis.first_guess import FirstGuessSettings
 from alignda.analysis.score import SamplerSettings
 from alignda.bundle import load_bundle
+from alignda.experiment import DEFAULT
 from alignda.modelcard import write_benchmark
 from alignda.paths import CHECKPOINT_DIR
 from alignda.studio.request import LIMITS
@@ -99,8 +100,8 @@ def main() -> None:
     ap.add_argument("--deltas", default=str(CHECKPOINT_DIR), help="folder or safetensors file")
     ap.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
     ap.add_argument("--json", help="also write the tables here (the model card reads it)")
-    ap.add_argument("--members", type=int, default=4)
-    ap.add_argument("--steps", type=int, default=32)
+    ap.add_argument("--members", type=int, default=DEFAULT.method.members)
+    ap.add_argument("--steps", type=int, default=DEFAULT.method.steps)
     ap.add_argument("--density", type=float, default=1.0, help="random obs density, in %%")
     ap.add_argument("--no-hybrid", dest="hybrid", action="store_false")
     ap.add_argument("--curves", action="store_true")
@@ -120,7 +121,7 @@ def main() -> None:
     tag += f"_s{args.steps}_m{args.members}_d{args.density:g}"
     if args.hybrid:  # the hybrid's results also depend on its weight and first guess
         fg = FirstGuessSettings()
-        tag += f"_hb{bundle.hybrid.beta:g}_{SamplerSettings().first_guess}"
+        tag += f"_hb{bundle.hybrid.beta:g}_{DEFAULT.method.first_guess}"
         tag += f"_t{fg.t:g}d{fg.draws}l{fg.lmax}"
     cache = ResultCache(Path(args.out) / f"{tag}.json")
     print(f"{args.cases}: {len(cases)} cases, {args.density:g} % random obs, deltas {args.deltas}")

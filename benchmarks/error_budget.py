@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # alignda from the
 
 from alignda.analysis.hybrid import HybridEnVar  # noqa: E402
 from alignda.bundle import load_bundle  # noqa: E402
+from alignda.experiment import DEFAULT  # noqa: E402
 from alignda.obs.operator import observe_case  # noqa: E402
 from alignda.paths import CHECKPOINT_DIR  # noqa: E402
 from alignda.world.grid import Grid  # noqa: E402
@@ -212,7 +213,9 @@ def main() -> None:
     ap.add_argument("--spinup-cycles", type=int, default=4, help="cycles before cases count")
     ap.add_argument("--spinup-days", type=float, default=15.0, help="truth spin-up")
     ap.add_argument("--members", type=int, default=8, help="oracle ensemble size")
-    ap.add_argument("--density", type=float, default=0.01, help="random observations")
+    ap.add_argument(
+        "--density", type=float, default=DEFAULT.observing.density, help="random observations"
+    )
     ap.add_argument("--beta", default="0.5,0.9", help="EnVar ensemble weights")
     ap.add_argument("--seed", type=int, default=99, help="a world seed never trained on")
     ap.add_argument(

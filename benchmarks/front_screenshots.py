@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+from alignda.experiment import DEFAULT
+
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ALIGNDA_BUDGET_S", "inf")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # alignda from the clone
@@ -34,8 +36,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--physics", default="0,10", help="physics weights, one screenshot each")
     ap.add_argument("--out", default="docs/images")
-    ap.add_argument("--steps", type=int, default=32)
-    ap.add_argument("--members", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=DEFAULT.method.steps)
+    ap.add_argument("--members", type=int, default=DEFAULT.method.members)
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     args = ap.parse_args()
     from playwright.sync_api import expect, sync_playwright

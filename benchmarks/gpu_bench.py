@@ -17,14 +17,18 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from alignda.analysis.score import SamplerSettings, analyse
+from alignda.analysis.score import analyse
 from alignda.bundle import load_bundle
+from alignda.experiment import DEFAULT
 from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import observe_case
 from alignda.paths import SHIPPED_CASES
 from alignda.runtime import worker_threads
 from alignda.studio.placement import Placed, PlacedCodec
 from alignda.world.cases import Cases
+
+#: The guidance the GPU timings sample (the latent sampler's own cost).
+GUIDED = "dps"
 
 #: (label, steps, members): the app's defaults, then the issue's 128 x 2 target (<= 1 s on H100).
 CONFIGS = (("app default", 32, 4), ("128 x 2", 128, 2))
@@ -47,7 +51,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--device", help="cuda, cuda:1, cpu (default: CUDA when present)")
     p.add_argument("--repeats", type=int, help="timed runs per configuration (CUDA 3, CPU 1)")
-    p.add_argument("--density", type=float, default=0.01, help="observed fraction of grid points")
+    p.add_argument(
+        "--density", type=float, default=DEFAULT.observing.density, help="observed fraction"
+    )
     p.add_argument("--case", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="smaller settings, one repeat")
     p.add_argument("--request", action="store_true", help="also time one full app request")
@@ -69,7 +75,7 @@ def main() -> None:
     print(f"load checkpoints to {device}: {time.perf_counter() - t0:.2f} s; {obs.count} obs")
 
     def run(steps: int, members: int, workers: int) -> np.ndarray:
-        settings = SamplerSettings(mode="dps", steps=steps, members=members, seed=0)
+        settings = replace(DEFAULT.method, mode=GUIDED, steps=steps, members=members, seed=0)
         return analyse(denoiser, codec, background, obs, settings, workers=workers)
 
     with worker_threads() as cpu_workers:
@@ -113,7 +119,7 @@ def main() -> None:
         t0 = time.perf_counter()
         studio = st.Studio(device=device, budget_s=float("inf"))
         print(f"studio start (load + calibrate): {time.perf_counter() - t0:.2f} s")
-        req = st.Request(case=str(args.case), mode="dps", steps=32, members=4)
+        req = st.Request(case=str(args.case), mode=GUIDED)
         for attempt in ("first (no cache)", "weights changed"):
             t0 = time.perf_counter()
             result = studio.run(req)

@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 import numpy as np
 import torch
 from scipy.ndimage import uniform_filter
 
 from alignda.analysis.hybrid import HybridEnVar
-from alignda.analysis.score import SamplerSettings
 from alignda.bundle import load_bundle
+from alignda.experiment import DEFAULT
 from alignda.obs.operator import observe_case
 from alignda.world.cases import Cases, GenerateConfig
 from alignda.world.grid import Grid
@@ -76,7 +77,7 @@ def main() -> None:
         return float(np.mean(((x - t) ** 2 * w).mean(axis=(-2, -1)) / std**2))
 
     err2 = ((bg - truth) ** 2 * w).mean(axis=(0, -2, -1))
-    method = bundle.prior_method(SamplerSettings("obsfree", 32, members=args.members))
+    method = bundle.prior_method(replace(DEFAULT.method, mode="obsfree", members=args.members))
     prior = np.stack([method.analyse(b, None, seed=k).members for k, b in enumerate(bg)])
     oracle = oracle_ensemble(cases, times, args.members, seed=1234)
     print(f"# {args.cases}: {len(times)} cases, {args.members} members")
@@ -94,7 +95,7 @@ def main() -> None:
         ratio = " ".join(f"{r:.2f}" for r in np.sqrt(spread2 / err2))
         print(f"{name}: spread / background error (z u v q) {ratio}; eddy correlation {corr}")
 
-    obs = [observe_case(t, k, pattern="random", density=0.01) for k, t in enumerate(truth)]
+    obs = [observe_case(t, k, density=DEFAULT.observing.density) for k, t in enumerate(truth)]
     ref = np.mean(
         [mse(bundle.threedvar.analyse(b, o), t) for b, o, t in zip(bg, obs, truth, strict=True)]
     )
@@ -107,13 +108,13 @@ def main() -> None:
             print(f"hybrid, {name} members, beta {beta} loc {loc:g} km: {r / ref:.3f} x 3D-Var")
 
     for guess in ("prior-mean", "background"):
-        hybrid = bundle.prior_method(SamplerSettings("hybrid", 32, members=4, first_guess=guess))
+        hybrid = bundle.prior_method(replace(DEFAULT.method, first_guess=guess))
         out = [
             hybrid.analyse(b, o, seed=k).members.mean(0)
             for k, (b, o) in enumerate(zip(bg, obs, strict=True))
         ]
         r = np.mean([mse(a, t) for a, t in zip(out, truth, strict=True)])
-        print(f"hybrid, 4 members, {guess} first guess: {r / ref:.3f} x 3D-Var")
+        print(f"default hybrid, {guess} first guess: {r / ref:.3f} x 3D-Var")
 
     train_bg, train_truth = Cases.open(args.train).pairs()
     f_train = regression_features(train_bg.astype(np.float64), std)

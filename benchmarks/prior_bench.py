@@ -19,6 +19,7 @@ from alignda.analysis.score import SamplerSettings, analyse
 from alignda.bundle import load_bundle
 from alignda.evaluation.experiments import case_arrays, draw_observations, run_methods, scores
 from alignda.evaluation.metrics import format_table
+from alignda.experiment import DEFAULT
 from alignda.model.prior import prior_denoiser
 from alignda.paths import SHIPPED_CASES
 from alignda.viz.maps import map_panel, save_png
@@ -34,12 +35,14 @@ def peak_rss_mb() -> float:
 def main() -> None:
     """Print the skill table, speed figures and peak RSS; write maps."""
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--density", type=float, default=0.01)
-    p.add_argument("--steps", type=int, default=32)
-    p.add_argument("--zeta", type=float, default=1.0)
+    p.add_argument("--density", type=float, default=DEFAULT.observing.density)
+    p.add_argument("--steps", type=int, default=DEFAULT.method.steps)
+    p.add_argument("--zeta", type=float, default=DEFAULT.method.zeta)
     p.add_argument("--n-cases", type=int, default=None)
     p.add_argument("--modes", default="obsfree,repaint,dps,mmps")
-    p.add_argument("--members", type=int, default=8, help="ensemble size; the analysis is its mean")
+    p.add_argument(
+        "--members", type=int, default=DEFAULT.method.members, help="ensemble size (mean: analysis)"
+    )
     args = p.parse_args()
     torch.set_grad_enabled(False)
 
@@ -68,7 +71,7 @@ def main() -> None:
     # Speed at the default steps and at the paper's 128 x 2 settings, one member.
     for steps, corr in ((args.steps, 1), (128, 2)):
         for mode in ("obsfree", "dps"):
-            s = SamplerSettings(mode=mode, steps=steps, corrections=corr, zeta=args.zeta)
+            s = SamplerSettings(mode=mode, steps=steps, corrections=corr, zeta=args.zeta, members=1)
             run = partial(analyse, den, codec, bg[0], obs[0], s)
             run()
             t0 = time.perf_counter()

@@ -18,7 +18,9 @@ import numpy as np
 import torch
 
 from alignda import studio as st
+from alignda.experiment import DEFAULT
 from alignda.runtime import usable_cores
+from alignda.studio.scoring import result_table
 
 
 def ms(fn: Callable[[], object], repeat: int) -> float:
@@ -33,8 +35,8 @@ def ms(fn: Callable[[], object], repeat: int) -> float:
 def main() -> None:
     """Print the figures."""
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--members", type=int, default=4)
-    p.add_argument("--steps", type=int, default=32)
+    p.add_argument("--members", type=int, default=DEFAULT.method.members)
+    p.add_argument("--steps", type=int, default=DEFAULT.method.steps)
     p.add_argument("--repeat", type=int, default=10)
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -83,7 +85,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows |= {
             "3D-Var": ms(lambda: studio.threedvar_analysis(sc), 2) / 1000,
-            "scores table": ms(lambda: studio.score(result, None, None), 2) / 1000,
+            "scores table": ms(lambda: result_table(result, studio.grid, studio.stats), 2) / 1000,
             "maps (8 panels, PNG)": ms(
                 lambda: st.render_maps(result, "z", st.ALIGNED_ROW, f"{tmp}/m.png"), 2
             )

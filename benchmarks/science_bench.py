@@ -25,6 +25,7 @@ from alignda.analysis.score import DivergenceError, SamplerSettings
 from alignda.bundle import load_bundle
 from alignda.evaluation import metrics
 from alignda.evaluation.experiments import NETWORKS
+from alignda.experiment import DEFAULT
 from alignda.modelcard import write_benchmark
 from alignda.obs.operator import observe_case
 from alignda.paths import CHECKPOINT_DIR
@@ -71,13 +72,16 @@ def main() -> None:
     p.add_argument("--n-cases", dest="n_cases", type=int, default=8)
     p.add_argument("--checkpoints", default=str(CHECKPOINT_DIR))
     p.add_argument("--modes", default="dps")
-    p.add_argument("--members", type=int, default=4)
-    p.add_argument("--steps", type=int, default=32)
+    p.add_argument("--members", type=int, default=DEFAULT.method.members)
+    p.add_argument("--steps", type=int, default=DEFAULT.method.steps)
     p.add_argument("--zeta", type=float)
     p.add_argument("--gamma", type=float)
     p.add_argument("--beta", type=float, default=0.02, help="hybrid: ensemble weight")
     p.add_argument(
-        "--first-guess", dest="first_guess", default="prior-mean", help="hybrid: or background"
+        "--first-guess",
+        dest="first_guess",
+        default=DEFAULT.method.first_guess,
+        help="hybrid: or background",
     )
     p.add_argument("--loc-km", dest="loc_km", type=float, default=1500.0)
     p.add_argument("--networks", help="e.g. random:0.01,stations:0.05 (default: all)")

@@ -14,6 +14,7 @@ from alignda.analysis.score import SamplerSettings
 from alignda.bundle import load_bundle
 from alignda.evaluation.experiments import draw_observations, run_methods, scores
 from alignda.evaluation.metrics import format_table
+from alignda.experiment import DEFAULT
 from alignda.world.cases import Cases
 
 
@@ -22,8 +23,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--val", default="data/world/val.nc")
     p.add_argument("--n-cases", type=int, default=8)
-    p.add_argument("--density", type=float, default=0.01)
-    p.add_argument("--steps", type=int, default=32)
+    p.add_argument("--density", type=float, default=DEFAULT.observing.density)
+    p.add_argument("--steps", type=int, default=DEFAULT.method.steps)
     p.add_argument("--zetas", default="0.25,0.5,1,2,4")
     p.add_argument("--gamma", type=float, default=0.0, help="> 0: SDA-normalised DPS")
     args = p.parse_args()
@@ -36,7 +37,7 @@ def main() -> None:
     bundle = load_bundle()
     methods = [
         bundle.prior_method(
-            SamplerSettings(mode="dps", steps=args.steps, zeta=zeta, gamma=args.gamma),
+            SamplerSettings(mode="dps", steps=args.steps, zeta=zeta, gamma=args.gamma, members=1),
             name=f"dps zeta={zeta:g}",
         )
         for zeta in map(float, args.zetas.split(","))

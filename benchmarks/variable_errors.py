@@ -20,6 +20,7 @@ from alignda.alignment.rewards import Forecaster
 from alignda.alignment.selection import scenarios
 from alignda.analysis.score import SamplerSettings
 from alignda.bundle import load_bundle
+from alignda.experiment import DEFAULT
 from alignda.world.cases import Cases
 from alignda.world.variables import VARIABLE_NAMES
 
@@ -36,12 +37,14 @@ def main() -> None:
     ap.add_argument("--cases", default="data/heldout99/test.nc")
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--checkpoints", default=None, help="folder (default: the shipped one)")
-    ap.add_argument("--density", type=float, default=1.0, help="random obs density, in %%")
+    ap.add_argument(
+        "--density", type=float, default=DEFAULT.observing.density, help="random obs, fraction"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     bundle = load_bundle(args.checkpoints)
     scale = bundle.stats.std
-    cases = scenarios(Cases.open(args.cases), args.n, args.density / 100.0)
+    cases = scenarios(Cases.open(args.cases), args.n, args.density)
     forecast = Forecaster()
 
     def per_variable(x: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -55,7 +58,7 @@ def main() -> None:
             "3D-Var": bundle.variational().analyse(sc.background, sc.obs).mean,
         }
         for name, w in WEIGHTS.items():
-            method = bundle.prior_method(SamplerSettings(mode="dps", seed=i), w)
+            method = bundle.prior_method(SamplerSettings(mode="dps", seed=i, members=1), w)
             states[name] = method.analyse(sc.background, sc.obs).mean
         for name, x in states.items():
             fc = forecast(np.asarray(x)[None])[0]

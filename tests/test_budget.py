@@ -110,10 +110,11 @@ def test_the_defaults_lessons_and_front_always_run_and_a_refusal_changes_nothing
         studio.budget.seconds = 1.0  # far below any request's cost
         assert studio.check_budget(st.Request()) > 1.0  # estimated above it, and admitted
         _, lessons = learn.lesson_rows(studio.labels)
-        names = ["case", "pattern", "density_pct", "noise_scale", "mode", "zeta", "steps"]
+        names = ["case", "pattern", "density", "noise_scale", "mode", "zeta", "steps"]
         names += ["members", "seed", "forecast"]
         for row in lessons:
-            lesson = st.Request(**dict(zip(names, row, strict=False)))
+            fields = dict(zip(names, row, strict=False))
+            lesson = st.Request(**fields | {"density": fields["density"] / 100})
             assert studio.check_budget(lesson) > 1.0
         estimates = [studio.estimate(st.Request(mode=m)) for m in ANALYSIS_MODES]
         for _ in range(3):

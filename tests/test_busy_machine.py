@@ -27,7 +27,7 @@ def app_defaults(**kw) -> list:
     """The page's own default request (hybrid, 32 steps x 4 members, 1 %, balanced weights)."""
     d = st.Request()
     weights = weight_args(d.weights)
-    values = {"case": d.case, "pattern": d.pattern, "density_pct": d.density_pct}
+    values = {"case": d.case, "pattern": d.pattern, "density_pct": 100 * d.density}
     values |= {"mode": d.mode, "steps": d.steps, "members": d.members, **weights}
     return assimilate_args(**values | kw)
 

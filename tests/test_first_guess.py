@@ -11,7 +11,8 @@ from alignda.analysis.first_guess import (
     large_scales,
     prior_mean_first_guess,
 )
-from alignda.analysis.score import SampleCodec, SamplerSettings, _latent_background, analyse
+from alignda.analysis.methods import prior_method
+from alignda.analysis.score import SampleCodec, SamplerSettings, analyse, latent_background
 from alignda.bundle import load_bundle
 from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import observe_case
@@ -33,7 +34,7 @@ def cases() -> Cases:
 
 def first_guess(bundle, background: np.ndarray, seed: int, **kw) -> np.ndarray:
     den = prior_denoiser(bundle.prior)
-    view = SampleCodec(bundle.codec, den, _latent_background(bundle.codec, background))
+    view = SampleCodec(bundle.codec, den, latent_background(bundle.codec, background))
     gen = torch.Generator().manual_seed(seed)
     sphere = bundle.threedvar.sphere
     return prior_mean_first_guess(den, view, background, sphere, gen, FirstGuessSettings(**kw))
@@ -96,11 +97,10 @@ def test_hybrid_first_guess_setting(bundle, cases: Cases) -> None:
     den = prior_denoiser(bundle.prior)
     base = SamplerSettings(mode="hybrid", steps=4, corrections=0, members=2)
     prior = analyse(den, bundle.codec, bg, None, replace(base, mode="obsfree"))
-    plain = analyse(
-        den, bundle.codec, bg, obs, replace(base, first_guess="background"), hybrid=bundle.hybrid
-    )
+    plain = prior_method(den, bundle.codec, replace(base, first_guess="background"), bundle.hybrid)
+    plain = plain.analyse(bg, obs).members
     np.testing.assert_allclose(plain, bundle.hybrid.analyse(prior, obs, bg), atol=1e-4)
-    mean = analyse(den, bundle.codec, bg, obs, base, hybrid=bundle.hybrid)
+    mean = prior_method(den, bundle.codec, base, bundle.hybrid).analyse(bg, obs).members
     assert base.first_guess == "prior-mean" and not np.allclose(mean, plain)
     guess = first_guess(bundle, bg, 0)  # not the seed stream of the analysis: differs a little
     centre = bundle.hybrid.centre(prior, obs, bg, first_guess=guess)

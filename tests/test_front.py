@@ -11,7 +11,7 @@ from alignda.alignment.soup import DELTAS, PRESETS, normalise_weights
 from alignda.studio.front import members_geo_score, on_scale
 from tests.app_api import assimilate_args
 
-FAST = {"mode": "dps", "steps": 4, "members": 1, "density_pct": 2.0}
+FAST = {"mode": "dps", "steps": 4, "members": 1, "density": 0.02}
 
 
 @pytest.fixture(scope="module")

@@ -64,7 +64,7 @@ def test_the_seed_fixes_the_members(bundle, scenario) -> None:
 
 def test_aligned_weights_change_the_prior(bundle, scenario) -> None:
     _, background, obs = scenario
-    s = SamplerSettings(mode="dps", steps=3)
+    s = SamplerSettings(mode="dps", steps=3, members=1)
     plain = bundle.prior_method(s).analyse(background, obs).members
     aligned = bundle.prior_method(s, {"physics": 1.0}).analyse(background, obs).members
     assert bundle.soup is not None and not np.allclose(plain, aligned)
@@ -83,7 +83,7 @@ def test_bundle_without_deltas_or_b(tmp_path, scenario) -> None:
     with pytest.raises(CheckpointError, match="no 3D-Var background error"):
         b.variational()
     _, background, obs = scenario
-    s = SamplerSettings(mode="dps", steps=2)
+    s = SamplerSettings(mode="dps", steps=2, members=1)
     assert np.isfinite(b.prior_method(s).analyse(background, obs).members).all()
 
 

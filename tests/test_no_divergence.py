@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from alignda.analysis.hybrid import HybridEnVar
-from alignda.analysis.score import SamplerSettings, analyse
+from alignda.analysis.methods import prior_method
+from alignda.analysis.score import SamplerSettings
 from alignda.analysis.threedvar import BackgroundError, ThreeDVar
 from alignda.checkpoints import resolve
 from alignda.evaluation.experiments import NETWORKS
@@ -37,6 +38,6 @@ def test_analysis_does_not_diverge(models, mode, pattern, density) -> None:
         t = cases.times[k]
         truth, bg = cases.truth_state(t), cases.background_state(t)
         obs = observe_case(truth, k, pattern=pattern, density=density)
-        members = analyse(den, codec, bg, obs, settings, hybrid=hybrid)
+        members = prior_method(den, codec, settings, hybrid).analyse(bg, obs).members
         assert np.isfinite(members).all()
         assert obs.misfit(members.mean(0)) < obs.misfit(bg), (pattern, density, k)

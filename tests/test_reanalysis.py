@@ -483,7 +483,7 @@ def test_studio_serves_real_cases_and_says_so(real_file, tmp_path):
     )
     studio = st.Studio(cases=out)
     assert studio.real_fields
-    result = studio.run(st.Request(case="0", density_pct=2.0, mode="dps", steps=4, members=1))
+    result = studio.run(st.Request(case="0", density=0.02, mode="dps", steps=4, members=1))
     said = studio.real_fields_note()
     assert said.startswith(OUT_OF_DISTRIBUTION_NOTE) and said in result.notes
     assert "Derived: z from the winds by nonlinear balance" in said and "Rescaled: 200 hPa" in said

@@ -11,6 +11,7 @@ import torch
 
 from alignda.alignment.soup import export_deltas, load_deltas
 from alignda.analysis.hybrid import HybridEnVar
+from alignda.analysis.methods import prior_method
 from alignda.analysis.score import SamplerSettings, analyse
 from alignda.analysis.threedvar import BackgroundError, ThreeDVar
 from alignda.checkpoints import CheckpointError, register
@@ -18,7 +19,7 @@ from alignda.model.codec import LatentCodec
 from alignda.model.diffusion import EpsilonDenoiser
 from alignda.model.nn.dit import DiT, DiTConfig
 from alignda.model.nn.vae import VAE, VAEConfig
-from alignda.obs.operator import observe_case
+from alignda.obs.operator import Observations, observe_case
 from alignda.training.loop import TrainConfig, load_state, train
 from alignda.training.pipeline import Recipe, fit_to_budget, scaled
 from alignda.training.prior import export_prior
@@ -208,12 +209,16 @@ def test_hybrid_without_ensemble_weight_is_3dvar(states: np.ndarray) -> None:
 
 def test_hybrid_mode_needs_its_parts(states: np.ndarray) -> None:
     with pytest.raises(ValueError, match="HybridEnVar"):
-        analyse(None, None, states[0], None, SamplerSettings(mode="hybrid", members=2))
+        prior_method(None, None, SamplerSettings(mode="hybrid", members=2))
+    with pytest.raises(ValueError, match="guidance of the latent sampler"):
+        analyse(None, None, states[0], None, SamplerSettings(mode="hybrid"))
     var = ThreeDVar(BackgroundError.load("checkpoints/threedvar_b.safetensors"))
+    hybrid = prior_method(None, None, SamplerSettings(mode="hybrid"), HybridEnVar(var))
+    no_obs = Observations(
+        mask=np.zeros(states[0].shape, bool), values=np.zeros(states[0].shape), noise_std=[1.0] * 4
+    )
     with pytest.raises(ValueError, match="observation"):
-        analyse(
-            None, None, states[0], None, SamplerSettings(mode="hybrid"), hybrid=HybridEnVar(var)
-        )
+        hybrid.analyse(states[0], no_obs)
 
 
 def test_deltas_of_another_prior_are_refused(tmp_path) -> None:

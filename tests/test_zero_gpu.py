@@ -41,7 +41,7 @@ from alignda.studio.budget import GPU_MAX_S, GPU_MIN_S
 studio = st.default_studio()
 d = st.Request()
 args = dict(
-    case="0", pattern="random", density_pct=d.density_pct, noise_scale=d.noise_scale,
+    case="0", pattern="random", density_pct=100 * d.density, noise_scale=d.noise_scale,
     mode=d.mode, zeta=d.zeta, steps=d.steps, members=d.members, seed=0, w_accuracy=0.0,
     w_forecast=0.0, w_physics=0.0, w_multi=1.0, forecast=False,
 )

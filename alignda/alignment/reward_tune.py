@@ -77,7 +77,7 @@ class TuneConfig:
             raise ValueError(f"anchor must be >= 0, got {self.anchor}")
         if not 0.0 <= self.t_min <= self.t_max <= 1.0:
             raise ValueError(f"need 0 <= t_min <= t_max <= 1, got {self.t_min}, {self.t_max}")
-        if self.sampler.mode == "hybrid":
+        if not self.sampler.latent:
             raise ValueError("the rollouts run the latent sampler: obsfree or a guidance mode")
         if not 0.0 < self.density <= 1.0:
             raise ValueError(f"density must be in (0, 1], got {self.density}")

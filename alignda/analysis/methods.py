@@ -1,9 +1,15 @@
-"""One interface for every analysis method: 3D-Var and the score-based prior (any guidance
-mode, the hybrid included) are called the same way and answer the same :class:`Analysis`.
+"""One interface for every analysis method: 3D-Var, the score-based prior under any guidance
+and the hybrid are called the same way and answer the same :class:`Analysis`.
 
     method.analyse(background, obs, seed=0) -> Analysis(members, mean, spread, seconds)
 
-Code that compares methods (the studio, the CLI, the evaluation and the benchmarks) takes any
+- :class:`VariationalMethod`: 3D-Var with the static B;
+- :class:`PriorMethod`: the latent prior sampled under a guidance mode (DPS, MMPS, ...);
+- :class:`HybridMethod`: 3DEnVar whose ensemble is the prior's unguided members and whose
+  first guess is the prior's conditional mean (or the background).
+
+:func:`prior_method` is the one place that maps a mode name to its class. Code that compares
+methods (the studio, the CLI, the evaluation, cycling and the benchmarks) takes any
 :class:`AnalysisMethod` and never needs to know which one it runs.
 """
 
@@ -16,11 +22,18 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from alignda.analysis.first_guess import prior_mean_first_guess
 from alignda.analysis.hybrid import HybridEnVar
-from alignda.analysis.score import SamplerSettings, analyse
+from alignda.analysis.score import (
+    HYBRID,
+    SampleCodec,
+    SamplerSettings,
+    analyse,
+    latent_background,
+)
 from alignda.analysis.threedvar import ThreeDVar
 from alignda.model.codec import LatentCodec
-from alignda.model.diffusion import EpsilonDenoiser
+from alignda.model.diffusion import EpsilonDenoiser, member_generators
 from alignda.obs.operator import Observations
 
 
@@ -77,16 +90,19 @@ class VariationalMethod:
         return timed(self.name, lambda: self.threedvar.analyse(background, obs)[None])
 
 
+#: The noise stream of the hybrid's first guess: one no member (0..63) uses.
+FIRST_GUESS_STREAM = 1000
+
+
 @dataclass
 class PriorMethod:
-    """The score-based prior p(x | x_b) under ``settings`` (guidance mode, steps, members);
-    the hybrid mode needs ``hybrid``. ``workers``, ``progress`` and ``stop`` are passed to
+    """The latent prior p(x | x_b) sampled under ``settings`` (a guidance mode, its steps and
+    members). ``workers``, ``progress`` and ``stop`` are passed to
     :func:`alignda.analysis.score.analyse`. ``name`` defaults to the mode."""
 
     denoiser: EpsilonDenoiser
     codec: LatentCodec
     settings: SamplerSettings
-    hybrid: HybridEnVar | None = None
     workers: int = 1
     progress: bool = False
     stop: Callable[[], bool] | None = None
@@ -94,21 +110,83 @@ class PriorMethod:
 
     def __post_init__(self) -> None:
         self.name = self.name or self.settings.mode
+        if not self.settings.latent:
+            raise ValueError(f"PriorMethod samples a guidance mode, not {self.settings.mode!r}")
+
+    def sample(self, background: np.ndarray, obs: Observations | None, seed: int) -> np.ndarray:
+        """Members (M, C, H, W) sampled with ``seed`` (it replaces the settings' seed)."""
+        return analyse(
+            self.denoiser,
+            self.codec,
+            background,
+            obs,
+            replace(self.settings, seed=seed),
+            progress=self.progress,
+            workers=self.workers,
+            stop=self.stop,
+        )
 
     def analyse(self, background: np.ndarray, obs: Observations, seed: int = 0) -> Analysis:
         """Members sampled with ``seed`` (it replaces the settings' seed)."""
-        settings = replace(self.settings, seed=seed)
-        return timed(
-            self.name,
-            lambda: analyse(
-                self.denoiser,
-                self.codec,
-                background,
-                obs,
-                settings,
-                progress=self.progress,
-                workers=self.workers,
-                stop=self.stop,
-                hybrid=self.hybrid,
-            ),
-        )
+        return timed(self.name, lambda: self.sample(background, obs, seed))
+
+
+@dataclass
+class HybridMethod:
+    """3DEnVar (:class:`~alignda.analysis.hybrid.HybridEnVar`) whose ensemble is ``prior``'s
+    unguided members and whose first guess is the prior's conditional mean
+    (``first_guess="prior-mean"``, :mod:`alignda.analysis.first_guess`) or the background.
+    ``members``: analysis members; one gives the deterministic analysis (one solve)."""
+
+    prior: PriorMethod
+    envar: HybridEnVar
+    first_guess: str = "prior-mean"
+    members: int = 1
+    name: str = HYBRID
+
+    def __post_init__(self) -> None:
+        if self.prior.settings.observed:
+            raise ValueError("the hybrid's ensemble is the prior's unguided (obsfree) members")
+
+    def guess(self, background: np.ndarray, seed: int) -> np.ndarray | None:
+        """The first guess (None: the background)."""
+        if self.first_guess == "background":
+            return None
+        den, codec = self.prior.denoiser, self.prior.codec
+        view = SampleCodec(codec, den, latent_background(codec, background))
+        noise = member_generators(seed, [FIRST_GUESS_STREAM])[0]
+        return prior_mean_first_guess(den, view, background, self.envar.threedvar.sphere, noise)
+
+    def analyse(self, background: np.ndarray, obs: Observations, seed: int = 0) -> Analysis:
+        """The analysis members (one: the deterministic analysis) with ``seed``."""
+        if obs.count == 0:
+            raise ValueError("the hybrid needs at least one observation")
+
+        def solve() -> np.ndarray:
+            ensemble = self.prior.sample(background, None, seed)
+            guess = self.guess(background, seed)
+            if self.members == 1:
+                return self.envar.centre(ensemble, obs, background, first_guess=guess)[None]
+            return self.envar.analyse(ensemble, obs, background, seed=seed, first_guess=guess)
+
+        return timed(self.name, solve)
+
+
+def prior_method(
+    denoiser: EpsilonDenoiser,
+    codec: LatentCodec,
+    settings: SamplerSettings,
+    envar: HybridEnVar | None = None,
+    workers: int = 1,
+    progress: bool = False,
+    stop: Callable[[], bool] | None = None,
+    name: str = "",
+) -> PriorMethod | HybridMethod:
+    """The analysis method of ``settings.mode`` on the prior ``denoiser``: a guidance mode's
+    :class:`PriorMethod`, or the :class:`HybridMethod` (which needs ``envar``)."""
+    if settings.latent:
+        return PriorMethod(denoiser, codec, settings, workers, progress, stop, name)
+    if envar is None:
+        raise ValueError(f"mode {settings.mode!r} needs the 3D-Var B: pass envar=HybridEnVar(...)")
+    ensemble = PriorMethod(denoiser, codec, settings.ensemble(), workers, progress, stop)
+    return HybridMethod(ensemble, envar, settings.first_guess, settings.members, name or HYBRID)

@@ -15,8 +15,6 @@ from azula.denoise import Denoiser, DiracPosterior
 from azula.noise import Schedule
 from torch import Tensor
 
-from alignda.analysis.first_guess import prior_mean_first_guess
-from alignda.analysis.hybrid import HybridEnVar
 from alignda.model.codec import LatentCodec
 from alignda.model.diffusion import AncestralPCSampler, EpsilonDenoiser, member_generators
 from alignda.model.guidance import MODES, LatentObservation, guided
@@ -54,15 +52,22 @@ class Interruptible(Denoiser):
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    """How an analysis is sampled (defaults sized for a 2-core CPU)."""
+    """How an analysis method runs: its ``mode`` (a guidance of the latent sampler, or the
+    hybrid, see :data:`ANALYSIS_MODES`) and that mode's settings.
 
-    mode: str = "dps"
+    These defaults are the project's defaults (the app's, the command line's and the
+    benchmarks'): the hybrid, 32 steps, 4 members, zeta 1; :mod:`alignda.experiment` builds
+    every experiment on them. Which class runs a mode is
+    :func:`alignda.analysis.methods.prior_method`'s business alone.
+    """
+
+    mode: str = "hybrid"
     steps: int = 32
     corrections: int = 1
     delta: float = 0.1
     zeta: float = 1.0
     gamma: float = 0.01  # > 0: SDA-normalised DPS likelihood; 0.01 chosen on validation cases
-    members: int = 1
+    members: int = 4
     seed: int = 0
     first_guess: str = "prior-mean"  # hybrid only: or "background"
 
@@ -91,17 +96,28 @@ class SamplerSettings:
         return asdict(self)
 
     @property
+    def latent(self) -> bool:
+        """Whether the mode samples the latent prior itself (a guidance mode, not the hybrid's
+        variational solve)."""
+        return self.mode in MODES
+
+    @property
     def observed(self) -> bool:
         """Whether the analysis uses the observations (every mode but ``obsfree``)."""
         return self.mode != "obsfree"
 
     def work(self) -> SamplerWork:
         """What an analysis with these settings computes (the cost model of a budget)."""
-        if self.mode == "hybrid":  # obsfree prior members, one solve each and one for the mean
-            ensemble = max(self.members, 2)  # (one member asked: only the solve of the mean)
-            solves = 1 if self.members == 1 else ensemble + 1
-            return SamplerWork("obsfree", self.evaluations, ensemble, solves)
+        if self.mode == HYBRID:  # obsfree prior members, one solve each and one for the mean
+            prior = self.ensemble()  # (one member asked: only the solve of the mean)
+            solves = 1 if self.members == 1 else prior.members + 1
+            return SamplerWork(prior.mode, self.evaluations, prior.members, solves)
         return SamplerWork(self.mode, self.evaluations, self.members, 0)
+
+    def ensemble(self) -> SamplerSettings:
+        """The hybrid's prior ensemble: unguided (obsfree) members, two at least (its
+        covariance needs them)."""
+        return replace(self, mode="obsfree", members=max(self.members, 2))
 
     @property
     def evaluations(self) -> int:
@@ -115,7 +131,7 @@ class SamplerSettings:
             return f"lower zeta (now {self.zeta:g}) or use more steps"
         if self.mode == "obsfree":
             return "obsfree ignores the observations: choose a guided mode to use them"
-        if self.mode == "hybrid":
+        if self.mode == HYBRID:
             return "use more members (a larger ensemble)"
         return "try the hybrid or DPS"
 
@@ -153,14 +169,15 @@ class SampleCodec:
 
 #: Every analysis mode: the guidance modes of the latent sampler, and the hybrid
 #: ensemble-variational solve with prior members as its ensemble (:mod:`alignda.analysis.hybrid`).
-ANALYSIS_MODES = (*MODES, "hybrid")
+HYBRID = "hybrid"
+ANALYSIS_MODES = (*MODES, HYBRID)
 #: First guesses of the hybrid: the prior's conditional mean (:mod:`alignda.analysis.first_guess`)
 #: or the background itself.
 FIRST_GUESSES = ("prior-mean", "background")
-FIRST_GUESS_STREAM = 1000  # the first guess's noise: a stream no member (0..63) uses
 
 
-def _latent_background(codec: LatentCodec, background: np.ndarray) -> torch.Tensor:
+def latent_background(codec: LatentCodec, background: np.ndarray) -> torch.Tensor:
+    """The background's latent (1, c, h, w); refuses a background that is not finite (C, H, W)."""
     xb = torch.as_tensor(np.asarray(background), dtype=torch.float32)
     if xb.ndim != 3 or not torch.isfinite(xb).all():
         raise ValueError("background must be a finite (C, nlat, nlon) array")
@@ -192,9 +209,10 @@ def analyse(
     progress: bool = False,
     workers: int = 1,
     stop: Callable[[], bool] | None = None,
-    hybrid: HybridEnVar | None = None,
 ) -> np.ndarray:
-    """Analysis members (members, C, nlat, nlon) in physical units.
+    """Members (members, C, nlat, nlon) in physical units of the latent sampler under a
+    guidance mode (``settings.latent``; the hybrid is
+    :class:`~alignda.analysis.methods.HybridMethod`).
 
     Member i draws its noise from its own generator (seed, i), so the members are the same
     however they are split: ``workers > 1`` samples groups of members in parallel threads
@@ -202,25 +220,12 @@ def analyse(
     Every mode is thread-safe (MMPS uses reverse-mode autograd only). ``stop``: asked before
     every denoiser evaluation; when it answers true the sampling raises :class:`Cancelled`.
     """
-    if settings.mode == "hybrid":
-        if hybrid is None:
-            raise ValueError("mode 'hybrid' needs the 3D-Var B: pass hybrid=HybridEnVar(...)")
-        if obs is None or obs.count == 0:
-            raise ValueError("mode 'hybrid' needs at least one observation")
-        # The covariance needs two prior members at least; one member asked: the analysis.
-        ensemble = replace(settings, mode="obsfree", members=max(settings.members, 2))
-        prior = analyse(denoiser, codec, background, None, ensemble, progress, workers, stop)
-        guess = None
-        if settings.first_guess == "prior-mean":
-            view = SampleCodec(codec, denoiser, _latent_background(codec, background))
-            noise = member_generators(settings.seed, [FIRST_GUESS_STREAM])[0]
-            guess = prior_mean_first_guess(
-                denoiser, view, background, hybrid.threedvar.sphere, noise
-            )
-        if settings.members == 1:  # the deterministic analysis: the mean of the solved members
-            return hybrid.centre(prior, obs, background, first_guess=guess)[None]
-        return hybrid.analyse(prior, obs, background, seed=settings.seed, first_guess=guess)
-    zb = _latent_background(codec, background)
+    if not settings.latent:
+        raise ValueError(
+            f"mode {settings.mode!r} is not a guidance of the latent sampler: run it through "
+            "alignda.analysis.methods.prior_method"
+        )
+    zb = latent_background(codec, background)
     view = SampleCodec(codec, denoiser, zb)
     den = guided_denoiser(denoiser, view, obs, settings)
     if stop is not None:
@@ -272,7 +277,7 @@ def evaluation_seconds(
     many threads evaluate at once, as analyses run side by side: the cores then slow each
     other down (measured 1.7x on 2 cores), and the figure includes it. About 1 s in all.
     """
-    zb = _latent_background(codec, background)
+    zb = latent_background(codec, background)
     shape = (batch, *zb.shape[1:])
     x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
     t = torch.tensor(0.5)

@@ -9,11 +9,18 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from alignda.alignment.soup import PRESETS
-from alignda.analysis.score import ANALYSIS_MODES, FIRST_GUESSES
+from alignda.analysis.score import ANALYSIS_MODES
 from alignda.checkpoints import HUB_ENV
-from alignda.cli.common import add_choice, add_command, add_out, comma_list, out_path
-from alignda.obs.networks import PATTERNS
+from alignda.cli.common import add_command, add_out, comma_list, out_path
+from alignda.cli.flags import (
+    add_method_args,
+    add_observing_args,
+    add_weight_args,
+    experiment_from_args,
+    method_from_args,
+    observing_from_args,
+)
+from alignda.experiment import DEFAULT
 from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
 from alignda.world.cases import (
     Cases,
@@ -23,7 +30,7 @@ from alignda.world.cases import (
 def cmd_assimilate(args: argparse.Namespace) -> None:
     """One analysis of a case: write members, mean and spread to netCDF."""
 
-    from alignda.analysis.score import SamplerSettings, analysis_dataset
+    from alignda.analysis.score import analysis_dataset
     from alignda.bundle import load_bundle
     from alignda.obs.operator import observe_case
     from alignda.runtime import worker_threads
@@ -33,75 +40,46 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
         raise ValueError(f"--seed must be >= 0, got {args.seed}")
     if not (math.isfinite(args.noise_scale) and args.noise_scale >= 0):
         raise ValueError(f"--noise-scale must be finite and >= 0, got {args.noise_scale}")
+    exp = experiment_from_args(args)
     out = out_path(args)
     cases = Cases.open(args.cases)
-    t = cases.time_of(args.case)
+    t = cases.time_of(exp.case)
     truth, bg = cases.truth_state(t), cases.background_state(t)
     grid = Grid(*truth.shape[-2:])
+    o = exp.observing
     obs = observe_case(
         truth,
-        args.seed,
-        pattern=args.pattern,
-        density=args.density,
+        exp.seed,
+        pattern=o.pattern,
+        density=o.density,
         points=Path(args.points) if args.points else None,
-        noise_scale=args.noise_scale,
-    )
-    settings = SamplerSettings(
-        mode=args.mode,
-        steps=args.steps,
-        corrections=args.corrections,
-        zeta=args.zeta,
-        gamma=args.gamma,
-        members=args.members,
-        seed=args.seed,
-        first_guess=args.first_guess,
+        noise_scale=o.noise_scale,
     )
     folder = None if (args.hub_repo or os.environ.get(HUB_ENV)) else args.checkpoints
     bundle = load_bundle(folder, repo_id=args.hub_repo, prior=args.prior)
-    weights = _weights(args)
+    weights = exp.weight_dict
     with worker_threads() as workers:  # groups of members side by side, one thread each
         method = bundle.prior_method(
-            settings,
+            exp.sampler,
             weights if any(weights.values()) else None,
             workers=workers,
             progress=not args.quiet,
         )
-        members = method.analyse(bg, obs, seed=args.seed).members
+        members = method.analyse(bg, obs, seed=exp.seed).members
     ds = analysis_dataset(
         members,
         grid,
         t,
         attrs={
-            "settings": json.dumps(settings.to_dict()),
-            "pattern": f"csv points {Path(args.points).name}" if args.points else args.pattern,
-            "density": args.density,
-            "noise_scale": args.noise_scale,
+            "settings": json.dumps(exp.sampler.to_dict()),
+            "pattern": f"csv points {Path(args.points).name}" if args.points else o.pattern,
+            "density": o.density,
+            "noise_scale": o.noise_scale,
             "reward_weights": json.dumps(weights),
         },
     )
     ds.to_netcdf(out)
-    print(f"analysis ({settings.members} member(s), {settings.mode}) -> {out}")
-
-
-def _weights(args: argparse.Namespace) -> dict[str, float]:
-    """Normalised reward weights from ``--preset`` or ``--weights`` (default: unaligned)."""
-    from alignda.alignment.soup import normalise_weights
-
-    if args.preset and args.weights:
-        raise ValueError("give --preset or --weights, not both")
-    if args.preset:
-        if args.preset not in PRESETS:
-            raise ValueError(f"unknown preset {args.preset!r}; choose one of {list(PRESETS)}")
-        return normalise_weights(PRESETS[args.preset])
-    if not args.weights:
-        return normalise_weights({})
-    try:
-        values = [float(x) for x in args.weights.split(",")]
-    except ValueError:
-        raise ValueError(
-            f"--weights must be comma-separated numbers, got {args.weights!r}"
-        ) from None
-    return normalise_weights(values)
+    print(f"analysis ({exp.method.members} member(s), {exp.method.mode}) -> {out}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -115,10 +93,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace, workers: int) -> None:
     import numpy as np
 
-    from alignda.analysis.score import SamplerSettings
     from alignda.bundle import load_bundle
     from alignda.evaluation.metrics import format_table
-    from alignda.evaluation.tables import EvalConfig, Evaluator, tradeoff_figure
+    from alignda.evaluation.tables import PAPER_MODE, EvalConfig, Evaluator, tradeoff_figure
     from alignda.viz.maps import save_png
 
     modes = comma_list(args.modes, ANALYSIS_MODES, "analysis mode", "--modes")
@@ -129,10 +106,9 @@ def _evaluate(args: argparse.Namespace, workers: int) -> None:
     truth = np.stack([cases.truth_state(t) for t in times])
     bg = np.stack([cases.background_state(t) for t in times])
     future = np.stack([cases.future_truth(t, 48) for t in times])
-    sampler = SamplerSettings(
-        steps=args.steps, members=args.members, zeta=args.zeta, gamma=args.gamma, seed=args.seed
-    )
-    cfg = EvalConfig(density=args.density, pattern=args.pattern, sampler=sampler)
+    sampler = method_from_args(args, mode=PAPER_MODE, seed=args.seed)
+    o = observing_from_args(args)
+    cfg = EvalConfig(o.density, o.noise_scale, o.pattern, sampler=sampler)
     out.mkdir(exist_ok=True)
     head = (
         f"{len(times)} cases of {args.cases}, {args.density:.0%} {args.pattern} obs, "
@@ -173,79 +149,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--cases", default=str(SHIPPED_CASES), help="cases file (netCDF of truth and backgrounds)"
     )
     a.add_argument("--case", default="0", help="index or analysis time (e.g. 2000-07-04T00)")
-    add_choice(
-        a,
-        "--pattern",
-        choices=PATTERNS,
-        what="observation pattern",
-        default="random",
-        help="observation network drawn from the truth (unless --points)",
-    )
-    a.add_argument(
-        "--density",
-        type=float,
-        default=0.01,
-        help="observed fraction of the grid points, 0..1 (0.01 = 1 %%)",
-    )
+    add_observing_args(a, "observation network drawn from the truth (unless --points)")
     a.add_argument(
         "--points", help="CSV of observed points: lat, lon[, variable, value] (replaces --pattern)"
     )
-    a.add_argument(
-        "--noise-scale",
-        type=float,
-        default=1.0,
-        help="obs error std as a multiple of z 10 m, u/v 1 m/s, tracer 0.02 (0: perfect obs)",
-    )
-    add_choice(
-        a,
-        "--mode",
-        choices=ANALYSIS_MODES,
-        what="guidance mode",
-        default="hybrid",
-        help="guidance of the latent sampler, or hybrid: 3DEnVar with prior members as "
-        "its ensemble",
-    )
-    a.add_argument("--steps", type=int, default=32, help="diffusion sampling steps")
-    a.add_argument(
-        "--corrections", type=int, default=1, help="Langevin corrector steps per sampling step"
-    )
-    a.add_argument("--zeta", type=float, default=1.0, help="dps: guidance strength")
-    a.add_argument(
-        "--gamma",
-        type=float,
-        default=0.01,
-        help="dps: likelihood variance growing with the noise level (SDA); 0: plain DPS "
-        "normalisation",
-    )
-    a.add_argument("--members", type=int, default=8, help="ensemble members (mean = analysis)")
-    add_choice(
-        a,
-        "--first-guess",
-        dest="first_guess",
-        choices=FIRST_GUESSES,
-        what="first guess",
-        default="prior-mean",
-        help="hybrid: the prior's mean given the background, or the background itself",
-    )
+    add_method_args(a, members="ensemble members (mean = analysis)")
     a.add_argument(
         "--seed",
         type=int,
-        default=0,
+        default=DEFAULT.seed,
         help="seed of the observation network, its noise and the members",
     )
     a.add_argument("--prior", default="prior", help="checkpoint name in the manifest")
-    a.add_argument(
-        "--weights",
-        help="reward weights accuracy,forecast,physics[,multi] (normalised; default unaligned;"
-        " a value starting with '-' needs --weights=...)",
-    )
-    add_choice(
-        a,
-        "--preset",
-        choices=PRESETS,
-        what="preset",
-        help="named reward weights (instead of --weights)",
-    )
+    add_weight_args(a)
     a.add_argument(
         "--checkpoints",
         default=str(CHECKPOINT_DIR),
@@ -269,40 +185,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=str(CHECKPOINT_DIR),
         help="checkpoint folder (prior, aligned deltas, 3D-Var B)",
     )
-    e.add_argument(
-        "--density",
-        type=float,
-        default=0.01,
-        help="observed fraction of the grid points, 0..1 (0.01 = 1 %%)",
-    )
-    add_choice(
-        e,
-        "--pattern",
-        choices=PATTERNS,
-        what="observation pattern",
-        default="random",
-        help="observation network of every analysis",
-    )
+    add_observing_args(e, "observation network of every analysis")
     e.add_argument(
         "--modes",
         default="obsfree,repaint,dps",
         help=f"comma list of the table's analysis modes, of: {', '.join(ANALYSIS_MODES)}",
     )
-    e.add_argument("--steps", type=int, default=32, help="diffusion sampling steps")
+    add_method_args(e, modes=False, members="ensemble members per analysis (mean is scored)")
     e.add_argument(
-        "--members",
-        type=int,
-        default=8,
-        help="ensemble members per analysis (their mean is scored)",
+        "--seed", type=int, default=DEFAULT.seed, help="seed of the members (case i: seed + i)"
     )
-    e.add_argument("--zeta", type=float, default=1.0, help="dps: guidance strength")
-    e.add_argument(
-        "--gamma",
-        type=float,
-        default=0.01,
-        help="dps: likelihood variance growing with the noise level (SDA); 0: plain DPS",
-    )
-    e.add_argument("--seed", type=int, default=0, help="seed of the members (case i: seed + i)")
     e.add_argument(
         "--densities",
         default="0.01,0.03,0.05,0.1",
@@ -324,7 +216,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--sweep-members",
         dest="sweep_members",
         type=int,
-        default=4,
+        default=DEFAULT.method.members,
         help="ensemble members per analysis of the sweep and the trade-off",
     )
     e.add_argument(

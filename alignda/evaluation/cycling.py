@@ -26,6 +26,7 @@ import xarray as xr
 
 from alignda.analysis.methods import AnalysisMethod
 from alignda.analysis.score import Cancelled
+from alignda.experiment import DEFAULT
 from alignda.obs.operator import observe_case
 from alignda.world.grid import Grid
 from alignda.world.model import HOUR, ShallowWaterModel, WorldConfig
@@ -45,10 +46,10 @@ class CycleConfig:
 
     cycles: int = 10
     hours: int = 48
-    pattern: str = "random"
-    density: float = 0.01
-    noise_scale: float = 1.0
-    seed: int = 0
+    pattern: str = DEFAULT.observing.pattern
+    density: float = DEFAULT.observing.density
+    noise_scale: float = DEFAULT.observing.noise_scale
+    seed: int = DEFAULT.seed
     world: WorldConfig = field(default_factory=WorldConfig)
 
     def __post_init__(self) -> None:

@@ -29,8 +29,6 @@ from torch import Tensor
 
 from alignda.obs.operator import Observations
 
-MODES = ("obsfree", "repaint", "dps", "mmps")
-
 
 class LatentObservation:
     """y, its noise std and A = H o decode for a batch of latents."""
@@ -191,14 +189,26 @@ def guided(
     """The denoiser of a guidance mode (see module docstring)."""
     if mode not in MODES:
         raise ValueError(f"unknown guidance mode {mode!r}; choose one of {MODES}")
-    if mode == "obsfree":
+    make = GUIDANCES[mode]
+    if make is None:  # obsfree: the prior itself
         return denoiser
     if obs is None:
         raise ValueError(f"guidance mode {mode!r} needs observations")
     if not (zeta >= 0 and zeta < float("inf")):
         raise ValueError(f"guidance strength zeta must be finite and >= 0, got {zeta}")
-    if mode == "repaint":
-        return RePaintDenoiser(denoiser, obs)
-    if mode == "dps":
-        return DPSDenoiser(denoiser, obs, zeta, gamma)
-    return MMPSDenoiser(denoiser, obs, DiagonalCovariance(obs.std**2), mmps_iterations)
+    return make(denoiser, obs, zeta, gamma, mmps_iterations)
+
+
+#: How each guidance mode wraps the prior's denoiser: (denoiser, observations, zeta, gamma,
+#: MMPS iterations) -> guided denoiser; None for obsfree (no guidance).
+GUIDANCES: dict[str, Callable[[Denoiser, LatentObservation, float, float, int], Denoiser] | None]
+GUIDANCES = {
+    "obsfree": None,
+    "repaint": lambda den, obs, zeta, gamma, its: RePaintDenoiser(den, obs),
+    "dps": lambda den, obs, zeta, gamma, its: DPSDenoiser(den, obs, zeta, gamma),
+    "mmps": lambda den, obs, zeta, gamma, its: MMPSDenoiser(
+        den, obs, DiagonalCovariance(obs.std**2), its
+    ),
+}
+#: The guidance modes; the module docstring says what each does.
+MODES = tuple(GUIDANCES)

@@ -26,7 +26,7 @@ from alignda.obs.geometry import (
 from alignda.world.grid import Grid
 
 #: Default fraction of grid points observed by :func:`make_mask`.
-DEFAULT_DENSITY = 0.05
+DEFAULT_DENSITY = 0.01
 
 
 #: Observation patterns known to :func:`make_mask`.

@@ -2,11 +2,15 @@
 
 - :mod:`~alignda.studio.request`: a :class:`Request`, checked against :data:`LIMITS`;
   uploaded CSV points;
-- :mod:`~alignda.studio.service`: the :class:`Studio` (the model bundle placed on a device)
-  that runs a request into a :class:`Result`;
+- :mod:`~alignda.studio.models`: :class:`StudioModels`, the model bundle placed on a device,
+  the cases, and a request's analysis methods on them;
+- :mod:`~alignda.studio.service`: the :class:`Studio`, which runs a request into a
+  :class:`Result` within the budget, caching the baselines;
 - :mod:`~alignda.studio.budget`: the compute :class:`Budget` (nominal cost of a request on
   this machine, what always runs, the machine's load);
-- :mod:`~alignda.studio.result`: the result, the names of its rows and columns, its notes;
+- :mod:`~alignda.studio.result`: the result, the names of its rows and columns;
+- :mod:`~alignda.studio.scoring`: the result's score table (metrics, obs fit, rewards);
+- :mod:`~alignda.studio.notes`: what the page says beside a result;
 - :mod:`~alignda.studio.figures`: map panels, the trade-off figure, the table and summary;
 - :mod:`~alignda.studio.front`: the trade-off front of a scenario across weight presets;
 - :mod:`~alignda.studio.reproduction`: command lines that reproduce a result, its files;
@@ -28,6 +32,8 @@ from alignda.studio.figures import (
     tradeoff_point,
 )
 from alignda.studio.front import FRONT_PRESETS, FrontPoint, front_figure, front_seconds
+from alignda.studio.models import StudioModels
+from alignda.studio.notes import quality_notes
 from alignda.studio.reproduction import analysis_netcdf, reproduction, settings_json
 from alignda.studio.request import (
     BUDGET_ENV,
@@ -60,9 +66,9 @@ from alignda.studio.result import (
     UNALIGNED,
     WIND_SPEED,
     Result,
-    quality_notes,
     table_rows,
 )
+from alignda.studio.scoring import result_table
 from alignda.studio.service import Studio, default_studio, reproduce
 
 __all__ = [
@@ -96,6 +102,7 @@ __all__ = [
     "Result",
     "Speeds",
     "Studio",
+    "StudioModels",
     "StudioError",
     "analysis_netcdf",
     "budget_seconds",
@@ -112,6 +119,7 @@ __all__ = [
     "render_maps",
     "reproduce",
     "reproduction",
+    "result_table",
     "settings_json",
     "summary",
     "table_rows",

@@ -19,7 +19,16 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from alignda.analysis.score import ANALYSIS_MODES
+import numpy as np
+
+from alignda.analysis.hybrid import HybridEnVar
+from alignda.analysis.score import ANALYSIS_MODES, evaluation_seconds
+from alignda.analysis.threedvar import ThreeDVar
+from alignda.experiment import DEFAULT
+from alignda.model.codec import LatentCodec
+from alignda.model.diffusion import EpsilonDenoiser
+from alignda.model.guidance import MODES
+from alignda.obs.operator import observe_case
 from alignda.runtime import parallel_workers
 from alignda.studio.request import FORECAST_S, LIMITS, OVERHEAD_S, OverBudget, Request
 
@@ -61,6 +70,29 @@ def fastest_seconds(run: Callable[[], object], repeats: int = 3) -> float:
         run()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def calibrate(
+    denoiser: EpsilonDenoiser,
+    codec: LatentCodec,
+    truth: np.ndarray,
+    background: np.ndarray,
+    threedvar: ThreeDVar,
+    envar: HybridEnVar,
+) -> Speeds:
+    """This machine's :class:`Speeds` on one case observed at the default density: one
+    denoiser evaluation per member of each guidance mode (side by side, as a request runs its
+    analyses), one 3D-Var analysis and one hybrid solve, each warmed up, the fastest of
+    three runs. About 2 s."""
+    obs = observe_case(truth, 0, pattern="random", density=DEFAULT.observing.density)
+    workers = parallel_workers()
+    per_eval = evaluation_seconds(denoiser, codec, background, obs, MODES, workers=workers)
+    ensemble = np.stack([background, truth])
+    return Speeds(
+        per_eval,
+        threedvar=fastest_seconds(lambda: threedvar.analyse(background, obs)),
+        solve=fastest_seconds(lambda: envar.centre(ensemble, obs, background)),
+    )
 
 
 class Budget:

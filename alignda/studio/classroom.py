@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cartopy.crs as ccrs
 import numpy as np
@@ -26,6 +26,7 @@ from alignda.analysis.methods import AnalysisMethod, VariationalMethod
 from alignda.analysis.single_obs import SingleObservation, increments, single_observation
 from alignda.evaluation import metrics
 from alignda.evaluation.cycling import FREE_RUN, CycleConfig, CycleStep, cycle, sawtooth
+from alignda.experiment import DEFAULT
 from alignda.studio.request import Request
 from alignda.studio.result import THREEDVAR
 from alignda.viz.maps import coast_vertices, map_panel
@@ -35,9 +36,11 @@ from alignda.world.variables import VARIABLES
 #: The default mode's sampler in the classroom: fewer steps than the Studio's default and one
 #: member (the deterministic analysis: one variational solve with the covariance of two prior
 #: members), so that ten cycles answer in about a minute on two cores.
-CLASSROOM_REQUEST = Request(mode="hybrid", steps=16, members=1)
-DEFAULT_MODE = "default mode (hybrid)"
-ALIGNED_PRIOR = "aligned prior (dps)"
+CLASSROOM_REQUEST = Request(steps=16, members=1)
+#: The guidance of the classroom's aligned prior (where the reward weights act).
+ALIGNED_MODE = "dps"
+DEFAULT_MODE = f"default mode ({CLASSROOM_REQUEST.mode})"
+ALIGNED_PRIOR = f"aligned prior ({ALIGNED_MODE})"
 #: What the cycling tab offers (3D-Var and the default mode are the quick pair).
 CYCLING_METHODS = (THREEDVAR, DEFAULT_MODE, ALIGNED_PRIOR)
 #: Width and height (pixels) of the clickable map.
@@ -172,14 +175,14 @@ class EnsembleOutcome:
 
 
 def ensemble_experiment(
-    studio, case: str, members: int, density: float = 0.01, seed: int = 0
+    studio, case: str, members: int, density: float = DEFAULT.observing.density, seed: int = 0
 ) -> EnsembleOutcome:
     """The default mode's ensemble of ``members`` for the case observed at ``density``."""
     if not 2 <= members <= 16:
         raise ValueError(f"an ensemble needs 2 to 16 members, not {members}")
-    req = Request(case=case, density_pct=100 * density, seed=seed)
+    req = Request(case=case, density=density, seed=seed)
     sc = studio.scenario(req)
-    request = Request(mode="hybrid", steps=CLASSROOM_REQUEST.steps, members=members, seed=seed)
+    request = replace(CLASSROOM_REQUEST, members=members, seed=seed)
     ens = studio.prior_method(request).analyse(sc.background, sc.obs, seed=seed).members
     grid = studio.grid
     ens_ds = to_dataset(ens, grid, leading=[("member", np.arange(len(ens)))])
@@ -201,7 +204,7 @@ def cycling_methods(
         THREEDVAR: lambda: VariationalMethod(studio.threedvar),
         DEFAULT_MODE: lambda: studio.prior_method(CLASSROOM_REQUEST),
         ALIGNED_PRIOR: lambda: studio.prior_method(
-            Request(mode="dps", steps=CLASSROOM_REQUEST.steps, members=2), weights or None
+            replace(CLASSROOM_REQUEST, mode=ALIGNED_MODE, members=2), weights or None
         ),
     }
     return {name: make[name]() for name in names}

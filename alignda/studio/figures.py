@@ -89,7 +89,7 @@ def maps_figure(result: Result, variable: str = "z", analysis: str = ALIGNED_ROW
     keys = list(panels)
     long_name = "wind speed" if variable == WIND_SPEED else VARIABLES[variable]["long_name"]
     req = result.request
-    where = "CSV points" if req.pattern == CSV_PATTERN else f"{req.density_pct:g} % {req.pattern}"
+    where = "CSV points" if req.pattern == CSV_PATTERN else f"{100 * req.density:g} % {req.pattern}"
     points = _obs_points(result, variable)
     return map_panel(
         panels,

@@ -6,6 +6,7 @@ import datetime as _dt
 import json
 import os
 import shlex
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from alignda.alignment.soup import normalise_weights
 from alignda.analysis.score import (
     analysis_dataset,
 )
-from alignda.checkpoints import HUB_ENV
+from alignda.checkpoints import HUB_ENV, read_manifest
 from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
 from alignda.studio.request import (
     CHECKPOINTS_ENV,
@@ -35,7 +36,7 @@ def reproduction(result: Result, folder: Path, cases: Path) -> dict[str, Any]:
     if req.pattern == CSV_PATTERN:
         needs.append(f"{POINTS_FILE}: the text of request.points_csv (the uploaded CSV)")
     commands = {
-        n: shlex.join(_cli_args(req, result.label, folder, cases, aligned=n == ALIGNED_ROW))
+        n: shlex.join(assimilate_command(req, result.label, folder, cases, n == ALIGNED_ROW))
         for n in result.analyses
         if n != THREEDVAR
     }
@@ -49,9 +50,13 @@ def reproduction(result: Result, folder: Path, cases: Path) -> dict[str, Any]:
     }
 
 
-def _cli_args(req: Request, label: str, folder: Path, cases: Path, aligned: bool) -> list[str]:
-    s = req.sampler()
-    args = ["python", "-m", "alignda", "assimilate", "--case", label]
+def assimilate_command(
+    req: Request, label: str, folder: Path, cases: Path, aligned: bool
+) -> list[str]:
+    """``alignda assimilate`` of the request's experiment (every setting explicit), with the
+    files it reads."""
+    args = ["python", "-m", "alignda", "assimilate"]
+    args += replace(req.experiment(), case=label).argv(aligned)
     if cases.resolve() != SHIPPED_CASES.resolve():
         args += ["--cases", str(cases)]
     hub = os.environ.get(HUB_ENV)
@@ -61,16 +66,32 @@ def _cli_args(req: Request, label: str, folder: Path, cases: Path, aligned: bool
         args += ["--checkpoints", str(folder)]
     if req.pattern == CSV_PATTERN:
         args += ["--points", POINTS_FILE]
-    else:
-        args += ["--pattern", req.pattern, "--density", repr(req.density_pct / 100.0)]
-    if req.noise_scale != 1.0:
-        args += ["--noise-scale", repr(req.noise_scale)]
-    args += ["--mode", s.mode, "--steps", str(s.steps), "--corrections", str(s.corrections)]
-    args += ["--zeta", repr(s.zeta), "--gamma", repr(s.gamma), "--members", str(s.members)]
-    if aligned:
-        args += ["--weights", ",".join(repr(w) for w in req.weights)]
     name = "analysis_aligned.nc" if aligned else "analysis_unaligned.nc"
-    return args + ["--seed", str(s.seed), "--out", name]
+    return args + ["--out", name]
+
+
+def run_settings(result: Result, folder: Path, cases: Path) -> dict[str, Any]:
+    """The run's settings, checkpoints and how to reproduce it (JSON-able)."""
+    req, obs = result.request, result.obs
+    manifest = read_manifest(folder)
+    return {
+        "app": "Align-DA Studio",
+        "alignda_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "case_time": result.label,
+        "request": req.to_dict(),
+        "sampler": req.sampler().to_dict(),
+        "observations": {"count": obs.count, "counts": obs.counts, "noise_std": req.noise_std()},
+        "reward_weights_normalised": req.weight_dict,
+        "analysis_in_netcdf": result.main,
+        "checkpoints": {
+            "folder": str(folder),
+            "sha256": {
+                k: manifest[k]["sha256"] for k in ("vae", "prior", "aligned") if k in manifest
+            },
+        },
+        "reproduce": reproduction(result, folder, cases),
+    }
 
 
 # --- outputs --------------------------------------------------------------------------------------
@@ -99,7 +120,7 @@ def analysis_netcdf(result: Result, path: str | Path) -> Path:
 
 
 def settings_json(result: Result, path: str | Path) -> Path:
-    """The settings JSON (see :meth:`Studio.settings`)."""
+    """The settings JSON (see :func:`run_settings`)."""
     path = Path(path)
     path.write_text(json.dumps(result.settings, indent=2, default=_json_default) + "\n")
     return path

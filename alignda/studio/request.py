@@ -11,12 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from alignda import experiment
 from alignda.alignment.soup import DELTAS, PRESETS, normalise_weights
-from alignda.analysis.score import (
-    ANALYSIS_MODES,
-    SamplerSettings,
-)
+from alignda.analysis.score import ANALYSIS_MODES, SamplerSettings
 from alignda.checkpoints import checkpoint_dir
+from alignda.experiment import DEFAULT, Experiment, Observing
 from alignda.obs.networks import PATTERNS
 from alignda.obs.operator import scaled_noise_std
 
@@ -59,7 +58,7 @@ POINTS_FILE = "points.csv"
 
 #: Accepted ranges of the numeric request fields (inclusive), also used by the UI.
 LIMITS: dict[str, tuple[float, float]] = {
-    "density_pct": (0.01, 100.0),
+    "density": (0.0001, 1.0),
     "noise_scale": (0.0, 10.0),
     "zeta": (0.0, 20.0),
     "steps": (4, 256),
@@ -95,16 +94,17 @@ def budget_seconds(value: str | float | None = None) -> float:
 
 
 # --- the request --------------------------------------------------------------------------------
-def _number(value: Any, name: str, integer: bool = False) -> float | int:
-    """A finite number inside LIMITS[name] (integers may come as integral floats)."""
+def _number(value: Any, name: str, integer: bool = False, scale: float = 1.0) -> float | int:
+    """A finite number inside LIMITS[name] (integers may come as integral floats); ``scale``
+    converts an older unit (a percent: 0.01) first."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
         raise StudioError(f"{name} must be a number, got {value!r}")
-    value = float(value)
+    value = float(value) * scale
     if not math.isfinite(value):
         raise StudioError(f"{name} must be a finite number, got {value}")
     if integer and value != int(value):
         raise StudioError(f"{name} must be a whole number, got {value:g}")
-    lo, hi = LIMITS["weight" if name.startswith("weight") else name]
+    lo, hi = LIMITS["weight" if name.startswith("weight") else name.removesuffix("_pct")]
     if not lo <= value <= hi:
         raise StudioError(f"{name} must be in [{lo:g}, {hi:g}], got {value:g}")
     return int(value) if integer else value
@@ -126,7 +126,9 @@ def checked_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
 class Request:
     """Everything that defines one studio run (hashable; validated on construction).
 
-    ``density_pct`` is the observed share of grid points in percent (ignored for CSV points);
+    The defaults are :data:`alignda.experiment.DEFAULT`'s (:meth:`experiment` gives the
+    request as an :class:`~alignda.experiment.Experiment`). ``density`` is the observed
+    fraction of the grid points (0.01 = 1 %; ignored for CSV points);
     ``noise_scale`` multiplies the default observation error std of every variable
     (:data:`alignda.obs.operator.DEFAULT_NOISE_STD`; 0 = perfect observations); ``weights`` are the
     reward weights in the order of :data:`alignda.alignment.soup.DELTAS` (all zero = unaligned);
@@ -134,16 +136,16 @@ class Request:
     text of the user's CSV (``lat, lon[, variable, value]``) for the ``"csv"`` pattern.
     """
 
-    case: str = "0"
-    pattern: str = "random"
-    density_pct: float = 1.0
-    noise_scale: float = 1.0
-    mode: str = "hybrid"
-    zeta: float = 1.0
-    steps: int = 32
-    members: int = 4
-    seed: int = 0
-    weights: tuple[float, ...] = (1.0, 1.0, 1.0, 0.0)
+    case: str = DEFAULT.case
+    pattern: str = DEFAULT.observing.pattern
+    density: float = DEFAULT.observing.density
+    noise_scale: float = DEFAULT.observing.noise_scale
+    mode: str = DEFAULT.method.mode
+    zeta: float = DEFAULT.method.zeta
+    steps: int = DEFAULT.method.steps
+    members: int = DEFAULT.method.members
+    seed: int = DEFAULT.seed
+    weights: tuple[float, ...] = DEFAULT.weights
     forecast: bool = False
     points_csv: str | None = None
 
@@ -152,7 +154,7 @@ class Request:
             "case": str(self.case).strip(),
             "pattern": checked_choice(self.pattern, "observation pattern", OBS_PATTERNS),
             "mode": checked_choice(self.mode, "guidance mode", ANALYSIS_MODES),
-            "density_pct": _number(self.density_pct, "density_pct"),
+            "density": _number(self.density, "density"),
             "noise_scale": _number(self.noise_scale, "noise_scale"),
             "zeta": _number(self.zeta, "zeta"),
             "steps": _number(self.steps, "steps", integer=True),
@@ -199,8 +201,26 @@ class Request:
 
     def sampler(self) -> SamplerSettings:
         """The sampler settings of the score-based analyses."""
-        return SamplerSettings(
-            mode=self.mode, steps=self.steps, zeta=self.zeta, members=self.members, seed=self.seed
+        return self.experiment().sampler
+
+    def experiment(self) -> Experiment:
+        """The request as an :class:`~alignda.experiment.Experiment` (a CSV-points request:
+        its network's settings are the default's)."""
+        observing = DEFAULT.observing
+        if self.pattern != CSV_PATTERN:
+            observing = Observing(self.pattern, self.density, self.noise_scale)
+        return Experiment(
+            case=self.case,
+            observing=replace(observing, noise_scale=self.noise_scale),
+            method=replace(
+                DEFAULT.method,
+                mode=self.mode,
+                steps=self.steps,
+                zeta=self.zeta,
+                members=self.members,
+            ),
+            weights=self.weights,
+            seed=self.seed,
         )
 
     def noise_std(self) -> dict[str, float]:
@@ -222,11 +242,13 @@ class Request:
         """From :meth:`to_dict` output (weights as a mapping or a sequence)."""
         if not isinstance(d, Mapping):
             raise StudioError(f"a request must be a JSON object of fields, got {d!r:.80}")
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} | {"density_pct"}
         unknown = sorted(set(d) - known)
         if unknown:
             raise StudioError(f"unknown request field(s) {unknown}; known: {sorted(known)}")
         d = dict(d)
+        if "density_pct" in d and "density" not in d:  # older settings files: a percent
+            d["density"] = _number(d.pop("density_pct"), "density_pct", scale=0.01)
         w = d.get("weights", cls.weights)
         if isinstance(w, Mapping):
             normalise_weights(w)  # rejects unknown names
@@ -236,8 +258,7 @@ class Request:
 
 def preset_weights(name: str) -> tuple[float, ...]:
     """Slider values over DELTAS of a named preset of :data:`alignda.alignment.soup.PRESETS`."""
-    preset = PRESETS[checked_choice(name, "preset", tuple(PRESETS))]
-    return tuple(float(preset.get(k, 0.0)) for k in DELTAS)
+    return experiment.preset_weights(checked_choice(name, "preset", tuple(PRESETS)))
 
 
 def read_upload(

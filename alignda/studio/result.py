@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,57 +120,3 @@ def unit_header(column: str, units: Mapping[str, str]) -> str:
     if column.startswith("RMSE ") and units.get(column[5:]):
         return f"{column} [{units[column[5:]]}]"
     return column
-
-
-#: A variable's RMSE this much above the background's is called worse on its own terms.
-WORSE_RMSE_RATIO = 1.1
-
-
-def _worse_variables(table: pd.DataFrame, row: str, skip: Collection[str]) -> list[str]:
-    """'u (RMSE 5.1 > 4.2 m s-1)' for each variable of ``row`` clearly worse than the background."""
-    worse = []
-    for column in table.columns:
-        if not column.startswith("RMSE "):
-            continue
-        var, _, units = column[5:].partition(" [")
-        ours, bg = table.loc[row, column], table.loc[BACKGROUND, column]
-        if var not in skip and ours > WORSE_RMSE_RATIO * bg:
-            worse.append(f"{var} (RMSE {ours:.3g} > {bg:.3g} {units.rstrip(']')})".rstrip())
-    return worse
-
-
-def quality_notes(table: pd.DataFrame, req: Request, skip: Collection[str] = ()) -> list[str]:
-    """A warning for each analysis worse than the background against the known truth (any
-    mode): overall, or in some variable on its own terms (RMSE in its units; ``skip`` the
-    variables that carry no information, e.g. derived ones); and for each guided prior analysis
-    that fits the observations worse than the background does (O-A > O-B: its guidance pulled
-    it away)."""
-    settings = req.sampler()
-    hint = settings.fit_hint()
-    mse, fit = table["MSE"], table[FIT_COLUMN]
-    notes = []
-    for row in ANALYSES[::-1]:
-        if row not in mse.index:
-            continue
-        advice = "" if row == THREEDVAR else f" {hint[0].upper()}{hint[1:]}."
-        worse = _worse_variables(table, row, skip)
-        if mse[row] > mse[BACKGROUND]:
-            notes.append(
-                f"The {row} analysis is worse than the background against the truth (MSE "
-                f"{mse[row]:.3g} > {mse[BACKGROUND]:.3g}): it made the state worse"
-                + (f"; in {', '.join(worse)}." if worse else ".")
-                + advice
-            )
-        elif worse:
-            notes.append(
-                f"The {row} analysis is worse than the background in {', '.join(worse)}, "
-                "although better overall." + advice
-            )
-    for row in (UNALIGNED, ALIGNED_ROW):
-        if settings.observed and row in fit.index and fit[row] > fit[BACKGROUND]:
-            notes.append(
-                f"The {row} fits the observations worse than the background (misfit "
-                f"{fit[row]:.2f} > {fit[BACKGROUND]:.2f}): the guidance diverged; "
-                f"{hint}."
-            )
-    return notes

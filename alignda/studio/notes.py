@@ -1,0 +1,134 @@
+"""What the page says beside a result: which deltas are used, what the request's settings
+imply, the cost against the budget, and each analysis that made the state worse."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from pathlib import Path
+
+import pandas as pd
+
+from alignda.alignment.rewards import FORECAST_HOURS
+from alignda.studio.budget import Budget
+from alignda.studio.request import Request
+from alignda.studio.result import (
+    ALIGNED_ROW,
+    ANALYSES,
+    BACKGROUND,
+    FIT_COLUMN,
+    THREEDVAR,
+    UNALIGNED,
+)
+from alignda.world.reanalysis import OUT_OF_DISTRIBUTION_NOTE
+
+
+def aligned_note(available: bool, problem: str, folder: Path) -> str:
+    """One line on the aligned deltas: mixed by the weights, or why the weights do nothing."""
+    if available:
+        return "Aligned deltas loaded: the reward weights mix them (rewarded soup)."
+    if problem:
+        return (
+            f"The aligned deltas are not used: {problem}. The reward weights have no effect "
+            "and the unaligned prior is used."
+        )
+    return (
+        f"The aligned deltas are not available (no 'aligned' checkpoint in "
+        f"{folder / 'manifest.json'}): the reward weights have no effect and the unaligned "
+        "prior is used."
+    )
+
+
+def real_fields_note(provenance: str) -> str:
+    """What the page says about real cases: out of distribution, and what was derived."""
+    said = f" {provenance}." if provenance else ""
+    return f"{OUT_OF_DISTRIBUTION_NOTE}{said}"
+
+
+def request_notes(
+    req: Request,
+    aligned_available: bool,
+    aligned_steps: tuple[int, ...],
+    has_future: bool,
+    cached: bool,
+) -> list[str]:
+    """What the request's settings imply: weights unused or outside their tuning, no forecast
+    truth, baselines reused."""
+    notes = []
+    if aligned_available and not req.aligned:
+        notes.append("All reward weights are 0: the aligned prior is the unaligned one.")
+    elif req.aligned and aligned_steps and req.steps not in aligned_steps:
+        notes.append(
+            f"The aligned deltas were tuned for {'/'.join(map(str, aligned_steps))} "
+            f"sampler steps: at {req.steps} they can be worse than the unaligned prior."
+        )
+    if req.forecast and not has_future:
+        notes.append(f"No truth {FORECAST_HOURS} h after this case: no forecast reward.")
+    if cached:
+        notes.append("3D-Var and the unaligned prior were reused (same case and settings).")
+    return notes
+
+
+def cost_notes(budget: Budget, cost: float) -> list[str]:
+    """The request's estimated cost against the budget (and why it ran when above it)."""
+    notes = [f"Estimated cost {cost:.0f} s of the {budget.seconds:g} s compute budget."]
+    if cost > budget.seconds:
+        d = budget.defaults
+        notes.append(
+            f"That is more than the budget on this machine, but requests at or below the "
+            f"default settings ({d.steps} steps x {d.members} members) always run."
+        )
+    return notes
+
+
+#: A variable's RMSE this much above the background's is called worse on its own terms.
+WORSE_RMSE_RATIO = 1.1
+
+
+def _worse_variables(table: pd.DataFrame, row: str, skip: Collection[str]) -> list[str]:
+    """'u (RMSE 5.1 > 4.2 m s-1)' for each variable of ``row`` clearly worse than the background."""
+    worse = []
+    for column in table.columns:
+        if not column.startswith("RMSE "):
+            continue
+        var, _, units = column[5:].partition(" [")
+        ours, bg = table.loc[row, column], table.loc[BACKGROUND, column]
+        if var not in skip and ours > WORSE_RMSE_RATIO * bg:
+            worse.append(f"{var} (RMSE {ours:.3g} > {bg:.3g} {units.rstrip(']')})".rstrip())
+    return worse
+
+
+def quality_notes(table: pd.DataFrame, req: Request, skip: Collection[str] = ()) -> list[str]:
+    """A warning for each analysis worse than the background against the known truth (any
+    mode): overall, or in some variable on its own terms (RMSE in its units; ``skip`` the
+    variables that carry no information, e.g. derived ones); and for each guided prior analysis
+    that fits the observations worse than the background does (O-A > O-B: its guidance pulled
+    it away)."""
+    settings = req.sampler()
+    hint = settings.fit_hint()
+    mse, fit = table["MSE"], table[FIT_COLUMN]
+    notes = []
+    for row in ANALYSES[::-1]:
+        if row not in mse.index:
+            continue
+        advice = "" if row == THREEDVAR else f" {hint[0].upper()}{hint[1:]}."
+        worse = _worse_variables(table, row, skip)
+        if mse[row] > mse[BACKGROUND]:
+            notes.append(
+                f"The {row} analysis is worse than the background against the truth (MSE "
+                f"{mse[row]:.3g} > {mse[BACKGROUND]:.3g}): it made the state worse"
+                + (f"; in {', '.join(worse)}." if worse else ".")
+                + advice
+            )
+        elif worse:
+            notes.append(
+                f"The {row} analysis is worse than the background in {', '.join(worse)}, "
+                "although better overall." + advice
+            )
+    for row in (UNALIGNED, ALIGNED_ROW):
+        if settings.observed and row in fit.index and fit[row] > fit[BACKGROUND]:
+            notes.append(
+                f"The {row} fits the observations worse than the background (misfit "
+                f"{fit[row]:.2f} > {fit[BACKGROUND]:.2f}): the guidance diverged; "
+                f"{hint}."
+            )
+    return notes
