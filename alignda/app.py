@@ -23,11 +23,10 @@ import gradio as gr  # noqa: E402
 import gradio.utils as gradio_utils  # noqa: E402
 
 from alignda import studio as st  # noqa: E402
-from alignda.alignment.soup import DELTAS, PRESETS  # noqa: E402
-from alignda.analysis.score import ANALYSIS_MODES, Cancelled  # noqa: E402
+from alignda.alignment.soup import DELTAS  # noqa: E402
+from alignda.analysis.score import Cancelled  # noqa: E402
 from alignda.classroom_tab import classroom_tab  # noqa: E402
 from alignda.events import client_left  # noqa: E402
-from alignda.experiment import DEFAULT, DEFAULT_PRESET  # noqa: E402
 from alignda.learn_tab import learn_tab  # noqa: E402
 from alignda.runtime import (  # noqa: E402
     default_device,
@@ -35,6 +34,13 @@ from alignda.runtime import (  # noqa: E402
     limit_threads,
 )
 from alignda.studio.budget import GPU_MIN_S  # noqa: E402
+from alignda.studio_tab import (  # noqa: E402
+    CUSTOM,
+    apply_preset,
+    cost_text,
+    studio_tab,
+    toggle_pattern,
+)
 
 limit_threads()
 
@@ -47,18 +53,10 @@ QUEUE_MAX_SIZE = 16
 SESSION_TTL = 3600
 OUTPUT_ROOT = Path(tempfile.gettempdir()) / "alignda-studio"
 KEEP_OUTPUT_DIRS = 32
-CUSTOM = "custom"
-PATTERN_CHOICES = [(p, p) for p in st.OBS_PATTERNS[:-1]] + [("CSV points (upload)", "csv")]
 #: System fonts only: the default theme would fetch Google Fonts (nothing is downloaded).
 THEME = gr.themes.Default(
     font=["ui-sans-serif", "system-ui", "sans-serif"], font_mono=["ui-monospace", "monospace"]
 )
-WEIGHT_LABELS = {
-    "accuracy": "accuracy",
-    "forecast": "forecast (48 h skill)",
-    "physics": "physics (geostrophic balance)",
-    "multi": "paper -M (all three)",
-}
 
 
 def _error(err: Exception) -> gr.Error:
@@ -239,153 +237,6 @@ def rerender(result: st.Result | None, variable: str, analysis: str) -> tuple[An
         raise _error(err) from err
 
 
-def apply_preset(name: str) -> list[Any]:
-    """Slider values of a weight preset (``custom`` leaves them alone)."""
-    if name not in PRESETS:
-        return [gr.skip()] * len(DELTAS)
-    return list(st.preset_weights(name))
-
-
-def cost_text(mode: str, steps: float, members: float, *weights_and_forecast: Any) -> str:
-    """The estimated seconds of the current settings against the budget (for the page)."""
-    *weights, forecast = weights_and_forecast
-    studio = st.default_studio()
-    try:
-        req = st.Request(
-            mode=mode, steps=steps, members=members, weights=tuple(weights), forecast=forecast
-        )
-        cost = studio.check_budget(req)
-    except st.OverBudget as err:
-        return f"**Over the compute budget:** {err}."
-    except ValueError:
-        return ""
-    text = f"Estimated cost {cost:.0f} s of the {studio.budget.seconds:g} s budget."
-    expected = studio.budget.expected(cost)
-    if expected > 1.2 * cost:
-        text += f" The machine is busy: expect about {expected:.0f} s."
-    return text
-
-
-def toggle_pattern(pattern: str) -> tuple[Any, Any]:
-    """The CSV upload shows for the csv pattern, which ignores the density."""
-    csv = pattern == st.CSV_PATTERN
-    return gr.update(visible=csv), gr.update(interactive=not csv)
-
-
-def _observation_controls(labels: list[str]) -> dict[str, Any]:
-    lo, o = st.LIMITS, DEFAULT.observing
-    return {
-        "case": gr.Dropdown(
-            labels,
-            value=labels[0],
-            label="case (analysis time)",
-            allow_custom_value=True,
-            elem_id="case",
-        ),
-        "pattern": gr.Dropdown(
-            PATTERN_CHOICES, value=o.pattern, label="observation pattern", elem_id="pattern"
-        ),
-        "points": gr.File(
-            label="CSV points: lat, lon[, variable, value] (max 1 MB)",
-            file_types=[".csv", ".txt"],
-            type="filepath",
-            visible=False,
-            elem_id="points",
-        ),
-        "density": gr.Slider(
-            0.1, 100, value=100 * o.density, step=0.1, label="density (% of grid points)"
-        ),
-        "noise": gr.Slider(
-            *lo["noise_scale"],
-            value=o.noise_scale,
-            step=0.1,
-            label="obs noise std (x z 10 m, u/v 1 m/s, tracer 0.02)",
-        ),
-    }
-
-
-def _sampler_controls(studio: st.Studio) -> dict[str, Any]:
-    lo, d = st.LIMITS, st.Request()  # the request's defaults are the page's
-
-    def slider(name: str, label: str, **kw: Any) -> gr.Slider:
-        top = studio.budget.slider_max(name)
-        value = getattr(d, name)
-        return gr.Slider(lo[name][0], top, value=value, step=1, label=label, elem_id=name, **kw)
-
-    budget = (
-        f"cost ~ steps x members; above the {studio.budget.seconds:g} s budget: refused "
-        f"(at or below {d.steps} steps x {d.members} members: always run)"
-    )
-    with gr.Accordion("sampler", open=True):
-        return {
-            "mode": gr.Radio(list(ANALYSIS_MODES), value=d.mode, label="guidance"),
-            "zeta": gr.Slider(*lo["zeta"], value=d.zeta, step=0.1, label="guidance strength zeta"),
-            "steps": slider("steps", "steps", info=budget),
-            "members": slider("members", "ensemble members"),
-            "seed": gr.Number(d.seed, precision=0, minimum=0, label="seed"),
-            "cost": gr.Markdown(
-                cost_text(d.mode, d.steps, d.members, *d.weights, d.forecast),
-                elem_id="cost",
-            ),
-        }
-
-
-def _weight_controls(note: str) -> dict[str, Any]:
-    with gr.Accordion("reward weights", open=True):
-        gr.Markdown(f"{note} Only the ratios count: weights are normalised to sum 1.")
-        preset = gr.Dropdown([*PRESETS, CUSTOM], value=DEFAULT_PRESET, label="preset")
-        weights = {
-            f"w_{k}": gr.Slider(*st.LIMITS["weight"], value=v, step=0.05, label=WEIGHT_LABELS[k])
-            for k, v in zip(DELTAS, st.preset_weights(DEFAULT_PRESET), strict=True)
-        }
-        forecast = gr.Checkbox(False, label="forecast reward (48 h forecasts, a few s more)")
-    return {"preset": preset, **weights, "forecast": forecast}
-
-
-def _output_panel(default_analysis: str) -> dict[str, Any]:
-    with gr.Row():
-        run = gr.Button("Assimilate", variant="primary", scale=1, min_width=160)
-        variable = gr.Radio(list(st.MAP_VARIABLES), value="z", label="variable", scale=3)
-        analysis = gr.Radio(
-            list(st.ANALYSES), value=default_analysis, label="analysis mapped", scale=3
-        )
-    maps = gr.Image(label="maps", type="filepath", elem_id="maps")
-    table = gr.Dataframe(
-        label="scores",
-        elem_id="scores",
-        headers=list(st.TABLE_HEADERS),
-        wrap=True,
-        column_widths=["12%"]
-        + [f"{88 / (len(st.TABLE_HEADERS) - 1):.1f}%"] * (len(st.TABLE_HEADERS) - 1),
-    )
-    gr.Markdown(
-        "MSE, MAE, CRPS: normalised, mean over variables; ACC: anomaly correlation against the "
-        "climatology; spread/skill: ensemble spread over the error of its mean, 1 = reliable, "
-        "for ensembles of 2+ members; obs misfit: rms of (obs - state) / obs error, O-B for "
-        "the background; rewards: higher is better."
-    )
-    with gr.Row():
-        with gr.Column(scale=2):
-            plot = gr.Image(label="trade-off", type="numpy", elem_id="tradeoff")
-            front_button = gr.Button(
-                "Trade-off front of this scenario (every preset, 2 seeds)", size="sm"
-            )
-        with gr.Column(scale=3):
-            notes = gr.Markdown(label="notes", elem_id="notes")
-            files = gr.File(label="downloads", file_count="multiple")
-    return {
-        "run": run,
-        "variable": variable,
-        "analysis": analysis,
-        "maps": maps,
-        "table": table,
-        "plot": plot,
-        "front": front_button,
-        "notes": notes,
-        "files": files,
-    }
-
-
 def _wire(c: dict[str, Any], tabs: gr.Tabs, examples: gr.Examples) -> None:
     """Events: the run (API ``/assimilate``), lessons, map re-rendering, presets, CSV upload."""
     names = ["case", "pattern", "density", "noise", "mode", "zeta", "steps", "members", "seed"]
@@ -426,7 +277,6 @@ def build_demo() -> gr.Blocks:
     Classroom tab (the single observation, cycled DA)."""
     studio = st.default_studio()
     labels = studio.labels
-    default_analysis = st.ALIGNED_ROW if studio.aligned_available else st.UNALIGNED
     with gr.Blocks(title="Align-DA Studio", delete_cache=(1800, 3600)) as demo:
         gr.Markdown(
             "# Align-DA Studio\nScore-based data assimilation aligned with rewards, on a "
@@ -439,13 +289,7 @@ def build_demo() -> gr.Blocks:
             )
         with gr.Tabs() as tabs:
             with gr.Tab("Studio", id="studio"):
-                with gr.Row():
-                    with gr.Column(scale=1, min_width=320):
-                        c = _observation_controls(labels)
-                        c |= _sampler_controls(studio)
-                        c |= _weight_controls(studio.aligned_note())
-                    with gr.Column(scale=3):
-                        c |= _output_panel(default_analysis)
+                c = studio_tab(studio, labels)
             with gr.Tab("Learn", id="learn"):
                 examples = learn_tab(c, labels, studio)
             with gr.Tab("Classroom", id="classroom"):

@@ -42,13 +42,13 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import expect, sync_playwright
 
-    from alignda import app
+    from alignda import app, studio_tab
 
     demo = app.build_demo()
     _, url, _ = app.launch(demo, server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    labels = app.WEIGHT_LABELS
+    labels = studio_tab.WEIGHT_LABELS
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)

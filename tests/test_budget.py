@@ -166,8 +166,7 @@ def test_api_refuses_a_request_over_the_budget_at_once(client):
 
 def test_page_states_the_budget_and_its_sliders_agree():
     import app
-    from alignda import app as app_module
-    from alignda import learn_tab
+    from alignda import learn_tab, studio_tab
 
     studio = st.default_studio()
     sliders = {b.elem_id: b for b in app.demo.blocks.values() if getattr(b, "elem_id", None)}
@@ -182,8 +181,8 @@ def test_page_states_the_budget_and_its_sliders_agree():
     learn = learn_tab.budget_text(studio)
     assert "Compute budget" in learn and f"about {studio.budget.seconds:g} s" in learn
     assert "always run" in learn
-    assert "Estimated cost" in app_module.cost_text("dps", 32, 4, 1.0, 1.0, 1.0, 0.0, False)
-    over = app_module.cost_text("mmps", 256, 16, 1.0, 1.0, 1.0, 0.0, False)
+    assert "Estimated cost" in studio_tab.cost_text("dps", 32, 4, 1.0, 1.0, 1.0, 0.0, False)
+    over = studio_tab.cost_text("mmps", 256, 16, 1.0, 1.0, 1.0, 0.0, False)
     assert "Over the compute budget" in over and re.search("lower (members|steps) to", over)
 
 
