@@ -40,6 +40,7 @@ from alignda.studio_tab import (  # noqa: E402
     cost_text,
     studio_tab,
     toggle_pattern,
+    weights_text,
 )
 
 limit_threads()
@@ -267,6 +268,14 @@ def _wire(c: dict[str, Any], tabs: gr.Tabs, examples: gr.Examples) -> None:
     c["preset"].input(apply_preset, c["preset"], weights, api_visibility="private")
     for slider in weights:
         slider.input(lambda: CUSTOM, None, c["preset"], api_visibility="private")
+    for control in (c["mode"], c["steps"]):
+        control.change(
+            weights_text,
+            [c["mode"], c["steps"]],
+            c["weights_note"],
+            api_visibility="private",
+            queue=False,
+        )
     c["pattern"].change(
         toggle_pattern, c["pattern"], [c["points"], c["density"]], api_visibility="private"
     )

@@ -154,7 +154,8 @@ def write_benchmark(
     return path
 
 
-def _benchmark(folder: Path, name: str) -> dict | None:
+def read_benchmark(folder: Path, name: str) -> dict | None:
+    """A benchmark table of a checkpoint folder (None when it has none)."""
     path = folder / name
     return json.loads(path.read_text()) if path.is_file() else None
 
@@ -273,8 +274,8 @@ def _body(manifest: dict, repo_id: str | None, folder: Path) -> str:
         figures = manifest[name].get("figures", {})
         if figures:
             parts += [f"### `{name}`\n", _table(_flatten(figures), ("figure", "value"))]
-    parts += ["## Analysis skill\n", *_skill_section(_benchmark(folder, SKILL_NAME))]
-    parts += ["## Alignment\n", *_alignment_section(_benchmark(folder, ALIGNMENT_NAME))]
+    parts += ["## Analysis skill\n", *_skill_section(read_benchmark(folder, SKILL_NAME))]
+    parts += ["## Alignment\n", *_alignment_section(read_benchmark(folder, ALIGNMENT_NAME))]
     parts += [
         "## Intended uses\n",
         "- Teaching data assimilation: observation networks, 3D-Var's static covariance against a "

@@ -11,7 +11,7 @@ import gradio as gr
 
 from alignda import studio as st
 from alignda.alignment.soup import DELTAS, PRESETS
-from alignda.analysis.score import ANALYSIS_MODES
+from alignda.analysis.score import ANALYSIS_MODES, SamplerSettings
 from alignda.experiment import DEFAULT, DEFAULT_PRESET
 
 CUSTOM = "custom"
@@ -117,18 +117,30 @@ def sampler_controls(studio: st.Studio) -> dict[str, Any]:
         }
 
 
-def weight_controls(note: str) -> dict[str, Any]:
-    """The preset, one slider per delta (``note``: whether the deltas are used), the forecast
-    reward."""
+def weights_text(mode: str, steps: float) -> str:
+    """What the weights do at the page's mode and steps (shown under the sliders)."""
+    try:
+        settings = SamplerSettings(mode=mode, steps=int(steps))
+    except (TypeError, ValueError):
+        return ""
+    return st.default_studio().weights_note(settings)
+
+
+def weight_controls(studio: st.Studio) -> dict[str, Any]:
+    """The preset, one slider per delta, what the weights do in the current mode, the
+    forecast reward."""
     with gr.Accordion("reward weights", open=True):
-        gr.Markdown(f"{note} Only the ratios count: weights are normalised to sum 1.")
+        gr.Markdown(
+            f"{studio.aligned_note()} Only the ratios count: weights are normalised to sum 1."
+        )
         preset = gr.Dropdown([*PRESETS, CUSTOM], value=DEFAULT_PRESET, label="preset")
         weights = {
             f"w_{k}": gr.Slider(*st.LIMITS["weight"], value=v, step=0.05, label=WEIGHT_LABELS[k])
             for k, v in zip(DELTAS, st.preset_weights(DEFAULT_PRESET), strict=True)
         }
+        note = gr.Markdown(studio.weights_note(DEFAULT.method), elem_id="weights-note")
         forecast = gr.Checkbox(False, label="forecast reward (48 h forecasts, a few s more)")
-    return {"preset": preset, **weights, "forecast": forecast}
+    return {"preset": preset, **weights, "weights_note": note, "forecast": forecast}
 
 
 def output_panel(default_analysis: str) -> dict[str, Any]:
@@ -183,7 +195,7 @@ def studio_tab(studio: st.Studio, labels: list[str]) -> dict[str, Any]:
         with gr.Column(scale=1, min_width=320):
             c = observation_controls(labels)
             c |= sampler_controls(studio)
-            c |= weight_controls(studio.aligned_note())
+            c |= weight_controls(studio)
         with gr.Column(scale=3):
             c |= output_panel(default_analysis)
     return c

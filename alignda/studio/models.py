@@ -14,13 +14,15 @@ from torch import nn
 
 from alignda.alignment.rewards import FORECAST_HOURS, Forecaster
 from alignda.analysis.methods import HybridMethod, PriorMethod, VariationalMethod, prior_method
+from alignda.analysis.score import SamplerSettings
 from alignda.bundle import load_bundle
 from alignda.checkpoints import CheckpointError
 from alignda.model.prior import prior_denoiser
+from alignda.modelcard import ALIGNMENT_NAME, read_benchmark
 from alignda.obs.operator import Observations, observe_case
 from alignda.paths import SHIPPED_CASES
 from alignda.runtime import parallel_workers, serving_device
-from alignda.studio.notes import aligned_note, real_fields_note
+from alignda.studio.notes import aligned_note, real_fields_note, weights_note
 from alignda.studio.placement import Placed, PlacedCodec
 from alignda.studio.request import (
     CASES_ENV,
@@ -76,6 +78,8 @@ class StudioModels:
         self.stats, self.threedvar, self.hybrid = bundle.stats, bundle.threedvar, bundle.hybrid
         self.codec = PlacedCodec(bundle.codec, self.device)
         self.soup_problem, self.aligned_steps = bundle.soup_problem, bundle.aligned_steps
+        #: The measured effect of the weights per mode (the folder's alignment benchmark).
+        self.alignment = read_benchmark(self.folder, ALIGNMENT_NAME)
 
     def use_device(self, device: torch.device) -> None:
         """Serve from ``device`` from now on (reloads the models there once). On ZeroGPU the
@@ -101,6 +105,12 @@ class StudioModels:
         if self._forecaster is None:
             self._forecaster = Forecaster(workers=parallel_workers())
         return self._forecaster
+
+    def weights_note(self, settings: SamplerSettings) -> str:
+        """What the reward weights do under ``settings`` (:func:`notes.weights_note`)."""
+        if not self.aligned_available:
+            return ""
+        return weights_note(settings, self.aligned_steps, self.alignment)
 
     def aligned_note(self) -> str:
         """One line on the aligned deltas (for the page)."""

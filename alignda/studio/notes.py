@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from alignda.alignment.rewards import FORECAST_HOURS
+from alignda.analysis.score import SamplerSettings
 from alignda.studio.budget import Budget
 from alignda.studio.request import Request
 from alignda.studio.result import (
@@ -36,6 +37,42 @@ def aligned_note(available: bool, problem: str, folder: Path) -> str:
         f"{folder / 'manifest.json'}): the reward weights have no effect and the unaligned "
         "prior is used."
     )
+
+
+def weights_note(
+    settings: SamplerSettings, aligned_steps: tuple[int, ...], measured: dict | None
+) -> str:
+    """What the reward weights do under these sampler settings, said next to the sliders:
+    where they act, whether the step count is one they were tuned for, and their measured
+    effect on the analysis MSE in this mode (``measured``: the folder's ``alignment.json``)."""
+    if not settings.latent:
+        text = (
+            f"In the {settings.mode} the weights only move the prior's first guess and its "
+            "ensemble; the deltas were tuned on guided (DPS) analyses."
+        )
+    elif not settings.observed:
+        text = f"{settings.mode} ignores the observations: the weights change the prior alone."
+    else:
+        text = f"The weights act on the {settings.mode} sampler."
+        if aligned_steps and settings.steps not in aligned_steps:
+            tuned = "/".join(map(str, aligned_steps))
+            text += (
+                f" They were tuned at {tuned} steps: at {settings.steps} they can make the "
+                "analysis worse."
+            )
+    rows = [
+        r
+        for r in ((measured or {}).get("tables", {}).get(settings.mode) or [])
+        if r.get("metric") == "mse"
+    ]
+    if not rows:
+        return text + " Their effect in this mode was not measured."
+    effects = "; ".join(
+        f"{r['variant']} {r['change'][0]:+.1f} % [{r['change'][1]:+.1f}, {r['change'][2]:+.1f}]"
+        f" ({r['verdict']})"
+        for r in rows
+    )
+    return f"{text} Measured analysis MSE change ({measured.get('cases', '')}): {effects}."
 
 
 def real_fields_note(provenance: str) -> str:
