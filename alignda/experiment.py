@@ -45,7 +45,7 @@ class Observing:
 
     def __post_init__(self) -> None:
         if not 0.0 < self.density <= 1.0:
-            raise ValueError(f"density is a fraction of the grid in (0, 1], got {self.density}")
+            raise ValueError(f"density must be in (0, 1] (a fraction), got {self.density}")
         if not (np.isfinite(self.noise_scale) and self.noise_scale >= 0):
             raise ValueError(f"noise scale must be finite and >= 0, got {self.noise_scale}")
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from alignda.obs.checks import ObsError
 from alignda.obs.geometry import ground_track, nearest_grid_index
 from alignda.obs.networks import (
+    DEFAULT_DENSITY,
     HUBS,
     PATTERNS,
     draw_routes,
@@ -218,7 +219,7 @@ def test_make_mask_natural_parameters_match_generators() -> None:
         make_mask(" Stations ", GRID, rng(9), fraction=0.02, land_share=0.7),
         station_mask(GRID, 0.02, rng(9), land_share=0.7),
     )
-    assert make_mask("random", GRID, rng(9)).sum() == round(0.05 * NPTS)  # default density
+    assert make_mask("random", GRID, rng(9)).sum() == round(DEFAULT_DENSITY * NPTS)
 
 
 @pytest.mark.parametrize(
