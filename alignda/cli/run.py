@@ -117,7 +117,7 @@ def _evaluate(args: argparse.Namespace, workers: int) -> None:
 
     from alignda.analysis.score import SamplerSettings
     from alignda.bundle import load_bundle
-    from alignda.evaluation.metrics import format_table
+    from alignda.evaluation.scorecard import format_table
     from alignda.evaluation.tables import EvalConfig, Evaluator, tradeoff_figure
     from alignda.viz.maps import save_png
 

@@ -44,7 +44,7 @@ from alignda.analysis.methods import PriorMethod, VariationalMethod
 from alignda.analysis.score import Cancelled, evaluation_seconds
 from alignda.bundle import load_bundle
 from alignda.checkpoints import CheckpointError, read_manifest
-from alignda.evaluation.metrics import score_table
+from alignda.evaluation.scorecard import score_table
 from alignda.model.guidance import MODES
 from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import Observations, observe_case
