@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from alignda.alignment.rewards import (
     REWARD_FUNCTIONS,
@@ -15,12 +16,16 @@ from alignda.alignment.rewards import (
     forecast_reward,
     geo_score,
     geostrophic_deviations,
+    normalised_mse,
     weighted_rmse,
 )
+from alignda.evaluation.metrics import normalised_msq, overall_mse
 from alignda.paths import SHIPPED_CASES
 from alignda.world.balance import geostrophic_wind
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
+from alignda.world.state import to_dataset
+from alignda.world.variables import VARIABLE_NAMES
 
 GRID = Grid(32, 64)
 
@@ -94,6 +99,32 @@ def test_weighted_rmse_uses_area_weights() -> None:
     r = weighted_rmse(np.stack([polar, equatorial]), truth)
     assert np.all(r[0] < r[1])
     assert np.allclose(weighted_rmse(truth[None], truth), 0.0)
+
+
+def test_normalised_mse_is_the_score_tables_mse() -> None:
+    """The rewards' normalised MSE (numpy, per state) and the score table's MSE column
+    (xarray, mean over cases) are one formula: they agree on the same states, and both give
+    the hand value of an error in one variable."""
+    rng = np.random.default_rng(3)
+    scale = np.array([250.0, 10.0, 10.0, 0.3])
+    truth = smooth_state(1)
+    states = truth + rng.normal(0, 1, (3, *truth.shape)) * scale[:, None, None]
+    states[0] = truth + np.array([50.0, 0.0, 0.0, 0.0])[:, None, None]  # z off by 50 m only
+    per_state = normalised_mse(states, truth, scale)
+    assert per_state[0] == pytest.approx((50.0 / 250.0) ** 2 / 4, rel=1e-12)
+    cases = [("case", np.arange(3))]
+    pred = to_dataset(states, GRID, leading=cases)
+    ref = to_dataset(np.broadcast_to(truth, states.shape), GRID, leading=cases)
+    by_name = dict(zip(VARIABLE_NAMES, scale, strict=True))
+    assert float(overall_mse(pred, ref, by_name)) == pytest.approx(per_state.mean(), rel=1e-12)
+    for i in range(3):
+        one = overall_mse(pred.isel(case=i), ref.isel(case=i), by_name)
+        assert float(one) == pytest.approx(per_state[i], rel=1e-12)
+    x = torch.from_numpy(states).requires_grad_(True)  # the differentiable form of both
+    msq = normalised_msq(x, torch.from_numpy(truth), scale)
+    np.testing.assert_allclose(msq.detach().numpy(), per_state, rtol=1e-12)
+    msq.sum().backward()
+    assert torch.isfinite(x.grad).all() and float(x.grad.abs().sum()) > 0
 
 
 def test_forecast_reward_prefers_the_truth_as_initial_state() -> None:

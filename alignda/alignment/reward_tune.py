@@ -32,9 +32,10 @@ import torch
 from azula.denoise import Denoiser
 from torch import nn
 
-from alignda.alignment.rewards import FORECAST_HOURS, geostrophic_deviations, weighted_msq
+from alignda.alignment.rewards import FORECAST_HOURS, geostrophic_deviations
 from alignda.alignment.soup import DELTAS, SnapshotWriter, delta_of
 from alignda.analysis.score import SampleCodec, SamplerSettings, guided_denoiser
+from alignda.evaluation.metrics import normalised_msq
 from alignda.model.codec import LatentCodec
 from alignda.model.diffusion import (
     AncestralPCSampler,
@@ -138,7 +139,7 @@ class RewardTerms:
     FLOOR = 1e-2
 
     def __init__(self, scale: np.ndarray) -> None:
-        self.var = torch.as_tensor(np.asarray(scale), dtype=torch.float32) ** 2
+        self.scale = np.asarray(scale)
         self.model = ShallowWaterModel(WorldConfig().imperfect())
 
     def __call__(
@@ -146,10 +147,10 @@ class RewardTerms:
     ) -> torch.Tensor:
         """The term of ``kind`` (accuracy, forecast or physics) for states of cases ``idx``."""
         if kind == "accuracy":
-            return (weighted_msq(states, data.truth[idx]) / self.var).mean(-1)
+            return normalised_msq(states, data.truth[idx], self.scale)
         if kind == "forecast":
             fc = self.model.forecast(states, FORECAST_HOURS, grad=True)
-            return (weighted_msq(fc, data.future[idx]) / self.var).mean(-1)
+            return normalised_msq(fc, data.future[idx], self.scale)
         if kind == "physics":  # imbalance beyond the truth's: the Geo-Score's deficit, smooth
             return torch.relu(geostrophic_deviations(states) / data.d_truth[idx] - 1.0)
         raise ValueError(f"unknown reward term {kind!r}")

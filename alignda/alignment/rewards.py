@@ -24,6 +24,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from alignda.evaluation.metrics import normalised_msq, weighted_msq
 from alignda.runtime import in_parallel
 from alignda.world.balance import geostrophic_deviation
 from alignda.world.grid import Grid
@@ -45,13 +46,6 @@ def _check_states(x: np.ndarray, what: str) -> np.ndarray:
     if not np.isfinite(x).all():
         raise ValueError(f"{what} has NaN or inf values")
     return x
-
-
-def weighted_msq(x: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """Cell-area-weighted mean square of ``x - truth`` per state and variable (..., C);
-    differentiable (tensors of any float dtype)."""
-    w = torch.as_tensor(Grid(*x.shape[-2:]).weights, dtype=x.dtype, device=x.device)[:, None]
-    return ((x - truth) ** 2 * w).mean(dim=(-2, -1)) / w.mean()
 
 
 def weighted_rmse(candidates: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -79,9 +73,11 @@ def accuracy_reward(candidates: np.ndarray, truth: np.ndarray, tau: float = BT_T
 
 
 def normalised_mse(states: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Area-weighted MSE per state of the variables divided by ``scale`` (C,), averaged (N,)."""
-    r = weighted_rmse(states, truth) / np.asarray(scale, dtype=np.float64)
-    return (r**2).mean(axis=-1)
+    """Area-weighted MSE per state of the variables divided by ``scale`` (C,), averaged (N,):
+    :func:`alignda.evaluation.metrics.normalised_msq` of checked states, in float64."""
+    x = _check_states(states, "states")
+    t = _check_states(np.asarray(truth)[None], "truth")[0]
+    return normalised_msq(torch.from_numpy(x), torch.from_numpy(t), scale).numpy()
 
 
 class Forecaster:

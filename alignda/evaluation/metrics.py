@@ -25,10 +25,12 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable, Mapping
 
 import numpy as np
+import torch
 import xarray as xr
+from numpy.typing import ArrayLike
 
 from alignda.evaluation.checks import CASE, LAT, LON, check_climatology, check_pair, check_scale
-from alignda.world.grid import cell_area_weights
+from alignda.world.grid import Grid, cell_area_weights
 from alignda.world.variables import VARIABLE_NAMES, VARIABLES
 
 __all__ = [
@@ -37,12 +39,17 @@ __all__ = [
     "lat_weights",
     "mae",
     "mse",
+    "normalised_msq",
     "ordered_vars",
     "overall_mae",
     "overall_mse",
     "rmse",
     "spatial_mean",
+    "weighted_msq",
 ]
+
+#: The dim the variables are stacked on for scores that combine them.
+VARIABLE = "variable"
 
 
 def case_mean(x: xr.Dataset) -> xr.Dataset:
@@ -77,6 +84,28 @@ def spatial_mean(da: xr.DataArray | xr.Dataset) -> xr.DataArray | xr.Dataset:
     return ((da * w).sum(LAT) / w.sum()).mean(LON)
 
 
+def weighted_msq(
+    x: torch.Tensor, truth: torch.Tensor, lat: np.ndarray | None = None
+) -> torch.Tensor:
+    """Cell-area-weighted mean square of ``x - truth`` per state and variable (..., C) of fields
+    (..., C, nlat, nlon) on latitudes ``lat`` (default: the Gaussian grid of their shape);
+    differentiable (tensors of any float dtype)."""
+    w = Grid(*x.shape[-2:]).weights if lat is None else cell_area_weights(lat)
+    w = torch.as_tensor(w, dtype=x.dtype, device=x.device)[:, None]
+    return ((x - truth) ** 2 * w).mean(dim=(-2, -1)) / w.mean()
+
+
+def normalised_msq(
+    x: torch.Tensor, truth: torch.Tensor, scale: ArrayLike, lat: np.ndarray | None = None
+) -> torch.Tensor:
+    """The normalised MSE of each state (...): the area-weighted MSE (:func:`weighted_msq`) of
+    each variable divided by its ``scale`` (C,) squared, averaged over the variables;
+    differentiable. The one definition behind :func:`overall_mse`, the forecast reward and the
+    fine-tune's error terms (:mod:`alignda.alignment.rewards`)."""
+    s = torch.as_tensor(np.asarray(scale), dtype=x.dtype, device=x.device)
+    return (weighted_msq(x, truth, lat) / s**2).mean(-1)
+
+
 # --------------------------------------------------------------------------------------------
 # deterministic scores
 # --------------------------------------------------------------------------------------------
@@ -103,24 +132,33 @@ def mae(pred: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
     return case_mean(spatial_mean(abs(pred - truth)))
 
 
-def _overall(per_var: xr.Dataset, scale: Mapping[str, float], power: int) -> xr.DataArray:
-    check_scale(scale, per_var.data_vars)
-    terms = [per_var[n] / float(scale[n]) ** power for n in per_var.data_vars]
-    return xr.concat(terms, dim="variable", coords="minimal", compat="override").mean("variable")
-
-
 def overall_mse(pred: xr.Dataset, truth: xr.Dataset, scale: Mapping[str, float]) -> xr.DataArray:
     """Align-DA "MSE" column: MSE of the fields normalised by ``scale``, mean over variables.
 
     ``scale[var]`` is the per-variable standard deviation of the training climatology, so each
-    variable contributes ``mse[var] / scale[var]**2`` with equal weight.
+    variable contributes ``mse[var] / scale[var]**2`` with equal weight: :func:`normalised_msq`
+    of each case (in float64), averaged over cases.
     """
-    return _overall(mse(pred, truth), scale, power=2)
+    pred = check_pair(pred, truth)
+    check_scale(scale, pred.data_vars)
+    names = list(pred.data_vars)
+    s, lat = [float(scale[n]) for n in names], truth[LAT].values
+
+    def per_case(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        x, t = (torch.from_numpy(np.asarray(a, dtype=np.float64)) for a in (x, t))
+        return normalised_msq(x, t, s, lat).numpy()
+
+    x, t = (ds[names].to_array(VARIABLE) for ds in (pred, truth))
+    core = [VARIABLE, LAT, LON]
+    return case_mean(xr.apply_ufunc(per_case, x, t, input_core_dims=[core, core]))
 
 
 def overall_mae(pred: xr.Dataset, truth: xr.Dataset, scale: Mapping[str, float]) -> xr.DataArray:
     """Align-DA "MAE" column: mean over variables of ``mae[var] / scale[var]``."""
-    return _overall(mae(pred, truth), scale, power=1)
+    per_var = mae(pred, truth)
+    check_scale(scale, per_var.data_vars)
+    terms = [per_var[n] / float(scale[n]) for n in per_var.data_vars]
+    return xr.concat(terms, dim=VARIABLE, coords="minimal", compat="override").mean(VARIABLE)
 
 
 def acc(pred: xr.Dataset, truth: xr.Dataset, climatology: xr.Dataset) -> xr.Dataset:
