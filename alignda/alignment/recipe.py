@@ -25,10 +25,11 @@ from torch import nn
 from alignda.alignment.dpo import DPOConfig, train_dpo
 from alignda.alignment.preferences import Preferences
 from alignda.alignment.rewards import Forecaster
-from alignda.alignment.selection import ResultCache, Scenario, evaluate, selection_score
+from alignda.alignment.selection import ResultCache, evaluate, selection_score
 from alignda.alignment.soup import RewardSoup, delta_digest
 from alignda.analysis.score import SamplerSettings
 from alignda.model.codec import LatentCodec
+from alignda.obs.scenario import Scenario
 from alignda.training.loop import TrainConfig
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,8 @@ from alignda.analysis.hybrid import HybridEnVar
 from alignda.analysis.score import SamplerSettings, analyse
 from alignda.model.codec import LatentCodec
 from alignda.model.prior import prior_denoiser
-from alignda.obs.operator import Observations, observe_case
+from alignda.obs.operator import observe_case
+from alignda.obs.scenario import Scenario
 from alignda.world.cases import Cases
 
 #: The figures of an analysis: lower-is-better MSEs, higher-is-better Geo-Scores (of the
@@ -40,17 +40,6 @@ METRICS = ("mse", "geo", "geo_members", "fc_mse")
 TARGET = {"accuracy": ("mse", -1), "forecast": ("fc_mse", -1), "physics": ("geo_members", 1)}
 #: Largest relative analysis-MSE increase a delta may cost before its score is penalised.
 MSE_TOLERANCE = 0.03
-
-
-@dataclass
-class Scenario:
-    """One held-out case: states and its fixed observations."""
-
-    time: np.datetime64
-    background: np.ndarray
-    truth: np.ndarray
-    future_truth: np.ndarray
-    obs: Observations
 
 
 def scenarios(
@@ -66,11 +55,11 @@ def scenarios(
         truth = cases.truth_state(t)
         out.append(
             Scenario(
-                t,
-                cases.background_state(t),
-                truth,
-                cases.future_truth(t, FORECAST_HOURS),
-                observe_case(truth, seed + i, density=density),
+                time=t,
+                truth=truth,
+                background=cases.background_state(t),
+                future_truth=cases.future_truth(t, FORECAST_HOURS),
+                obs=observe_case(truth, seed + i, density=density),
             )
         )
     return out
