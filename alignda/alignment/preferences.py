@@ -28,16 +28,10 @@ from tqdm.auto import tqdm
 from alignda.alignment.rewards import FORECAST_HOURS, REWARDS, Forecaster, all_rewards
 from alignda.alignment.soup import DELTAS
 from alignda.analysis.score import SampleCodec, SamplerSettings, guided_denoiser
-from alignda.checkpoints import (
-    safetensors_metadata,
-)
+from alignda.checkpoints import safetensors_metadata
 from alignda.model.codec import LatentCodec
-from alignda.model.diffusion import (
-    AncestralPCSampler,
-    EpsilonDenoiser,
-    SDACosineSchedule,
-    member_generators,
-)
+from alignda.model.diffusion import AncestralPCSampler, EpsilonDenoiser, member_generators
+from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import Observations, observe_case
 from alignda.world.cases import Cases
 
@@ -227,7 +221,7 @@ def generate_preferences(
         raise ValueError("no case has a truth 48 h later: cannot score forecasts")
     times = [times[i] for i in evenly_spaced(len(times), cfg.backgrounds)]
     order = np.random.default_rng(cfg.seed).permutation(len(times))
-    denoiser = EpsilonDenoiser(net, SDACosineSchedule())
+    denoiser = prior_denoiser(net)
     forecaster = Forecaster(batch=max(32, cfg.candidates))
     gen = torch.Generator().manual_seed(cfg.seed)
     config = {**asdict(cfg), "seconds_per_background": None}

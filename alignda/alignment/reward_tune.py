@@ -37,12 +37,8 @@ from alignda.alignment.soup import DELTAS, SnapshotWriter, delta_of
 from alignda.analysis.score import SampleCodec, SamplerSettings, guided_denoiser
 from alignda.evaluation.metrics import normalised_msq
 from alignda.model.codec import LatentCodec
-from alignda.model.diffusion import (
-    AncestralPCSampler,
-    EpsilonDenoiser,
-    SDACosineSchedule,
-    denoising_loss,
-)
+from alignda.model.diffusion import AncestralPCSampler, denoising_loss
+from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import Observations, observe_case
 from alignda.training.loop import TrainConfig, train
 from alignda.world.cases import Cases
@@ -186,7 +182,7 @@ def onpolicy_state(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(x_t, t): the network's sampler run from noise for ``stop`` of its steps, no gradient;
     guided by ``obs`` (one per row of ``zb``, through ``codec``) unless ``settings`` is obsfree."""
-    den = EpsilonDenoiser(net, SDACosineSchedule())
+    den = prior_denoiser(net)
     if settings.mode == "obsfree":
         return _rollout(den, zb, stop, settings, gen)
     if codec is None or obs is None or len(obs) != len(zb):
@@ -203,7 +199,7 @@ def decoded_estimate(
     net: nn.Module, codec: LatentCodec, x_t: torch.Tensor, t: torch.Tensor, zb: torch.Tensor
 ) -> torch.Tensor:
     """The network's denoised estimate x_hat(x_t) at time ``t``, decoded to physical states."""
-    den = EpsilonDenoiser(net, SDACosineSchedule())
+    den = prior_denoiser(net)
     return codec.decode(den.to_latent(den(x_t, t.expand(len(x_t)), z_b=zb).mean, zb))
 
 
@@ -236,7 +232,6 @@ def tune_loss(
         sampler = replace(sampler, steps=n)
         allowed = cfg.scored_steps(n)
         stops = allowed[torch.randint(len(allowed), (1,), generator=gen)]
-    schedule = SDACosineSchedule()
     zb = data.zb[idx]
     obs = None
     if sampler.mode != "obsfree":
@@ -258,8 +253,8 @@ def tune_loss(
     loss = sum(ratios.values()) / len(ratios)
     parts = {f"{n}_ratio": float(r.detach()) for n, r in ratios.items()}
     if cfg.anchor > 0:
-        den = EpsilonDenoiser(net, schedule)
-        anchor = denoising_loss(net, den.from_latent(data.z[idx], zb), schedule, gen, z_b=zb)
+        den = prior_denoiser(net)
+        anchor = denoising_loss(net, den.from_latent(data.z[idx], zb), den.schedule, gen, z_b=zb)
         loss = loss + cfg.anchor * anchor
         parts["anchor"] = float(anchor.detach())
     return loss, parts
