@@ -27,10 +27,10 @@ from tqdm.auto import tqdm
 
 from alignda.alignment.rewards import FORECAST_HOURS, REWARDS, Forecaster, all_rewards
 from alignda.alignment.soup import DELTAS
-from alignda.analysis.score import SampleCodec, SamplerSettings, guided_denoiser
+from alignda.analysis.score import SampleCodec, SamplerSettings, guided_denoiser, latent_sampler
 from alignda.checkpoints import safetensors_metadata
 from alignda.model.codec import LatentCodec
-from alignda.model.diffusion import AncestralPCSampler, EpsilonDenoiser, member_generators
+from alignda.model.diffusion import EpsilonDenoiser
 from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import Observations, observe_case
 from alignda.world.cases import Cases
@@ -130,14 +130,7 @@ def guided_candidates(
         zb = codec.encode(torch.as_tensor(np.asarray(background), dtype=torch.float32)[None])
     view = SampleCodec(codec, denoiser, zb)
     den = guided_denoiser(denoiser, view, obs, settings)
-    sampler = AncestralPCSampler(
-        den,
-        steps=settings.steps,
-        corrections=settings.corrections,
-        delta=settings.delta,
-        generator=member_generators(settings.seed, range(settings.members)),
-        silent=True,
-    )
+    sampler = latent_sampler(den, settings)
     shape = (settings.members, *zb.shape[1:])
     with torch.no_grad():
         x = sampler(sampler.init(shape), z_b=zb.expand(shape))
@@ -174,9 +167,8 @@ def _sample_background(
     if cfg.guidance == "obsfree":
         zb = codec.encode(torch.from_numpy(background)[None])
         shape = (cfg.candidates, *zb.shape[1:])
-        sampler = AncestralPCSampler(
-            denoiser, steps=cfg.steps, corrections=cfg.corrections, generator=gen, silent=True
-        )
+        prior = SamplerSettings(mode="obsfree", steps=cfg.steps, corrections=cfg.corrections)
+        sampler = latent_sampler(denoiser, prior, generator=gen)  # one stream: all backgrounds
         z = sampler(sampler.init(shape), z_b=zb.expand(shape))
         return zb[0], z, codec.decode(denoiser.to_latent(z, zb)).numpy()
     truth = cases.truth_state(t)

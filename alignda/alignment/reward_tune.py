@@ -34,10 +34,10 @@ from torch import nn
 
 from alignda.alignment.rewards import FORECAST_HOURS, geostrophic_deviations
 from alignda.alignment.soup import DELTAS, SnapshotWriter, delta_of
-from alignda.analysis.score import SampleCodec, SamplerSettings, guided_denoiser
+from alignda.analysis.score import SampleCodec, SamplerSettings, guided_denoiser, latent_sampler
 from alignda.evaluation.metrics import normalised_msq
 from alignda.model.codec import LatentCodec
-from alignda.model.diffusion import AncestralPCSampler, denoising_loss
+from alignda.model.diffusion import denoising_loss
 from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import Observations, observe_case
 from alignda.training.loop import TrainConfig, train
@@ -155,14 +155,7 @@ class RewardTerms:
 def _rollout(
     den: Denoiser, zb: torch.Tensor, stop: int, settings: SamplerSettings, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    sampler = AncestralPCSampler(
-        den,
-        steps=settings.steps,
-        corrections=settings.corrections,
-        delta=settings.delta,
-        generator=gen,
-        silent=True,
-    )
+    sampler = latent_sampler(den, settings, generator=gen)
     pairs = sampler.timesteps.unfold(0, 2, 1)
     with torch.no_grad():  # guidance takes its own gradients inside
         x = sampler.init(zb.shape)
