@@ -5,10 +5,12 @@ import pytest
 import torch
 
 from alignda.alignment.rewards import (
+    REWARD_DEFINITIONS,
     REWARD_FUNCTIONS,
     REWARDS,
     Forecaster,
     RewardCase,
+    TermCase,
     accuracy_reward,
     bradley_terry,
     candidate_rewards,
@@ -155,6 +157,47 @@ def test_every_reward_has_the_one_signature() -> None:
     got = candidate_rewards(candidates, truth, forecasts, future, scale)
     for name, reward in REWARD_FUNCTIONS.items():
         np.testing.assert_array_equal(got[name], reward(candidates, full))
+
+
+def test_each_reward_is_one_definition_in_two_forms() -> None:
+    """The candidate rewards and the differentiable terms are the same three rewards: the
+    forecast reward is minus the forecast term, the Geo-Score is 1 / (1 + the physics term),
+    the accuracy term is the normalised MSE the accuracy preference ranks by; the terms
+    carry gradients."""
+    cases = Cases.open(SHIPPED_CASES)
+    t = cases.times[0]
+    truth, future = (
+        np.asarray(x, np.float64) for x in (cases.truth_state(t), cases.future_truth(t, 48))
+    )
+    rng = np.random.default_rng(0)
+    wind = np.array([0.0, 1.0, 1.0, 0.0])[:, None, None]  # ageostrophic noise on u and v
+    states = np.stack(
+        [cases.background_state(t) + k * wind * rng.normal(size=truth.shape) for k in (0.0, 3.0)]
+    )
+    scale = np.array([250.0, 10.0, 10.0, 0.3])
+    forecaster = Forecaster()
+    case = TermCase(
+        torch.from_numpy(np.stack([truth, truth])),
+        torch.from_numpy(np.stack([future, future])),
+        geostrophic_deviations(torch.from_numpy(np.stack([truth, truth]))),
+        scale,
+        forecaster,
+    )
+    assert tuple(REWARD_DEFINITIONS) == REWARDS
+    x = torch.from_numpy(states).requires_grad_(True)
+    terms = {k: d.term(x, case) for k, d in REWARD_DEFINITIONS.items()}
+    for name, term in terms.items():
+        assert term.shape == (2,) and term.requires_grad, name
+    np.testing.assert_allclose(
+        terms["accuracy"].detach().numpy(), normalised_mse(states, truth, scale), rtol=1e-12
+    )
+    geo = geo_score(states, truth)
+    assert geo[1] < 0.9  # the noisy winds are out of balance
+    np.testing.assert_allclose(geo, 1.0 / (1.0 + terms["physics"].detach().numpy()), rtol=1e-12)
+    reward = forecast_reward(forecaster(states), future, scale)
+    np.testing.assert_allclose(reward, -terms["forecast"].detach().numpy(), rtol=1e-5)
+    terms["physics"].sum().backward()
+    assert float(x.grad.abs().sum()) > 0
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """Reward-gradient fine-tuning of the latent prior (ReFL / DRaFT style), beside Diffusion-DPO.
 
-The three rewards are differentiable here: the analysis error against the truth, the
-geostrophic deviation behind the Geo-Score, and the 48 h forecast error through the
+The three rewards are differentiable here, as their terms
+(:data:`alignda.alignment.rewards.REWARD_DEFINITIONS`): the analysis error against the truth,
+the geostrophic deviation behind the Geo-Score, and the 48 h forecast error through the
 differentiable world model. One training step:
 
 1. the network's own sampler (with a step count drawn from ``schedules``) runs from noise
@@ -32,17 +33,22 @@ import torch
 from azula.denoise import Denoiser
 from torch import nn
 
-from alignda.alignment.rewards import FORECAST_HOURS, geostrophic_deviations
+from alignda.alignment.rewards import (
+    FORECAST_HOURS,
+    REWARD_DEFINITIONS,
+    REWARDS,
+    Forecaster,
+    TermCase,
+    geostrophic_deviations,
+)
 from alignda.alignment.soup import DELTAS, SnapshotWriter, delta_of
 from alignda.analysis.score import SampleCodec, SamplerSettings, guided_denoiser, latent_sampler
-from alignda.evaluation.metrics import normalised_msq
 from alignda.model.codec import LatentCodec
 from alignda.model.diffusion import denoising_loss
 from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import Observations, observe_case
 from alignda.training.loop import TrainConfig, train
 from alignda.world.cases import Cases
-from alignda.world.model import ShallowWaterModel, WorldConfig
 
 
 @dataclass(frozen=True)
@@ -123,12 +129,9 @@ class TuneData:
 
 
 class RewardTerms:
-    """The differentiable reward terms (lower is better) of decoded states, per state (B,).
-
-    Physics scores only the geostrophic deviation beyond the truth's (relative), as the
-    Geo-Score does (it saturates at the truth's balance): minimising the deviation itself
-    was won by damping the unbalanced flow, at twice the analysis error.
-    """
+    """The differentiable reward terms (lower is better) of decoded states of cases ``idx`` of
+    a :class:`TuneData`, per state (B,): the terms of
+    :data:`alignda.alignment.rewards.REWARD_DEFINITIONS`."""
 
     #: Smallest reference value a term is divided by (a batch already as balanced as its
     #: truth has a physics term of 0).
@@ -136,20 +139,18 @@ class RewardTerms:
 
     def __init__(self, scale: np.ndarray) -> None:
         self.scale = np.asarray(scale)
-        self.model = ShallowWaterModel(WorldConfig().imperfect())
+        self.forecaster = Forecaster()
 
     def __call__(
         self, kind: str, states: torch.Tensor, data: TuneData, idx: torch.Tensor
     ) -> torch.Tensor:
         """The term of ``kind`` (accuracy, forecast or physics) for states of cases ``idx``."""
-        if kind == "accuracy":
-            return normalised_msq(states, data.truth[idx], self.scale)
-        if kind == "forecast":
-            fc = self.model.forecast(states, FORECAST_HOURS, grad=True)
-            return normalised_msq(fc, data.future[idx], self.scale)
-        if kind == "physics":  # imbalance beyond the truth's: the Geo-Score's deficit, smooth
-            return torch.relu(geostrophic_deviations(states) / data.d_truth[idx] - 1.0)
-        raise ValueError(f"unknown reward term {kind!r}")
+        if kind not in REWARD_DEFINITIONS:
+            raise ValueError(f"unknown reward term {kind!r}")
+        case = TermCase(
+            data.truth[idx], data.future[idx], data.d_truth[idx], self.scale, self.forecaster
+        )
+        return REWARD_DEFINITIONS[kind].term(states, case)
 
 
 def _rollout(
@@ -234,7 +235,7 @@ def tune_loss(
             for i, seed in zip(idx.tolist(), seeds, strict=True)
         ]
     x_t, t = onpolicy_state(net, zb, int(stops[0]), sampler, gen, codec, obs)
-    names = ("accuracy", "forecast", "physics") if kind == "multi" else (kind,)
+    names = REWARDS if kind == "multi" else (kind,)
 
     with torch.no_grad():
         ref_states = decoded_estimate(ref, codec, x_t, t, zb)
