@@ -321,6 +321,14 @@ class TuneSetting:
         tail += "" if self.t_min == 0.3 else f"_t{self.t_min:g}"
         return f"tune_lr{self.lr:g}_s{self.steps}_a{self.anchor:g}{tail}"
 
+    @classmethod
+    def from_spec(cls, spec: str, **fields) -> tuple[TuneSetting, tuple[str, ...] | None]:
+        """The setting of a spec ``lr:steps:anchor[:kind+kind]`` (``align-select --tune``; the
+        other fields as given) and the kinds it names (None: none named)."""
+        lr, steps, anchor, *only = spec.split(":")
+        kinds = tuple(only[0].split("+")) if only else None
+        return cls(float(lr), int(steps), float(anchor), **fields), kinds
+
     def config(self) -> TuneConfig:
         """The fine-tune config of this setting."""
         train = TrainConfig.snapshots(self.steps, self.batch, self.lr, self.snapshot_every)
