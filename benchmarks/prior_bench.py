@@ -18,7 +18,7 @@ import torch
 from alignda.analysis.score import SamplerSettings, analyse
 from alignda.bundle import load_bundle
 from alignda.evaluation.experiments import case_arrays, draw_observations, run_methods, scores
-from alignda.evaluation.metrics import format_table
+from alignda.evaluation.scorecard import format_table
 from alignda.experiment import DEFAULT
 from alignda.model.prior import prior_denoiser
 from alignda.paths import SHIPPED_CASES

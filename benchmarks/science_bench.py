@@ -23,7 +23,7 @@ from alignda.alignment.soup import PRESETS
 from alignda.analysis.hybrid import HybridEnVar
 from alignda.analysis.score import DivergenceError, SamplerSettings
 from alignda.bundle import load_bundle
-from alignda.evaluation import metrics
+from alignda.evaluation import ensemble
 from alignda.evaluation.experiments import NETWORKS
 from alignda.experiment import DEFAULT
 from alignda.modelcard import write_benchmark
@@ -43,7 +43,7 @@ def ensemble_figures(
     members: np.ndarray, truth: np.ndarray, std: np.ndarray, w: np.ndarray
 ) -> dict[str, float]:
     """Normalised MSE of the mean, per-variable RMSE, spread and CRPS of one case (the
-    ensemble scores from :mod:`alignda.evaluation.metrics`)."""
+    ensemble scores from :mod:`alignda.evaluation.ensemble`)."""
     mean = members.mean(0)
     err2 = weighted_mean((mean - truth) ** 2, w)  # (C,)
     out = {"mse": float(np.mean(err2 / std**2)), "rmse_z": err2[0] ** 0.5, "rmse_u": err2[1] ** 0.5}
@@ -51,9 +51,9 @@ def ensemble_figures(
     if m > 1:
         ens = to_dataset(members, leading=[("member", np.arange(m))])
         ref = to_dataset(truth)
-        spread = metrics.spread(ens).to_array().values
+        spread = ensemble.spread(ens).to_array().values
         out["spread2"] = float(np.mean((spread / std) ** 2)) * (m + 1) / m
-        out["crps"] = float(np.mean(metrics.crps(ens, ref).to_array().values / std))
+        out["crps"] = float(np.mean(ensemble.crps(ens, ref).to_array().values / std))
     return out
 
 

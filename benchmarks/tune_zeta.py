@@ -13,7 +13,7 @@ import torch
 from alignda.analysis.score import SamplerSettings
 from alignda.bundle import load_bundle
 from alignda.evaluation.experiments import draw_observations, run_methods, scores
-from alignda.evaluation.metrics import format_table
+from alignda.evaluation.scorecard import format_table
 from alignda.experiment import DEFAULT
 from alignda.world.cases import Cases
 

@@ -12,7 +12,7 @@ import torch
 
 from alignda.bundle import load_bundle
 from alignda.evaluation.experiments import baseline_table
-from alignda.evaluation.metrics import format_table
+from alignda.evaluation.scorecard import format_table
 from alignda.paths import SHIPPED_CASES
 from alignda.world.cases import Cases, GenerateConfig, generate
 from alignda.world.model import DAY, ShallowWaterModel

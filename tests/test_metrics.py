@@ -1,4 +1,5 @@
-"""Tests for alignda.evaluation.metrics against hand-computed values on a tiny 4 x 8 grid."""
+"""Tests for alignda.evaluation.metrics, .ensemble and .scorecard against hand-computed values
+on a tiny 4 x 8 grid."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from alignda.evaluation import ensemble as E
 from alignda.evaluation import metrics as M
+from alignda.evaluation import scorecard as T
 from alignda.world.grid import COORD_ATOL, DEFAULT_GRID
 
 # Equally spaced, descending: cell bounds are 90, 45, 0, -45, -90 deg, so the raw weights are
@@ -196,7 +199,7 @@ def test_crps_identical_members_is_abs_distance(d: float) -> None:
     truth = smooth_truth(2)
     ens = members(truth + d, truth + d)
     for v in VARS:
-        assert float(M.crps(ens, truth)[v]) == pytest.approx(abs(d), abs=1e-12)
+        assert float(E.crps(ens, truth)[v]) == pytest.approx(abs(d), abs=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -213,7 +216,7 @@ def test_crps_identical_members_is_abs_distance(d: float) -> None:
 def test_crps_by_hand(xs: tuple[float, ...], y: float, expected: float) -> None:
     truth = dataset({"z": y}, ncase=2)
     ens = members(*(dataset({"z": x}, ncase=2) for x in xs))
-    assert float(M.crps(ens, truth)["z"]) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    assert float(E.crps(ens, truth)["z"]) == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 
 def test_crps_matches_bruteforce_pairs() -> None:
@@ -224,39 +227,39 @@ def test_crps_matches_bruteforce_pairs() -> None:
     pairs = abs(x - x.rename(member="m2")).sum(["member", "m2"]) / (2 * 5 * 4)
     point = abs(x - y).mean("member") - pairs
     expected = float(M.spatial_mean(point).mean("case"))
-    assert float(M.crps(ens, truth)["z"]) == pytest.approx(expected, rel=1e-12)
+    assert float(E.crps(ens, truth)["z"]) == pytest.approx(expected, rel=1e-12)
 
 
 def test_spread_and_spread_skill() -> None:
     truth = smooth_truth(2)
-    assert np.allclose(M.spread(members(truth, truth, truth)).to_array().values, 0.0)
+    assert np.allclose(E.spread(members(truth, truth, truth)).to_array().values, 0.0)
     s, d = 0.5, 2.0
     ens = members(truth + d + s, truth + d - s)  # ddof=1 variance: 2 s^2
-    sp = M.spread(ens)
+    sp = E.spread(ens)
     assert float(sp["z"]) == pytest.approx(s * R2, rel=1e-12)
-    xr.testing.assert_allclose(M.ensemble_mean(ens), truth + d)
-    ssr = M.spread_skill(ens, truth)
+    xr.testing.assert_allclose(E.ensemble_mean(ens), truth + d)
+    ssr = E.spread_skill(ens, truth)
     assert float(ssr["u"]) == pytest.approx(s * R2 / d, rel=1e-12)
-    ssr_c = M.spread_skill(ens, truth, finite_ensemble_correction=True)
+    ssr_c = E.spread_skill(ens, truth, finite_ensemble_correction=True)
     assert float(ssr_c["u"]) == pytest.approx(s * R2 / d * math.sqrt(3 / 2), rel=1e-12)
 
 
 def test_ensemble_requires_members() -> None:
     truth = smooth_truth(2)
     with pytest.raises(ValueError, match="member"):
-        M.crps(truth, truth)
+        E.crps(truth, truth)
     with pytest.raises(ValueError, match="member"):
-        M.ensemble_mean(truth)
+        E.ensemble_mean(truth)
     one = members(truth)
     with pytest.raises(ValueError, match="at least 2 members"):
-        M.spread(one)
+        E.spread(one)
     with pytest.raises(ValueError, match="at least 2 members"):
-        M.crps(one, truth)
+        E.crps(one, truth)
     with pytest.raises(ValueError, match="at least 2 members"):
-        M.spread_skill(one, truth)
-    xr.testing.assert_allclose(M.ensemble_mean(one), truth)  # one member is fine for a mean
+        E.spread_skill(one, truth)
+    xr.testing.assert_allclose(E.ensemble_mean(one), truth)  # one member is fine for a mean
     with pytest.raises(ValueError, match="dims"):
-        M.crps(members(truth, truth), members(truth, truth))  # truth must not have members
+        E.crps(members(truth, truth), members(truth, truth))  # truth must not have members
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,7 +300,7 @@ def test_non_finite_inputs_raise(bad: float) -> None:
     with pytest.raises(ValueError, match="non-finite"):
         M.mse(truth, pred)
     with pytest.raises(ValueError, match="non-finite"):
-        M.crps(members(pred, truth), truth)
+        E.crps(members(pred, truth), truth)
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,7 +317,7 @@ def test_score_table_layout_and_format() -> None:
         "background": truth + dataset({"z": 10.0, "u": 1.0, "v": 2.0, "tracer": 0.1}, 2),
         "Align-DA": truth + 0.5 * dataset({"z": 10.0, "u": 1.0, "v": 2.0, "tracer": 0.1}, 2),
     }
-    df = M.score_table(preds, truth, scale)
+    df = T.score_table(preds, truth, scale)
     assert isinstance(df, pd.DataFrame)
     assert list(df.columns) == ["MSE", "MAE", "RMSE z", "RMSE u", "RMSE v", "RMSE tracer"]
     assert list(df.index) == ["background", "Align-DA"]
@@ -324,17 +327,17 @@ def test_score_table_layout_and_format() -> None:
     assert df.loc["Align-DA", "MAE"] == pytest.approx((1 + 1 + 2 + 1) / 8)
     assert df.attrs["units"]["u"] == "m s-1"
 
-    text = M.format_table(df)
+    text = T.format_table(df)
     lines = text.splitlines()
     assert len(lines) == 2 + 2
     assert len({len(line) for line in lines}) == 1  # fixed width
     assert "RMSE z [m]" in lines[0] and "RMSE u [m s-1]" in lines[0] and "MSE" in lines[0]
     assert lines[2].startswith("| background") and lines[3].startswith("| Align-DA")
     assert set(lines[1]) <= {"|", "-", ":"}
-    assert "RMSE z |" in M.format_table(df, units=False)
+    assert "RMSE z |" in T.format_table(df, units=False)
 
     with pytest.raises(ValueError, match="'bad'.*tracer"):
-        M.score_table({"bad": preds["background"].drop_vars("tracer")}, truth, scale)
+        T.score_table({"bad": preds["background"].drop_vars("tracer")}, truth, scale)
 
 
 def test_score_table_reports_acc_spread_skill_and_crps() -> None:
@@ -345,13 +348,13 @@ def test_score_table_reports_acc_spread_skill_and_crps() -> None:
     one = members(truth + d)
     clim = truth.mean("case") * 0.5
     preds = {"ensemble": ens.mean("member"), "single": truth + d}
-    df = M.score_table(
+    df = T.score_table(
         preds, truth, scale, ensembles={"ensemble": ens, "single": one}, climatology=clim
     )
     assert list(df.columns)[-3:] == ["ACC", "spread/skill", "CRPS"]
-    ssr = M.spread_skill(ens, truth, finite_ensemble_correction=True)
+    ssr = E.spread_skill(ens, truth, finite_ensemble_correction=True)
     assert df.loc["ensemble", "spread/skill"] == pytest.approx(float(ssr.to_array().mean()))
-    crps = M.crps(ens, truth)
+    crps = E.crps(ens, truth)
     expected = np.mean([float(crps[v]) / scale[v] for v in VARS])
     assert df.loc["ensemble", "CRPS"] == pytest.approx(expected)
     acc = M.acc(preds["single"], truth, clim)
@@ -375,7 +378,7 @@ def test_score_table_on_latitudes_that_differ_in_the_last_bits() -> None:
     scale = {"z": 10.0, "u": 1.0, "v": 1.0, "tracer": 0.1}
     ens = members(truth + 1.5, truth + 0.5)
     clim = truth.mean("case") * 0.5
-    expected = M.score_table({"a": ens.mean("member")}, truth, scale, {"a": ens}, clim)
+    expected = T.score_table({"a": ens.mean("member")}, truth, scale, {"a": ens}, clim)
     moved = truth.assign_coords(latitude=last_bits(LAT))
     assert not np.array_equal(moved.latitude.values, LAT)
     clim_moved = clim.assign_coords(latitude=last_bits(LAT, ulps=5))
@@ -383,7 +386,7 @@ def test_score_table_on_latitudes_that_differ_in_the_last_bits() -> None:
         (ens, moved, clim),
         (ens.assign_coords(latitude=last_bits(LAT)), truth, clim_moved),
     ):
-        got = M.score_table({"a": pred.mean("member")}, tr, scale, {"a": pred}, cl)
+        got = T.score_table({"a": pred.mean("member")}, tr, scale, {"a": pred}, cl)
         pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12)
         assert got.notna().all().all()
     far = truth.assign_coords(latitude=LAT + 1e-3)  # a different grid: still refused
@@ -431,7 +434,7 @@ def test_rmse_properties(p: np.ndarray, t: np.ndarray, a: float) -> None:
 
 
 def test_rank_histogram_flat_when_reliable_u_shaped_when_under_dispersive():
-    from alignda.evaluation.metrics import rank_histogram
+    from alignda.evaluation.ensemble import rank_histogram
 
     rng = np.random.default_rng(0)
     lat, lon = np.linspace(80, -80, 32), np.arange(0, 360, 5.0)

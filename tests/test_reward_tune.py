@@ -19,9 +19,10 @@ from alignda.alignment.reward_tune import (
     reward_tune,
     tune_loss,
 )
-from alignda.alignment.rewards import geostrophic_deviations, normalised_mse, weighted_msq
+from alignda.alignment.rewards import geostrophic_deviations, normalised_mse
 from alignda.alignment.selection import ResultCache, scenarios
 from alignda.analysis.score import SamplerSettings
+from alignda.evaluation.metrics import weighted_msq
 from alignda.model.codec import load_codec
 from alignda.model.prior import load_prior
 from alignda.obs.operator import observe_case

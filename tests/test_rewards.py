@@ -2,12 +2,15 @@
 
 import numpy as np
 import pytest
+import torch
 
 from alignda.alignment.rewards import (
+    REWARD_DEFINITIONS,
     REWARD_FUNCTIONS,
     REWARDS,
     Forecaster,
     RewardCase,
+    TermCase,
     accuracy_reward,
     bradley_terry,
     candidate_rewards,
@@ -15,12 +18,16 @@ from alignda.alignment.rewards import (
     forecast_reward,
     geo_score,
     geostrophic_deviations,
+    normalised_mse,
     weighted_rmse,
 )
+from alignda.evaluation.metrics import normalised_msq, overall_mse
 from alignda.paths import SHIPPED_CASES
 from alignda.world.balance import geostrophic_wind
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
+from alignda.world.state import to_dataset
+from alignda.world.variables import VARIABLE_NAMES
 
 GRID = Grid(32, 64)
 
@@ -96,6 +103,32 @@ def test_weighted_rmse_uses_area_weights() -> None:
     assert np.allclose(weighted_rmse(truth[None], truth), 0.0)
 
 
+def test_normalised_mse_is_the_score_tables_mse() -> None:
+    """The rewards' normalised MSE (numpy, per state) and the score table's MSE column
+    (xarray, mean over cases) are one formula: they agree on the same states, and both give
+    the hand value of an error in one variable."""
+    rng = np.random.default_rng(3)
+    scale = np.array([250.0, 10.0, 10.0, 0.3])
+    truth = smooth_state(1)
+    states = truth + rng.normal(0, 1, (3, *truth.shape)) * scale[:, None, None]
+    states[0] = truth + np.array([50.0, 0.0, 0.0, 0.0])[:, None, None]  # z off by 50 m only
+    per_state = normalised_mse(states, truth, scale)
+    assert per_state[0] == pytest.approx((50.0 / 250.0) ** 2 / 4, rel=1e-12)
+    cases = [("case", np.arange(3))]
+    pred = to_dataset(states, GRID, leading=cases)
+    ref = to_dataset(np.broadcast_to(truth, states.shape), GRID, leading=cases)
+    by_name = dict(zip(VARIABLE_NAMES, scale, strict=True))
+    assert float(overall_mse(pred, ref, by_name)) == pytest.approx(per_state.mean(), rel=1e-12)
+    for i in range(3):
+        one = overall_mse(pred.isel(case=i), ref.isel(case=i), by_name)
+        assert float(one) == pytest.approx(per_state[i], rel=1e-12)
+    x = torch.from_numpy(states).requires_grad_(True)  # the differentiable form of both
+    msq = normalised_msq(x, torch.from_numpy(truth), scale)
+    np.testing.assert_allclose(msq.detach().numpy(), per_state, rtol=1e-12)
+    msq.sum().backward()
+    assert torch.isfinite(x.grad).all() and float(x.grad.abs().sum()) > 0
+
+
 def test_forecast_reward_prefers_the_truth_as_initial_state() -> None:
     cases = Cases.open(SHIPPED_CASES)
     t = cases.times[0]
@@ -124,6 +157,47 @@ def test_every_reward_has_the_one_signature() -> None:
     got = candidate_rewards(candidates, truth, forecasts, future, scale)
     for name, reward in REWARD_FUNCTIONS.items():
         np.testing.assert_array_equal(got[name], reward(candidates, full))
+
+
+def test_each_reward_is_one_definition_in_two_forms() -> None:
+    """The candidate rewards and the differentiable terms are the same three rewards: the
+    forecast reward is minus the forecast term, the Geo-Score is 1 / (1 + the physics term),
+    the accuracy term is the normalised MSE the accuracy preference ranks by; the terms
+    carry gradients."""
+    cases = Cases.open(SHIPPED_CASES)
+    t = cases.times[0]
+    truth, future = (
+        np.asarray(x, np.float64) for x in (cases.truth_state(t), cases.future_truth(t, 48))
+    )
+    rng = np.random.default_rng(0)
+    wind = np.array([0.0, 1.0, 1.0, 0.0])[:, None, None]  # ageostrophic noise on u and v
+    states = np.stack(
+        [cases.background_state(t) + k * wind * rng.normal(size=truth.shape) for k in (0.0, 3.0)]
+    )
+    scale = np.array([250.0, 10.0, 10.0, 0.3])
+    forecaster = Forecaster()
+    case = TermCase(
+        torch.from_numpy(np.stack([truth, truth])),
+        torch.from_numpy(np.stack([future, future])),
+        geostrophic_deviations(torch.from_numpy(np.stack([truth, truth]))),
+        scale,
+        forecaster,
+    )
+    assert tuple(REWARD_DEFINITIONS) == REWARDS
+    x = torch.from_numpy(states).requires_grad_(True)
+    terms = {k: d.term(x, case) for k, d in REWARD_DEFINITIONS.items()}
+    for name, term in terms.items():
+        assert term.shape == (2,) and term.requires_grad, name
+    np.testing.assert_allclose(
+        terms["accuracy"].detach().numpy(), normalised_mse(states, truth, scale), rtol=1e-12
+    )
+    geo = geo_score(states, truth)
+    assert geo[1] < 0.9  # the noisy winds are out of balance
+    np.testing.assert_allclose(geo, 1.0 / (1.0 + terms["physics"].detach().numpy()), rtol=1e-12)
+    reward = forecast_reward(forecaster(states), future, scale)
+    np.testing.assert_allclose(reward, -terms["forecast"].detach().numpy(), rtol=1e-5)
+    terms["physics"].sum().backward()
+    assert float(x.grad.abs().sum()) > 0
 
 
 @pytest.mark.parametrize(

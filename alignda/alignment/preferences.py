@@ -27,17 +27,17 @@ from tqdm.auto import tqdm
 
 from alignda.alignment.rewards import FORECAST_HOURS, REWARDS, Forecaster, all_rewards
 from alignda.alignment.soup import DELTAS
-from alignda.analysis.score import SampleCodec, SamplerSettings, guided_denoiser
-from alignda.checkpoints import (
-    safetensors_metadata,
+from alignda.analysis.score import (
+    SampleCodec,
+    SamplerSettings,
+    guided_denoiser,
+    latent_sampler,
+    uses_observations,
 )
+from alignda.checkpoints import safetensors_metadata
 from alignda.model.codec import LatentCodec
-from alignda.model.diffusion import (
-    AncestralPCSampler,
-    EpsilonDenoiser,
-    SDACosineSchedule,
-    member_generators,
-)
+from alignda.model.diffusion import EpsilonDenoiser
+from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import Observations, observe_case
 from alignda.world.cases import Cases
 
@@ -50,7 +50,7 @@ class PreferenceConfig:
 
     candidates: int = 16
     backgrounds: int = 48
-    steps: int = 32
+    steps: int = SamplerSettings().steps
     corrections: int = 1
     seed: int = 0
     guidance: str = "obsfree"
@@ -130,20 +130,13 @@ def guided_candidates(
     variable: what the prior models and what Diffusion-DPO must score. Re-encoding the decoded
     members would give other latents (the encoder is not the decoder's exact inverse).
     """
-    if settings.mode == "hybrid":
-        raise ValueError("guided_candidates samples the latent prior: not mode 'hybrid'")
+    if not settings.latent:
+        raise ValueError(f"guided_candidates samples the latent prior: not mode {settings.mode!r}")
     with torch.no_grad():
         zb = codec.encode(torch.as_tensor(np.asarray(background), dtype=torch.float32)[None])
     view = SampleCodec(codec, denoiser, zb)
     den = guided_denoiser(denoiser, view, obs, settings)
-    sampler = AncestralPCSampler(
-        den,
-        steps=settings.steps,
-        corrections=settings.corrections,
-        delta=settings.delta,
-        generator=member_generators(settings.seed, range(settings.members)),
-        silent=True,
-    )
+    sampler = latent_sampler(den, settings)
     shape = (settings.members, *zb.shape[1:])
     with torch.no_grad():
         x = sampler(sampler.init(shape), z_b=zb.expand(shape))
@@ -177,12 +170,11 @@ def _sample_background(
 ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
     """(background latent (c, h, w), candidates (N, c, h, w), decoded (N, C, H, W))."""
     background = cases.background_state(t)
-    if cfg.guidance == "obsfree":
+    if not uses_observations(cfg.guidance):
         zb = codec.encode(torch.from_numpy(background)[None])
         shape = (cfg.candidates, *zb.shape[1:])
-        sampler = AncestralPCSampler(
-            denoiser, steps=cfg.steps, corrections=cfg.corrections, generator=gen, silent=True
-        )
+        prior = SamplerSettings(mode="obsfree", steps=cfg.steps, corrections=cfg.corrections)
+        sampler = latent_sampler(denoiser, prior, generator=gen)  # one stream: all backgrounds
         z = sampler(sampler.init(shape), z_b=zb.expand(shape))
         return zb[0], z, codec.decode(denoiser.to_latent(z, zb)).numpy()
     truth = cases.truth_state(t)
@@ -227,7 +219,7 @@ def generate_preferences(
         raise ValueError("no case has a truth 48 h later: cannot score forecasts")
     times = [times[i] for i in evenly_spaced(len(times), cfg.backgrounds)]
     order = np.random.default_rng(cfg.seed).permutation(len(times))
-    denoiser = EpsilonDenoiser(net, SDACosineSchedule())
+    denoiser = prior_denoiser(net)
     forecaster = Forecaster(batch=max(32, cfg.candidates))
     gen = torch.Generator().manual_seed(cfg.seed)
     config = {**asdict(cfg), "seconds_per_background": None}
@@ -242,12 +234,12 @@ def generate_preferences(
         rewards = {k: list(done.rewards[k]) for k in REWARDS}
     t0, resumed = time.perf_counter(), len(ts)
     todo = order[len(ts) :]
-    if cfg.guidance == "obsfree":  # the shared generator: replay the draws of finished ones
+    if not uses_observations(cfg.guidance):  # the shared generator: replay finished draws
         todo = order
     for i in tqdm(todo, desc="preference data", disable=not progress):
         t = times[i]
         zb, z, x = _sample_background(cases, t, int(i), codec, denoiser, cfg, gen)
-        if cfg.guidance == "obsfree" and any(t == s for s in ts):
+        if not uses_observations(cfg.guidance) and any(t == s for s in ts):
             continue
         r = all_rewards(
             x, cases.truth_state(t), cases.future_truth(t, FORECAST_HOURS), stats_std, forecaster

@@ -25,10 +25,11 @@ from torch import nn
 from alignda.alignment.dpo import DPOConfig, train_dpo
 from alignda.alignment.preferences import Preferences
 from alignda.alignment.rewards import Forecaster
-from alignda.alignment.selection import ResultCache, Scenario, evaluate, selection_score
+from alignda.alignment.selection import ResultCache, evaluate, selection_score
 from alignda.alignment.soup import RewardSoup, delta_digest
 from alignda.analysis.score import SamplerSettings
 from alignda.model.codec import LatentCodec
+from alignda.obs.scenario import Scenario
 from alignda.training.loop import TrainConfig
 
 
@@ -49,6 +50,13 @@ class Setting:
         tail = f"_g{self.groups}" if self.groups > 1 else ""
         return f"b{self.beta:g}_lr{self.lr:g}_s{self.steps}{tail}"
 
+    @classmethod
+    def from_spec(cls, spec: str, batch: int = 8, snapshot_every: int = 100) -> Setting:
+        """The setting of a spec ``beta:lr:steps[:groups]`` (``align-select --settings``)."""
+        beta, lr, steps, *groups = spec.split(":")
+        g = int(groups[0]) if groups else 1
+        return cls(float(beta), float(lr), int(steps), batch, snapshot_every, g)
+
     def config(self) -> DPOConfig:
         """The DPO config of this setting."""
         train = TrainConfig.snapshots(self.steps, self.batch, self.lr, self.snapshot_every)
@@ -67,6 +75,21 @@ class DeltaTrainer(Protocol):
     def train(self, ref: nn.Module, kind: str, folder: Path) -> None:
         """Train the ``kind`` delta of ``ref`` in ``folder`` (resumable)."""
         ...
+
+
+class Announced:
+    """A delta trainer that prints a line when each of its (silent) trainings starts and ends:
+    the progress of a sweep (``alignda align-select``)."""
+
+    def __init__(self, trainer: DeltaTrainer) -> None:
+        self.trainer, self.name, self.kinds = trainer, trainer.name, trainer.kinds
+
+    def train(self, ref: nn.Module, kind: str, folder: Path) -> None:
+        """Train as the wrapped trainer does, announced."""
+        print(f"training {self.name}/{kind} -> {folder}", flush=True)
+        t0 = time.perf_counter()
+        self.trainer.train(ref, kind, folder)
+        print(f"trained {self.name}/{kind} in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 class DPOTrainer:

@@ -1,7 +1,8 @@
 """Reward-gradient fine-tuning of the latent prior (ReFL / DRaFT style), beside Diffusion-DPO.
 
-The three rewards are differentiable here: the analysis error against the truth, the
-geostrophic deviation behind the Geo-Score, and the 48 h forecast error through the
+The three rewards are differentiable here, as their terms
+(:data:`alignda.alignment.rewards.REWARD_DEFINITIONS`): the analysis error against the truth,
+the geostrophic deviation behind the Geo-Score, and the 48 h forecast error through the
 differentiable world model. One training step:
 
 1. the network's own sampler (with a step count drawn from ``schedules``) runs from noise
@@ -32,20 +33,29 @@ import torch
 from azula.denoise import Denoiser
 from torch import nn
 
-from alignda.alignment.rewards import FORECAST_HOURS, geostrophic_deviations, weighted_msq
-from alignda.alignment.soup import DELTAS, SnapshotWriter, delta_of
-from alignda.analysis.score import SampleCodec, SamplerSettings, guided_denoiser
-from alignda.model.codec import LatentCodec
-from alignda.model.diffusion import (
-    AncestralPCSampler,
-    EpsilonDenoiser,
-    SDACosineSchedule,
-    denoising_loss,
+from alignda.alignment.rewards import (
+    FORECAST_HOURS,
+    REWARD_DEFINITIONS,
+    REWARDS,
+    Forecaster,
+    TermCase,
+    geostrophic_deviations,
 )
+from alignda.alignment.soup import DELTAS, SnapshotWriter, delta_of
+from alignda.analysis.score import (
+    SampleCodec,
+    SamplerSettings,
+    guided_denoiser,
+    latent_sampler,
+    uses_observations,
+)
+from alignda.model.codec import LatentCodec
+from alignda.model.diffusion import denoising_loss
+from alignda.model.prior import prior_denoiser
+from alignda.obs.networks import DEFAULT_DENSITY
 from alignda.obs.operator import Observations, observe_case
 from alignda.training.loop import TrainConfig, train
 from alignda.world.cases import Cases
-from alignda.world.model import ShallowWaterModel, WorldConfig
 
 
 @dataclass(frozen=True)
@@ -63,7 +73,7 @@ class TuneConfig:
     #: The rollouts: the app's sampler, obsfree or guided (its step count: validation).
     sampler: SamplerSettings = field(default_factory=lambda: SamplerSettings(mode="obsfree"))
     #: Random observation density of guided rollouts (a fresh network per state and step).
-    density: float = 0.01
+    density: float = DEFAULT_DENSITY
     #: Step counts the training rollouts draw from (the app offers 4-256; default 32).
     schedules: tuple[int, ...] = (16, 32, 64)
     train: TrainConfig = field(
@@ -126,46 +136,34 @@ class TuneData:
 
 
 class RewardTerms:
-    """The differentiable reward terms (lower is better) of decoded states, per state (B,).
-
-    Physics scores only the geostrophic deviation beyond the truth's (relative), as the
-    Geo-Score does (it saturates at the truth's balance): minimising the deviation itself
-    was won by damping the unbalanced flow, at twice the analysis error.
-    """
+    """The differentiable reward terms (lower is better) of decoded states of cases ``idx`` of
+    a :class:`TuneData`, per state (B,): the terms of
+    :data:`alignda.alignment.rewards.REWARD_DEFINITIONS`."""
 
     #: Smallest reference value a term is divided by (a batch already as balanced as its
     #: truth has a physics term of 0).
     FLOOR = 1e-2
 
     def __init__(self, scale: np.ndarray) -> None:
-        self.var = torch.as_tensor(np.asarray(scale), dtype=torch.float32) ** 2
-        self.model = ShallowWaterModel(WorldConfig().imperfect())
+        self.scale = np.asarray(scale)
+        self.forecaster = Forecaster()
 
     def __call__(
         self, kind: str, states: torch.Tensor, data: TuneData, idx: torch.Tensor
     ) -> torch.Tensor:
         """The term of ``kind`` (accuracy, forecast or physics) for states of cases ``idx``."""
-        if kind == "accuracy":
-            return (weighted_msq(states, data.truth[idx]) / self.var).mean(-1)
-        if kind == "forecast":
-            fc = self.model.forecast(states, FORECAST_HOURS, grad=True)
-            return (weighted_msq(fc, data.future[idx]) / self.var).mean(-1)
-        if kind == "physics":  # imbalance beyond the truth's: the Geo-Score's deficit, smooth
-            return torch.relu(geostrophic_deviations(states) / data.d_truth[idx] - 1.0)
-        raise ValueError(f"unknown reward term {kind!r}")
+        if kind not in REWARD_DEFINITIONS:
+            raise ValueError(f"unknown reward term {kind!r}")
+        case = TermCase(
+            data.truth[idx], data.future[idx], data.d_truth[idx], self.scale, self.forecaster
+        )
+        return REWARD_DEFINITIONS[kind].term(states, case)
 
 
 def _rollout(
     den: Denoiser, zb: torch.Tensor, stop: int, settings: SamplerSettings, gen: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    sampler = AncestralPCSampler(
-        den,
-        steps=settings.steps,
-        corrections=settings.corrections,
-        delta=settings.delta,
-        generator=gen,
-        silent=True,
-    )
+    sampler = latent_sampler(den, settings, generator=gen)
     pairs = sampler.timesteps.unfold(0, 2, 1)
     with torch.no_grad():  # guidance takes its own gradients inside
         x = sampler.init(zb.shape)
@@ -185,8 +183,8 @@ def onpolicy_state(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(x_t, t): the network's sampler run from noise for ``stop`` of its steps, no gradient;
     guided by ``obs`` (one per row of ``zb``, through ``codec``) unless ``settings`` is obsfree."""
-    den = EpsilonDenoiser(net, SDACosineSchedule())
-    if settings.mode == "obsfree":
+    den = prior_denoiser(net)
+    if not settings.observed:
         return _rollout(den, zb, stop, settings, gen)
     if codec is None or obs is None or len(obs) != len(zb):
         raise ValueError(f"a {settings.mode} rollout needs the codec and one obs set per state")
@@ -202,7 +200,7 @@ def decoded_estimate(
     net: nn.Module, codec: LatentCodec, x_t: torch.Tensor, t: torch.Tensor, zb: torch.Tensor
 ) -> torch.Tensor:
     """The network's denoised estimate x_hat(x_t) at time ``t``, decoded to physical states."""
-    den = EpsilonDenoiser(net, SDACosineSchedule())
+    den = prior_denoiser(net)
     return codec.decode(den.to_latent(den(x_t, t.expand(len(x_t)), z_b=zb).mean, zb))
 
 
@@ -235,17 +233,16 @@ def tune_loss(
         sampler = replace(sampler, steps=n)
         allowed = cfg.scored_steps(n)
         stops = allowed[torch.randint(len(allowed), (1,), generator=gen)]
-    schedule = SDACosineSchedule()
     zb = data.zb[idx]
     obs = None
-    if sampler.mode != "obsfree":
+    if sampler.observed:
         seeds = torch.randint(2**31 - 1, (len(idx),), generator=gen).tolist()
         obs = [
             observe_case(data.truth[i].numpy(), seed, density=cfg.density)
             for i, seed in zip(idx.tolist(), seeds, strict=True)
         ]
     x_t, t = onpolicy_state(net, zb, int(stops[0]), sampler, gen, codec, obs)
-    names = ("accuracy", "forecast", "physics") if kind == "multi" else (kind,)
+    names = REWARDS if kind == "multi" else (kind,)
 
     with torch.no_grad():
         ref_states = decoded_estimate(ref, codec, x_t, t, zb)
@@ -257,8 +254,8 @@ def tune_loss(
     loss = sum(ratios.values()) / len(ratios)
     parts = {f"{n}_ratio": float(r.detach()) for n, r in ratios.items()}
     if cfg.anchor > 0:
-        den = EpsilonDenoiser(net, schedule)
-        anchor = denoising_loss(net, den.from_latent(data.z[idx], zb), schedule, gen, z_b=zb)
+        den = prior_denoiser(net)
+        anchor = denoising_loss(net, den.from_latent(data.z[idx], zb), den.schedule, gen, z_b=zb)
         loss = loss + cfg.anchor * anchor
         parts["anchor"] = float(anchor.detach())
     return loss, parts
@@ -327,9 +324,17 @@ class TuneSetting:
         """Folder name (``_n16-32-64``: the step counts of the rollouts, unless only 32;
         ``_dps``: guided rollouts; ``_t0.1``: scored from t 0.1, not 0.3)."""
         tail = "" if self.schedules == (32,) else "_n" + "-".join(map(str, self.schedules))
-        tail += "" if self.mode == "obsfree" else f"_{self.mode}"
+        tail += f"_{self.mode}" if uses_observations(self.mode) else ""
         tail += "" if self.t_min == 0.3 else f"_t{self.t_min:g}"
         return f"tune_lr{self.lr:g}_s{self.steps}_a{self.anchor:g}{tail}"
+
+    @classmethod
+    def from_spec(cls, spec: str, **fields) -> tuple[TuneSetting, tuple[str, ...] | None]:
+        """The setting of a spec ``lr:steps:anchor[:kind+kind]`` (``align-select --tune``; the
+        other fields as given) and the kinds it names (None: none named)."""
+        lr, steps, anchor, *only = spec.split(":")
+        kinds = tuple(only[0].split("+")) if only else None
+        return cls(float(lr), int(steps), float(anchor), **fields), kinds
 
     def config(self) -> TuneConfig:
         """The fine-tune config of this setting."""

@@ -1,19 +1,29 @@
-"""The three Align-DA rewards of an analysis; each is higher-is-better.
+"""The three Align-DA rewards (accuracy, forecast, physics), each defined once, in two forms.
 
-- :func:`accuracy_reward`: latitude-weighted RMSE per variable against the truth, turned into
-  a Bradley-Terry preference over a set of candidates: the probability that a candidate beats
-  another one on a variable, P(i > j) = sigmoid(log(RMSE_j / RMSE_i) / tau), averaged over
-  the variables and the other candidates (0.5 = as good as the rest; scale-free).
-- :func:`forecast_reward`: skill of a 48 h forecast started from the analysis with the
-  forecaster's model (the world's imperfect model, as for the backgrounds): minus the
-  normalised MSE against the truth 48 h later.
-- :func:`geo_score`: physical adherence, the Geo-Score min(1, D_truth / D_analysis) where D is
-  the geostrophic deviation of :mod:`alignda.world.balance` (tropics masked). An exactly geostrophic
-  analysis scores 1 (100 %); one twice as unbalanced as the truth scores 0.5.
+Candidate rewards (higher is better) score a set of candidates, numpy states (N, C, nlat, nlon)
+with the world's variables (z, u, v, tracer) -> (N,), with one signature,
+``reward(candidates, case: RewardCase)`` (:class:`Reward`): the preference data, model
+selection and the Studio's scores. Reward terms (lower is better) are their differentiable
+torch forms per state, ``term(states, case: TermCase) -> (B,)`` (:class:`Term`): the
+reward-gradient fine-tune. :data:`REWARD_DEFINITIONS` names both forms of each reward.
 
-All functions take stacked physical states (N, C, nlat, nlon) with the world's variables
-(z, u, v, tracer) and return one value per candidate (N,). With one signature,
-``reward(candidates, case: RewardCase) -> (N,)``, they are :data:`REWARD_FUNCTIONS`.
+- accuracy: latitude-weighted RMSE per variable against the truth, turned into a
+  Bradley-Terry preference over a set of candidates (:func:`accuracy_reward`): the
+  probability that a candidate beats another one on a variable,
+  P(i > j) = sigmoid(log(RMSE_j / RMSE_i) / tau), averaged over the variables and the other
+  candidates (0.5 = as good as the rest; scale-free). A preference needs the set; its term per
+  state is the normalised MSE against the truth (:func:`accuracy_term`), of the same errors.
+- forecast: skill of a 48 h forecast started from the analysis with the forecaster's model
+  (the world's imperfect model, as for the backgrounds): the term is the normalised MSE
+  against the truth 48 h later (:func:`forecast_term`), the reward minus it
+  (:func:`forecast_reward`).
+- physics: physical adherence, the Geo-Score min(1, D_truth / D) (:func:`geo_score`) where D
+  is the geostrophic deviation of :mod:`alignda.world.balance` (tropics masked). An exactly
+  geostrophic analysis scores 1 (100 %); one twice as unbalanced as the truth scores 0.5. Its
+  term is the deficit D / D_truth - 1 floored at 0 (:func:`physics_term`), which is
+  1 / Geo-Score - 1: linear in D, so its gradient does not fade for unbalanced states.
+
+The normalised MSE is :func:`alignda.evaluation.metrics.normalised_msq`, the score tables' MSE.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from alignda.evaluation.metrics import normalised_msq, weighted_msq
 from alignda.runtime import in_parallel
 from alignda.world.balance import geostrophic_deviation
 from alignda.world.grid import Grid
@@ -45,13 +56,6 @@ def _check_states(x: np.ndarray, what: str) -> np.ndarray:
     if not np.isfinite(x).all():
         raise ValueError(f"{what} has NaN or inf values")
     return x
-
-
-def weighted_msq(x: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """Cell-area-weighted mean square of ``x - truth`` per state and variable (..., C);
-    differentiable (tensors of any float dtype)."""
-    w = torch.as_tensor(Grid(*x.shape[-2:]).weights, dtype=x.dtype, device=x.device)[:, None]
-    return ((x - truth) ** 2 * w).mean(dim=(-2, -1)) / w.mean()
 
 
 def weighted_rmse(candidates: np.ndarray, truth: np.ndarray) -> np.ndarray:
@@ -79,9 +83,11 @@ def accuracy_reward(candidates: np.ndarray, truth: np.ndarray, tau: float = BT_T
 
 
 def normalised_mse(states: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Area-weighted MSE per state of the variables divided by ``scale`` (C,), averaged (N,)."""
-    r = weighted_rmse(states, truth) / np.asarray(scale, dtype=np.float64)
-    return (r**2).mean(axis=-1)
+    """Area-weighted MSE per state of the variables divided by ``scale`` (C,), averaged (N,):
+    :func:`alignda.evaluation.metrics.normalised_msq` of checked states, in float64."""
+    x = _check_states(states, "states")
+    t = _check_states(np.asarray(truth)[None], "truth")[0]
+    return normalised_msq(torch.from_numpy(x), torch.from_numpy(t), scale).numpy()
 
 
 class Forecaster:
@@ -107,6 +113,10 @@ class Forecaster:
             return torch.cat(out).numpy()
 
         return in_parallel(run, len(x), self.workers)
+
+    def differentiable(self, states: torch.Tensor, hours: float = FORECAST_HOURS) -> torch.Tensor:
+        """Forecasts of a batch of state tensors ``hours`` ahead, differentiable (no checks)."""
+        return self.model.forecast(states, hours, grad=True)
 
 
 def forecast_reward(
@@ -168,12 +178,61 @@ def physics(candidates: np.ndarray, case: RewardCase) -> np.ndarray:
     return geo_score(candidates, case.truth)
 
 
-#: Every reward by name, in the order of :data:`REWARDS`, with the one signature.
-REWARD_FUNCTIONS: dict[str, Reward] = {
-    "accuracy": accuracy,
-    "forecast": forecast,
-    "physics": physics,
+@dataclass(frozen=True)
+class TermCase:
+    """What every reward term scores states (B, C, nlat, nlon) against, one row per state: the
+    truth, the truth ``FORECAST_HOURS`` later, the truth's geostrophic deviation (B,), the
+    per-variable scales (C,) of the MSEs and the forecaster whose model runs the forecasts."""
+
+    truth: torch.Tensor
+    future_truth: torch.Tensor
+    d_truth: torch.Tensor
+    scale: np.ndarray
+    forecaster: Forecaster
+
+
+class Term(Protocol):
+    """The one signature of a reward term: states (B, C, nlat, nlon) -> (B,), lower is better,
+    differentiable."""
+
+    def __call__(self, states: torch.Tensor, case: TermCase) -> torch.Tensor: ...
+
+
+def accuracy_term(states: torch.Tensor, case: TermCase) -> torch.Tensor:
+    """The accuracy term: the normalised MSE of each state against the truth."""
+    return normalised_msq(states, case.truth, case.scale)
+
+
+def forecast_term(states: torch.Tensor, case: TermCase) -> torch.Tensor:
+    """The forecast term: the normalised MSE of each state's differentiable 48 h forecast
+    against the truth then (the forecast reward is minus it)."""
+    return normalised_msq(case.forecaster.differentiable(states), case.future_truth, case.scale)
+
+
+def physics_term(states: torch.Tensor, case: TermCase) -> torch.Tensor:
+    """The physics term: the geostrophic deviation beyond the truth's, relative,
+    max(0, D / D_truth - 1) = 1 / Geo-Score - 1. Relative, as the Geo-Score saturates at the
+    truth's balance: minimising D itself was won by damping the unbalanced flow, at twice the
+    analysis error."""
+    return torch.relu(geostrophic_deviations(states) / case.d_truth - 1.0)
+
+
+@dataclass(frozen=True)
+class RewardDefinition:
+    """One reward in its two forms: the candidate reward and its differentiable term."""
+
+    reward: Reward
+    term: Term
+
+
+#: Every reward by name, in the order of :data:`REWARDS`: both forms of each.
+REWARD_DEFINITIONS: dict[str, RewardDefinition] = {
+    "accuracy": RewardDefinition(accuracy, accuracy_term),
+    "forecast": RewardDefinition(forecast, forecast_term),
+    "physics": RewardDefinition(physics, physics_term),
 }
+#: Every candidate reward by name, in the order of :data:`REWARDS`, with the one signature.
+REWARD_FUNCTIONS: dict[str, Reward] = {k: d.reward for k, d in REWARD_DEFINITIONS.items()}
 
 
 def candidate_rewards(

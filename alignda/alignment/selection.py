@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +26,12 @@ from alignda.alignment.rewards import (
     normalised_mse,
 )
 from alignda.analysis.hybrid import HybridEnVar
-from alignda.analysis.score import SamplerSettings, analyse
+from alignda.analysis.methods import prior_method
+from alignda.analysis.score import SamplerSettings
 from alignda.model.codec import LatentCodec
 from alignda.model.prior import prior_denoiser
-from alignda.obs.operator import Observations, observe_case
+from alignda.obs.operator import observe_case
+from alignda.obs.scenario import Scenario
 from alignda.world.cases import Cases
 
 #: The figures of an analysis: lower-is-better MSEs, higher-is-better Geo-Scores (of the
@@ -38,19 +39,10 @@ from alignda.world.cases import Cases
 METRICS = ("mse", "geo", "geo_members", "fc_mse")
 #: The metric each reward's delta is meant to improve, and its sign (+1: higher is better).
 TARGET = {"accuracy": ("mse", -1), "forecast": ("fc_mse", -1), "physics": ("geo_members", 1)}
+#: The guidance of the validation analyses deltas are selected on (where they act).
+SELECTION_MODE = "dps"
 #: Largest relative analysis-MSE increase a delta may cost before its score is penalised.
 MSE_TOLERANCE = 0.03
-
-
-@dataclass
-class Scenario:
-    """One held-out case: states and its fixed observations."""
-
-    time: np.datetime64
-    background: np.ndarray
-    truth: np.ndarray
-    future_truth: np.ndarray
-    obs: Observations
 
 
 def scenarios(
@@ -66,11 +58,11 @@ def scenarios(
         truth = cases.truth_state(t)
         out.append(
             Scenario(
-                t,
-                cases.background_state(t),
-                truth,
-                cases.future_truth(t, FORECAST_HOURS),
-                observe_case(truth, seed + i, density=density),
+                time=t,
+                truth=truth,
+                background=cases.background_state(t),
+                future_truth=cases.future_truth(t, FORECAST_HOURS),
+                obs=observe_case(truth, seed + i, density=density),
             )
         )
     return out
@@ -103,13 +95,15 @@ def evaluate(
     forecaster: Forecaster,
     hybrid: HybridEnVar | None = None,
 ) -> dict[str, list[float]]:
-    """Figures per case (lists over ``cases``) of the analyses of ``net`` (same seeds)."""
+    """Figures per case (lists over ``cases``) of the analyses of ``net`` under ``settings``
+    (any mode; the hybrid needs ``hybrid``), case i with seed ``settings.seed + i``."""
     den = prior_denoiser(net)
     out: dict[str, list[float]] = {k: [] for k in METRICS}
     with torch.no_grad():
         for i, sc in enumerate(cases):
             s = SamplerSettings(**{**settings.to_dict(), "seed": settings.seed + i})
-            members = analyse(den, codec, sc.background, sc.obs, s, hybrid=hybrid)
+            method = prior_method(den, codec, s, hybrid)
+            members = method.analyse(sc.background, sc.obs, seed=s.seed).members
             for k, v in analysis_figures(members, sc, scale, forecaster).items():
                 out[k].append(v)
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 
@@ -104,7 +104,7 @@ class SamplerSettings:
     @property
     def observed(self) -> bool:
         """Whether the analysis uses the observations (every mode but ``obsfree``)."""
-        return self.mode != "obsfree"
+        return uses_observations(self.mode)
 
     def work(self) -> SamplerWork:
         """What an analysis with these settings computes (the cost model of a budget)."""
@@ -147,6 +147,33 @@ class SamplerWork:
     solves: int
 
 
+def latent_sampler(
+    denoiser: Denoiser,
+    settings: SamplerSettings,
+    members: Sequence[int] | None = None,
+    silent: bool = True,
+    generator: torch.Generator | None = None,
+) -> AncestralPCSampler:
+    """The latent sampler of ``settings`` (steps, corrections, delta) on ``denoiser``.
+
+    Member i draws its noise from its own generator (``settings.seed``, i), for i in
+    ``members`` (default: all ``settings.members``), so a member is the same in any batch; or,
+    with ``generator``, every member draws from that one stream (the training rollouts).
+    """
+    noise = generator
+    if noise is None:
+        chosen = range(settings.members) if members is None else members
+        noise = member_generators(settings.seed, chosen)
+    return AncestralPCSampler(
+        denoiser,
+        steps=settings.steps,
+        corrections=settings.corrections,
+        delta=settings.delta,
+        generator=noise,
+        silent=silent,
+    )
+
+
 class SampleCodec:
     """The codec seen from the sampler's variable x, for one background latent z_b.
 
@@ -165,6 +192,11 @@ class SampleCodec:
     def decode(self, x: Tensor) -> Tensor:
         """Sampler variable -> physical state."""
         return self.codec.decode(self.denoiser.to_latent(x, self.zb))
+
+
+def uses_observations(mode: str) -> bool:
+    """Whether an analysis mode uses the observations (all but ``obsfree``: the prior alone)."""
+    return mode != "obsfree"
 
 
 #: Every analysis mode: the guidance modes of the latent sampler, and the hybrid
@@ -232,14 +264,7 @@ def analyse(
         den = Interruptible(den, stop)
 
     def sample(members: np.ndarray, show: bool) -> np.ndarray:
-        sampler = AncestralPCSampler(
-            den,
-            steps=settings.steps,
-            corrections=settings.corrections,
-            delta=settings.delta,
-            generator=member_generators(settings.seed, members),
-            silent=not show,
-        )
+        sampler = latent_sampler(den, settings, members, silent=not show)
         shape = (len(members), *zb.shape[1:])
         with torch.no_grad():  # grad mode is per thread
             z = sampler(sampler.init(shape), z_b=zb.expand(shape))

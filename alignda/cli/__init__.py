@@ -2,8 +2,9 @@
 
 Commands are grouped by what they do: :mod:`~alignda.cli.data` (generate, ship, fit-b, plot),
 :mod:`~alignda.cli.train` (train-vae, train-prior, finetune-decoder, rebuild, upload),
-:mod:`~alignda.cli.align` (preferences, align), :mod:`~alignda.cli.run` (assimilate,
-evaluate), :mod:`~alignda.cli.cycle` (cycle) and :mod:`~alignda.cli.serve` (serve: the web app).
+:mod:`~alignda.cli.preferences` (preferences), :mod:`~alignda.cli.align` (align,
+align-select), :mod:`~alignda.cli.run` (assimilate, evaluate), :mod:`~alignda.cli.cycle`
+(cycle) and :mod:`~alignda.cli.serve` (serve: the web app).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import argparse
 import sys
 
 from alignda import __version__
-from alignda.cli import align, cycle, data, run, serve, train
+from alignda.cli import align, cycle, data, preferences, run, serve, train
 from alignda.cli.common import ChoiceError, Parser
 
 
@@ -21,7 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = Parser(prog="alignda", description=__doc__.split("\n")[0])
     p.add_argument("--version", action="version", version=f"alignda {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
-    for group in (data, train, align, run, cycle, serve):
+    for group in (data, train, preferences, align, run, cycle, serve):
         group.register(sub)
     return p
 

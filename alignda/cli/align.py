@@ -1,70 +1,31 @@
-"""Commands of the reward alignment: preferences, align."""
+"""Commands of the reward alignment: align (Diffusion-DPO), align-select (sweep and selection)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from alignda.alignment.preferences import GUIDANCES
+from alignda.alignment.selection import SELECTION_MODE
 from alignda.alignment.soup import DELTAS
 from alignda.cli.common import add_choice, add_command, add_out, comma_list, out_path
+from alignda.cli.flags import add_method_args, method_from_args
+from alignda.experiment import DEFAULT
 from alignda.model.guidance import MODES
 from alignda.paths import CHECKPOINT_DIR
 from alignda.training.loop import TrainConfig, last_log
-from alignda.world.cases import (
-    Cases,
-)
-
-
-def cmd_preferences(args: argparse.Namespace) -> None:
-    """Sample and score candidates for the preference data (safetensors)."""
-    from alignda.alignment.preferences import PreferenceConfig, generate_preferences
-    from alignda.bundle import load_bundle
-
-    out = out_path(args)
-    cfg = PreferenceConfig(
-        candidates=args.candidates,
-        backgrounds=args.backgrounds,
-        steps=args.steps,
-        corrections=args.corrections,
-        seed=args.seed,
-        guidance=args.guidance,
-        groups=args.groups,
-        densities=tuple(float(d) / 100.0 for d in args.densities.split(",")),
-        zetas=tuple(float(z) for z in args.zetas.split(",")),
-    )
-    bundle = load_bundle(args.checkpoints)
-    prefs = generate_preferences(
-        Cases.open(args.cases),
-        bundle.codec,
-        bundle.prior,
-        bundle.stats.std,
-        cfg,
-        progress=not args.quiet,
-        partial=args.partial,
-        budget_s=60.0 * args.budget_minutes,
-    )
-    prefs.config["cases"] = str(args.cases)
-    path = prefs.save(out)
-    means = {k: round(float(v.mean()), 4) for k, v in prefs.rewards.items()}
-    print(
-        f"{prefs.z.shape[0]} backgrounds x {prefs.z.shape[1]} candidates -> {path}; {means}; "
-        f"{prefs.config['seconds_per_background']:.1f} s per background"
-    )
+from alignda.world.cases import Cases
 
 
 def cmd_align(args: argparse.Namespace) -> None:
     """Diffusion-DPO of one delta per preference kind; export them as ``aligned``."""
     from alignda.alignment.dpo import DPOConfig, train_dpo
     from alignda.alignment.preferences import Preferences
+    from alignda.alignment.provenance import dpo_config
     from alignda.alignment.soup import export_deltas
     from alignda.checkpoints import read_manifest
     from alignda.model.prior import load_prior
 
-    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
-    for k in kinds:
-        if k not in DELTAS:
-            raise ValueError(f"unknown kind {k!r}; choose from {DELTAS}")
+    kinds = comma_list(args.kinds, DELTAS, "kind", "--kinds")
     out = None if args.no_export else out_path(args)
     train_cfg = TrainConfig.snapshots(args.steps, args.batch, args.lr, args.val_every, args.seed)
     cfg = DPOConfig(
@@ -81,20 +42,12 @@ def cmd_align(args: argparse.Namespace) -> None:
         figures[k] = last_log(Path(args.workdir) / k)
         print(f"{k}: {figures[k]}")
     if not args.no_export:
+        prior_sha256 = read_manifest(args.checkpoints)["prior"]["sha256"]
         path = export_deltas(
             deltas,
             "aligned",
             out,
-            config={
-                "dpo": {
-                    "beta": cfg.beta,
-                    "fraction": cfg.fraction,
-                    "multi_fraction": cfg.multi_fraction,
-                    "train": train_cfg.to_dict(),
-                },
-                "preferences": prefs.config,
-                "prior_sha256": read_manifest(args.checkpoints)["prior"]["sha256"],
-            },
+            config=dpo_config(cfg, prefs.config, prior_sha256),
             data={"prefs": str(args.prefs), "pairs_from_backgrounds": int(prefs.z.shape[0])},
             figures=figures,
         )
@@ -109,11 +62,18 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     import torch
 
     from alignda.alignment.preferences import Preferences
-    from alignda.alignment.recipe import DPOTrainer, Setting, save_selected, select, selected_deltas
+    from alignda.alignment.provenance import choose, export_config, shipped_record
+    from alignda.alignment.recipe import (
+        Announced,
+        DPOTrainer,
+        Setting,
+        save_selected,
+        select,
+        selected_deltas,
+    )
     from alignda.alignment.reward_tune import TuneData, TuneSetting, TuneTrainer
     from alignda.alignment.selection import scenarios
     from alignda.alignment.soup import export_deltas
-    from alignda.analysis.score import SamplerSettings
     from alignda.bundle import load_bundle
 
     kinds = tuple(comma_list(args.kinds, DELTAS, "kind", "--kinds"))
@@ -128,9 +88,7 @@ def cmd_align_select(args: argparse.Namespace) -> None:
         if args.prefs is None:
             raise ValueError("DPO settings need --prefs (or pass --settings '' for none)")
         prefs = prefs or Preferences.load(args.prefs)
-        beta, lr, steps, *groups = item.split(":")
-        g = int(groups[0]) if groups else 1
-        st = Setting(float(beta), float(lr), int(steps), args.batch, args.val_every, g)
+        st = Setting.from_spec(item, args.batch, args.val_every)
         trainers.append(DPOTrainer(st, prefs, kinds, args.n_val_prefs))
     tune_data = val_data = None
     schedules = tuple(int(n) for n in args.tune_schedules.split(","))
@@ -138,23 +96,20 @@ def cmd_align_select(args: argparse.Namespace) -> None:
         if tune_data is None:
             tune_data = TuneData(Cases.open(args.tune_cases), bundle.codec, args.tune_limit)
             val_data = TuneData(Cases.open(args.val_cases), bundle.codec, 8)
-        lr, steps, anchor, *only = item.split(":")
-        st = TuneSetting(
-            float(lr),
-            int(steps),
-            float(anchor),
-            args.batch_tune,
-            args.tune_every,
+        st, only = TuneSetting.from_spec(
+            item,
+            batch=args.batch_tune,
+            snapshot_every=args.tune_every,
             t_min=args.tune_t_min,
             schedules=schedules,
             mode=args.tune_mode,
         )
-        these = tuple(only[0].split("+")) if only else tune_kinds
+        these = only or tune_kinds
         trainers.append(TuneTrainer(st, bundle.codec, tune_data, bundle.stats.std, these, val_data))
     if not trainers:
         raise ValueError("nothing to train: give --settings (DPO) and/or --tune")
-    val_cases = scenarios(Cases.open(args.val_cases), args.n_val, args.density / 100.0)
-    sampler = SamplerSettings(mode=args.mode, steps=args.steps, members=args.members)
+    val_cases = scenarios(Cases.open(args.val_cases), args.n_val, args.density)
+    sampler = method_from_args(args, mode=args.mode)
     shipped = bundle.soup.deltas if bundle.soup is not None else None
     if shipped is None:  # no or foreign deltas: nothing to compare with
         print(f"no shipped deltas to compare: {bundle.soup_problem or 'none in ' + str(folder)}")
@@ -168,7 +123,7 @@ def cmd_align_select(args: argparse.Namespace) -> None:
         bundle.prior,
         bundle.codec,
         val_cases,
-        [_Announced(t) for t in trainers],
+        [Announced(t) for t in trainers],
         bundle.stats.std,
         args.workdir,
         sampler,
@@ -176,141 +131,42 @@ def cmd_align_select(args: argparse.Namespace) -> None:
         shipped,
     )
     save_selected(selection, Path(args.workdir) / "selected.safetensors")
-    new = selected_deltas(selection)
-    # what stays shipped keeps its record (origin, selection, settings, step counts)
-    before = bundle.manifest.get("aligned", {}).get("config", {}) if shipped else {}
-    chosen, origin, improved = {}, {}, set()
-    for k, s in selection.items():
-        if shipped is None or s["shipped_score"] is None or s["score"] > s["shipped_score"]:
-            chosen[k], origin[k] = new[k], s["key"]
-            improved.add(k)
-    for k in shipped or {}:
-        chosen.setdefault(k, shipped[k])
-        origin.setdefault(k, before.get("origin", {}).get(k, "previously shipped"))
-    (Path(args.workdir) / "chosen.json").write_text(json.dumps(origin, indent=1))
-    print(f"chosen per kind on validation: {origin} (new: {sorted(improved) or 'none'})")
+    record = shipped_record(bundle.manifest, shipped)  # what stays shipped keeps its record
+    choice = choose(selection, selected_deltas(selection), shipped, record)
+    (Path(args.workdir) / "chosen.json").write_text(json.dumps(choice.origin, indent=1))
+    new = sorted(choice.improved) or "none"
+    print(f"chosen per kind on validation: {choice.origin} (new: {new})")
     if not args.export:
         return
-    if not improved:
+    if not choice.improved:
         print("no selected delta beats the shipped ones on validation: nothing exported")
         return
-    used = {o.split("/")[0] for o in origin.values()}
-    settings = [{"name": t.name, **vars(t.setting)} for t in trainers]
-    names = {st["name"] for st in settings}
-    settings += [st for st in before.get("settings", []) if st["name"] in used - names]
-    kept = set(origin) - improved
-    previous = before if kept else {}  # the record of the kinds kept
-    steps = {n for t in trainers if t.name in used for n in getattr(t.setting, "schedules", ())}
-    steps |= set(previous.get("sampler_steps", ()))
-    path = export_deltas(
-        chosen,
-        "aligned",
-        out,
-        config={
-            "recipe": "alignda align-select",
-            "settings": settings,
-            "origin": origin,
-            "selection": {
-                **{k: v for k, v in previous.get("selection", {}).items() if k in kept},
-                **{k: selection[k] for k in improved},
-            },
-            "validation": {
-                "cases": str(args.val_cases),
-                "n": args.n_val,
-                "density": args.density / 100.0,
-                "sampler": sampler.to_dict(),
-            },
-            "preferences": prefs.config if prefs else previous.get("preferences"),
-            "reward_tune": {"cases": str(args.tune_cases)}
-            if tune_data
-            else previous.get("reward_tune"),
-            "sampler_steps": sorted(steps),
-            "prior_sha256": bundle.manifest["prior"]["sha256"],
+    config = export_config(
+        choice,
+        selection,
+        trainers,
+        record,
+        validation={
+            "cases": str(args.val_cases),
+            "n": args.n_val,
+            "density": args.density,
+            "sampler": sampler.to_dict(),
         },
-        data={
-            "prefs": None if prefs is None else str(args.prefs),
-            "pairs_from_backgrounds": None if prefs is None else int(prefs.z.shape[0]),
-            "tune_states": None if tune_data is None else len(tune_data),
-        },
+        preferences=None if prefs is None else prefs.config,
+        reward_tune=None if tune_data is None else {"cases": str(args.tune_cases)},
+        prior_sha256=bundle.manifest["prior"]["sha256"],
     )
-    print(f"exported {path}: {origin}")
-
-
-class _Announced:
-    """A delta trainer of :func:`alignda.alignment.recipe.select` that prints a line when each
-    of its (silent) trainings starts and ends: the progress of ``align-select``."""
-
-    def __init__(self, trainer) -> None:
-        self.trainer, self.name, self.kinds = trainer, trainer.name, trainer.kinds
-
-    def train(self, ref, kind: str, folder: Path) -> None:
-        import time
-
-        print(f"training {self.name}/{kind} -> {folder}", flush=True)
-        t0 = time.perf_counter()
-        self.trainer.train(ref, kind, folder)
-        print(f"trained {self.name}/{kind} in {time.perf_counter() - t0:.0f} s", flush=True)
+    data = {
+        "prefs": None if prefs is None else str(args.prefs),
+        "pairs_from_backgrounds": None if prefs is None else int(prefs.z.shape[0]),
+        "tune_states": None if tune_data is None else len(tune_data),
+    }
+    path = export_deltas(choice.deltas, "aligned", out, config=config, data=data)
+    print(f"exported {path}: {choice.origin}")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this module's commands to the parser's subcommands."""
-    pr = add_command(sub, "preferences", "sample and score candidates for DPO")
-    pr.add_argument(
-        "--cases", default="data/world/train.nc", help="cases the backgrounds are taken from"
-    )
-    add_out(pr, "preference file to write (safetensors)", required=True)
-    pr.add_argument("--candidates", type=int, default=16, help="candidates sampled per background")
-    pr.add_argument(
-        "--backgrounds",
-        type=int,
-        default=32,
-        help="backgrounds used (evenly spaced over the cases with a truth 48 h later)",
-    )
-    pr.add_argument("--steps", type=int, default=32, help="diffusion sampling steps per candidate")
-    pr.add_argument("--corrections", type=int, default=1, help="corrector steps per sampling step")
-    pr.add_argument(
-        "--seed", type=int, default=0, help="seed of the sampling: order, noise, dps networks"
-    )
-    add_choice(
-        pr,
-        "--guidance",
-        choices=GUIDANCES,
-        what="guidance",
-        default="obsfree",
-        help="obsfree: prior samples; dps: analyses guided by random observation networks",
-    )
-    pr.add_argument(
-        "--groups",
-        type=int,
-        default=4,
-        help="dps: observation networks per background (the candidates split among them)",
-    )
-    pr.add_argument(
-        "--densities",
-        default="0.5,1,2,5",
-        help="dps: comma list of random-network densities drawn from, in percent of grid points",
-    )
-    pr.add_argument(
-        "--zetas", default="0.5,1,2", help="dps: comma list of guidance strengths drawn from"
-    )
-    pr.add_argument(
-        "--partial", help="file rewritten after each background and resumed from (same config)"
-    )
-    pr.add_argument(
-        "--budget-minutes",
-        dest="budget_minutes",
-        type=float,
-        default=float("inf"),
-        help="stop (with what is done) after the background that ends past this many minutes",
-    )
-    pr.add_argument(
-        "--checkpoints",
-        default=str(CHECKPOINT_DIR),
-        help="checkpoint folder of the reference prior (and its VAE)",
-    )
-    pr.add_argument("--quiet", action="store_true", help="no progress bar")
-    pr.set_defaults(func=cmd_preferences)
-
     al = add_command(sub, "align", "Diffusion-DPO deltas per reward (+ multi) -> checkpoints")
     al.add_argument("--prefs", required=True, help="training preference file")
     al.add_argument("--val-prefs", dest="val_prefs", help="held-out preference file")
@@ -467,27 +323,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--mode",
         choices=MODES,
         what="guidance mode",
-        default="dps",
+        default=SELECTION_MODE,
         help="guidance of the validation analyses",
     )
     se.add_argument(
         "--density",
         type=float,
-        default=1.0,
-        help="validation observation density, in percent of grid points (1 = 1 %%)",
+        default=DEFAULT.observing.density,
+        help="validation observation density, a fraction of the grid points (0.01 = 1 %%)",
     )
-    se.add_argument(
-        "--steps",
-        type=int,
-        default=32,
-        help="diffusion sampling steps of the validation analyses",
-    )
-    se.add_argument(
-        "--members",
-        type=int,
-        default=4,
-        help="ensemble members per validation analysis",
-    )
+    add_method_args(se, modes=False, members="ensemble members per validation analysis")
     se.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     se.add_argument(
         "--workdir",

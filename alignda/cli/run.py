@@ -94,7 +94,7 @@ def _evaluate(args: argparse.Namespace, workers: int) -> None:
     import numpy as np
 
     from alignda.bundle import load_bundle
-    from alignda.evaluation.metrics import format_table
+    from alignda.evaluation.scorecard import format_table
     from alignda.evaluation.tables import PAPER_MODE, EvalConfig, Evaluator, tradeoff_figure
     from alignda.viz.maps import save_png
 

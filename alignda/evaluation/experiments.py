@@ -9,7 +9,7 @@ import pandas as pd
 
 from alignda.analysis.methods import AnalysisMethod, VariationalMethod
 from alignda.analysis.threedvar import ThreeDVar
-from alignda.evaluation.metrics import score_table
+from alignda.evaluation.scorecard import score_table
 from alignda.obs.networks import make_mask
 from alignda.obs.operator import Observations, observe
 from alignda.world.cases import Cases

@@ -7,6 +7,7 @@ The observation operator H picks grid points: ``y = truth[mask] + N(0, std**2)``
 - :mod:`~alignda.obs.points`: user points from a CSV file, mapped onto the grid;
 - :mod:`~alignda.obs.operator`: :class:`Observations` and the sampling of the truth;
 - :mod:`~alignda.obs.geometry`: nearest grid points, ground tracks, great circles;
+- :mod:`~alignda.obs.scenario`: :class:`Scenario`, a case with its observations;
 - :mod:`~alignda.obs.checks`: input validation; every error is an :class:`ObsError`.
 
 Every generator takes a seeded :class:`numpy.random.Generator`, so a fixed seed gives the
@@ -35,6 +36,7 @@ from alignda.obs.operator import (
     scaled_noise_std,
 )
 from alignda.obs.points import DEFAULT_MAX_ROWS, PointObs, points_from_csv
+from alignda.obs.scenario import Scenario
 
 __all__ = [
     "DEFAULT_DENSITY",
@@ -45,6 +47,7 @@ __all__ = [
     "ObsError",
     "Observations",
     "PointObs",
+    "Scenario",
     "apply_user_points",
     "draw_routes",
     "great_circle_points",

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from alignda.analysis.methods import AnalysisMethod, VariationalMethod
 from alignda.analysis.single_obs import SingleObservation, increments, single_observation
-from alignda.evaluation import metrics
+from alignda.evaluation import ensemble
 from alignda.evaluation.cycling import FREE_RUN, CycleConfig, CycleStep, cycle, sawtooth
 from alignda.experiment import DEFAULT
 from alignda.studio.request import Request
@@ -187,8 +187,8 @@ def ensemble_experiment(
     grid = studio.grid
     ens_ds = to_dataset(ens, grid, leading=[("member", np.arange(len(ens)))])
     truth_ds = to_dataset(sc.truth, grid)
-    ratio = metrics.spread_skill(ens_ds, truth_ds, finite_ensemble_correction=True)
-    ranks = metrics.rank_histogram(ens_ds, truth_ds)
+    ratio = ensemble.spread_skill(ens_ds, truth_ds, finite_ensemble_correction=True)
+    ranks = ensemble.rank_histogram(ens_ds, truth_ds)
     return EnsembleOutcome(ens, sc.truth, float(ratio["z"]), ranks["z"].values, grid.lat, grid.lon)
 
 

@@ -22,10 +22,11 @@ from matplotlib.figure import Figure
 from alignda.alignment.rewards import geo_score, normalised_mse
 from alignda.alignment.soup import PRESETS, normalise_weights
 from alignda.analysis.score import Cancelled
+from alignda.obs.scenario import Scenario
 from alignda.runtime import parallel_workers
 from alignda.studio.budget import Budget
 from alignda.studio.request import OverBudget, Request, StudioError
-from alignda.studio.result import ALIGNED_ROW, THREEDVAR, UNALIGNED, Result, Scenario
+from alignda.studio.result import ALIGNED_ROW, THREEDVAR, UNALIGNED, Result
 from alignda.world.stats import WorldStats
 
 

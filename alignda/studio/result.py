@@ -11,6 +11,7 @@ import pandas as pd
 
 from alignda.alignment.rewards import FORECAST_HOURS
 from alignda.obs.operator import Observations
+from alignda.obs.scenario import Scenario
 from alignda.studio.request import (
     Request,
 )
@@ -59,17 +60,6 @@ TABLE_HEADERS: tuple[str, ...] = (
 
 
 # --- results --------------------------------------------------------------------------------------
-@dataclass
-class Scenario:
-    """A case observed: truth, background, observations (and the truth 48 h later, if any)."""
-
-    time: np.datetime64
-    truth: np.ndarray
-    background: np.ndarray
-    future_truth: np.ndarray | None
-    obs: Observations
-
-
 @dataclass
 class Baseline:
     """What the reward weights do not change (cached per scenario and sampler settings)."""

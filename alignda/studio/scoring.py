@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from alignda.alignment.rewards import candidate_rewards
-from alignda.evaluation.metrics import score_table
+from alignda.evaluation.scorecard import score_table
 from alignda.studio.result import FIT_COLUMN, REWARD_COLUMNS, Result, table_rows, unit_header
 from alignda.world.grid import Grid
 from alignda.world.state import to_dataset
