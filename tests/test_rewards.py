@@ -96,6 +96,7 @@ def test_weighted_rmse_uses_area_weights() -> None:
     assert np.allclose(weighted_rmse(truth[None], truth), 0.0)
 
 
+@pytest.mark.slow
 def test_forecast_reward_prefers_the_truth_as_initial_state() -> None:
     cases = Cases.open(SHIPPED_CASES)
     t = cases.times[0]
@@ -108,6 +109,7 @@ def test_forecast_reward_prefers_the_truth_as_initial_state() -> None:
     assert r[0] > r[1] and np.all(r <= 0)
 
 
+@pytest.mark.slow
 def test_every_reward_has_the_one_signature() -> None:
     cases = Cases.open(SHIPPED_CASES)
     t = cases.times[0]
