@@ -62,6 +62,7 @@ def test_candidate_plan_covers_the_candidates_with_varied_networks() -> None:
         PreferenceConfig(guidance="mmps")
 
 
+@pytest.mark.slow
 def test_guided_preferences_resume_from_the_partial_file(models, tmp_path) -> None:
     codec, net, cases = models
     std = WorldStats.load(resolve("world_stats")).std

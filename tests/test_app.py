@@ -212,6 +212,7 @@ def test_api_refuses_non_finite_numbers(client, kw: dict, message: str) -> None:
     assert "event: error" in stream and message in stream, stream
 
 
+@pytest.mark.slow
 def test_the_app_keeps_serving_after_bad_input(client):
     """After the bad requests above: every grid point observed, all weights zero (= the
     unaligned prior), a cheap request succeeds."""
@@ -223,6 +224,7 @@ def test_the_app_keeps_serving_after_bad_input(client):
     assert "Observations: z 8192" in notes
 
 
+@pytest.mark.slow
 def test_csv_points_and_concurrent_requests_queue(client, tmp_path):
     points = tmp_path / "points.csv"
     points.write_text("lat,lon,variable,value\n51.5,0,,\n40.6,-73.8,z,5600\n-33.9,151.2,u,\n")
@@ -252,6 +254,7 @@ def cli_members(command: str, out: Path) -> np.ndarray:
         return np.stack([ds[v].values for v in ("z", "u", "v", "tracer")], axis=1)
 
 
+@pytest.mark.slow
 def test_settings_reproduce_the_run_from_the_cli_and_python(tmp_path):
     studio = st.default_studio()
     # 32 steps: the count the shipped deltas were tuned for. At 8 the physics delta amplifies
@@ -306,6 +309,7 @@ def fake_studio(tmp_path_factory) -> st.Studio:
     return st.Studio(folder=folder)
 
 
+@pytest.mark.slow
 def test_reward_weights_select_the_aligned_network(fake_studio, tmp_path):
     assert fake_studio.aligned_available and "Aligned deltas loaded" in fake_studio.aligned_note()
     # DPS: its members are reproducible to float precision (the hybrid's variational solves
@@ -331,6 +335,7 @@ def test_reward_weights_select_the_aligned_network(fake_studio, tmp_path):
     np.testing.assert_allclose(cli_members(command, tmp_path / "a.nc"), a, rtol=1e-4, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_maps_tradeoff_and_forecast_reward(fake_studio, tmp_path):
     req = st.Request(case="0", steps=4, members=2, weights=(0, 0, 0, 1), forecast=True)
     result = fake_studio.run(req)
@@ -348,6 +353,7 @@ def test_maps_tradeoff_and_forecast_reward(fake_studio, tmp_path):
     assert path.stat().st_size > 50_000
 
 
+@pytest.mark.slow
 def test_without_aligned_deltas_the_unaligned_prior_is_used(tmp_path):
     studio = st.Studio(folder=copy_checkpoints(tmp_path))
     result = studio.run(st.Request(case="1", steps=4, members=1, weights=(0, 0, 0, 1)))
@@ -357,6 +363,7 @@ def test_without_aligned_deltas_the_unaligned_prior_is_used(tmp_path):
     assert "--weights" not in result.settings["reproduce"]["cli"]
 
 
+@pytest.mark.slow
 def test_obs_misfit_column_and_a_diverged_guidance_is_flagged():
     """O-A below O-B for sound analyses; DPS with zeta 1 on 5 % swaths drifts and is flagged."""
     studio = st.default_studio()
@@ -398,6 +405,7 @@ def test_notes_flag_analyses_worse_than_the_background_in_every_mode(mode):
     assert st.quality_notes(good, st.Request(mode=mode)) == []
 
 
+@pytest.mark.slow
 def test_aligned_weights_at_another_step_count_are_flagged():
     """The shipped deltas name the step count they were tuned for; other counts get a note."""
     studio = st.default_studio()
@@ -408,6 +416,7 @@ def test_aligned_weights_at_another_step_count_are_flagged():
     assert not any("deltas were tuned for" in n for n in plain.notes)
 
 
+@pytest.mark.slow
 def test_csv_points_and_noise_reproduce_from_the_cli(tmp_path, monkeypatch):
     studio = st.default_studio()
     points = "lat,lon\n" + "".join(

@@ -30,9 +30,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason=f"no browser at {CHROMIUM} (apt-get install -y chromium)"
-)
+pytestmark = [
+    pytest.mark.slow,  # a real browser on the session's app
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason=f"no browser at {CHROMIUM} (apt-get install -y chromium)"
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ def test_budget_seconds_from_the_environment(monkeypatch):
             st.budget_seconds(bad)
 
 
+@pytest.mark.slow
 def test_calibration_times_every_piece():
     studio = st.default_studio()
     speeds = studio.measure_speeds()  # about 2 s: part of the start-up time
@@ -98,6 +99,7 @@ def test_a_smaller_budget_refuses_more_and_inf_refuses_nothing():
         studio.budget.seconds = before
 
 
+@pytest.mark.slow
 def test_the_defaults_lessons_and_front_always_run_and_a_refusal_changes_nothing():
     """Whatever the budget, a request at or below the default steps and members runs: the
     default request, every lesson of the Learn tab, the trade-off front at the defaults."""
@@ -130,6 +132,7 @@ def test_the_defaults_lessons_and_front_always_run_and_a_refusal_changes_nothing
         studio.budget.seconds = before
 
 
+@pytest.mark.slow
 def test_a_cancelled_run_stops_within_an_evaluation_and_caches_nothing():
     studio = st.default_studio()
     calls = 0
@@ -186,6 +189,7 @@ def test_page_states_the_budget_and_its_sliders_agree():
     assert "Over the compute budget" in over and re.search("lower (members|steps) to", over)
 
 
+@pytest.mark.slow
 def test_a_request_whose_client_leaves_is_cancelled(client, app_url):
     """A client starts a long request (~20 s) and disconnects once it runs: the studio stops
     within an evaluation and the next request is served at once."""

@@ -18,6 +18,7 @@ def tiny():
     return cfg, generate(cfg, progress=False)
 
 
+@pytest.mark.slow
 def test_structure_and_attributes(tiny):
     cfg, cases = tiny
     assert cases.truth.sizes["time"] == 3 * cfg.states_per_trajectory
@@ -36,12 +37,14 @@ def test_structure_and_attributes(tiny):
     assert np.all(err > 0) and err[0] < 150.0, err
 
 
+@pytest.mark.slow
 def test_generation_is_reproducible(tiny):
     cfg, cases = tiny
     again = generate(cfg, progress=False)
     np.testing.assert_array_equal(stack(again.background), stack(cases.background))
 
 
+@pytest.mark.slow
 def test_split_by_trajectory(tiny):
     cfg, cases = tiny
     parts = split(cases, cfg)
@@ -51,6 +54,7 @@ def test_split_by_trajectory(tiny):
     assert sum(len(p) for p in parts.values()) == len(cases)
 
 
+@pytest.mark.slow
 def test_netcdf_roundtrip_packed(tiny, tmp_path):
     _, cases = tiny
     sub = shipped_subset(cases, per_trajectory=1)

@@ -18,6 +18,7 @@ def test_pixel_to_lat_lon_inverts_the_click_map():
     assert cl.pixel_to_lat_lon(width - 1, height - 1, width, height)[0] == pytest.approx(-89.75)
 
 
+@pytest.mark.slow
 def test_single_observation_endpoint(client):
     image, text = client.predict("0", "z", 50.0, 10.0, 40.0, api_name="/single_observation")
     pixels = np.asarray(Image.open(image))
@@ -27,6 +28,7 @@ def test_single_observation_endpoint(client):
         client.predict("0", "z", 95.0, 10.0, 40.0, api_name="/single_observation")
 
 
+@pytest.mark.slow
 def test_cycle_endpoint_streams_a_plot_per_analysis(client):
     job = client.submit("0", ["3D-Var"], 2, 2.0, 0.0, 0.0, 0.0, 1.0, api_name="/cycle")
     final = job.result(timeout=600)
@@ -41,6 +43,7 @@ def test_cycle_endpoint_streams_a_plot_per_analysis(client):
         client.predict("0", ["3D-Var"], 0, 2.0, 0.0, 0.0, 0.0, 1.0, api_name="/cycle")
 
 
+@pytest.mark.slow
 def test_ensemble_endpoint(client):
     maps, ranks, text = client.predict("0", 4, 2.0, api_name="/ensemble")
     assert np.asarray(Image.open(maps)).std() > 10 and np.asarray(Image.open(ranks)).std() > 10
@@ -49,6 +52,7 @@ def test_ensemble_endpoint(client):
         client.predict("0", 1, 2.0, api_name="/ensemble")
 
 
+@pytest.mark.slow
 def test_ensemble_experiment_verifies_its_members():
     from alignda import studio as st
 
@@ -67,6 +71,7 @@ def test_every_lesson_says_what_to_look_at_and_asks_a_question():
         assert f"**{name}**: look at {look}." in text and ask.endswith("?")
 
 
+@pytest.mark.slow
 def test_a_cycling_run_can_be_cancelled(client):
     """Cancelling a long run stops it early (its worker stops at the next analysis) and the
     page goes on serving."""

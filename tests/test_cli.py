@@ -78,6 +78,7 @@ def test_a_value_outside_the_choices_is_one_clear_line(capsys) -> None:
     assert all(m in err[0] for m in ANALYSIS_MODES)
 
 
+@pytest.mark.slow
 def test_out_in_a_missing_folder_needs_mkdir(tmp_path, capsys) -> None:
     # a file --out (ship) and a folder --out (plot: the rule is on the folder's parent)
     commands = {
@@ -98,6 +99,7 @@ def test_out_in_a_missing_folder_needs_mkdir(tmp_path, capsys) -> None:
     assert any((tmp_path / "plot_new" / "maps").glob("*.png"))
 
 
+@pytest.mark.slow
 def test_default_out_may_be_created(tmp_path, monkeypatch) -> None:
     """On a fresh clone out/ does not exist: the default location is created."""
     monkeypatch.chdir(tmp_path)
@@ -123,6 +125,7 @@ def test_upload_dry_run_needs_no_repo(monkeypatch, capsys, tmp_path) -> None:
     assert len(calls) == 1
 
 
+@pytest.mark.slow
 def test_version() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "alignda", "--version"],

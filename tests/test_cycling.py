@@ -31,6 +31,7 @@ def three_cycles(setup):
     return ds, steps
 
 
+@pytest.mark.slow
 def test_cycling_3dvar_draws_the_sawtooth(three_cycles, tmp_path):
     ds, steps = three_cycles
     assert list(ds.experiment.values) == [FREE_RUN, "3D-Var"] and ds.sizes["cycle"] == 3
@@ -49,6 +50,7 @@ def test_cycling_3dvar_draws_the_sawtooth(three_cycles, tmp_path):
     xr.testing.assert_identical(xr.open_dataset(path).load(), ds)
 
 
+@pytest.mark.slow
 def test_cycling_is_reproducible_and_cancellable(setup, three_cycles):
     bundle, truth0 = setup
     ds, _ = three_cycles
@@ -61,6 +63,7 @@ def test_cycling_is_reproducible_and_cancellable(setup, three_cycles):
         CycleConfig(cycles=0)
 
 
+@pytest.mark.slow
 def test_cycling_a_prior_method(setup):
     bundle, truth0 = setup
     prior = bundle.prior_method(SamplerSettings("hybrid", 4, members=2))
@@ -70,6 +73,7 @@ def test_cycling_a_prior_method(setup):
     assert (hyb.analysis_spread.sel(variable="z") > 0).all()  # two members: a spread
 
 
+@pytest.mark.slow
 def test_cycle_command(tmp_path, capsys):
     out = tmp_path / "c.nc"
     code = main(["cycle", "--methods", "3dvar", "--cycles", "2", "--out", str(out)])

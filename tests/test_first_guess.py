@@ -72,6 +72,7 @@ def test_first_guess_is_the_background_plus_a_seeded_large_scale_increment(
         FirstGuessSettings(draws=0)
 
 
+@pytest.mark.slow
 def test_prior_mean_first_guess_beats_the_background_on_the_shipped_cases(
     bundle, cases: Cases
 ) -> None:
@@ -90,6 +91,7 @@ def test_prior_mean_first_guess_beats_the_background_on_the_shipped_cases(
     assert np.mean(np.array(gains) < 1) >= 0.75
 
 
+@pytest.mark.slow
 def test_hybrid_first_guess_setting(bundle, cases: Cases) -> None:
     t = cases.times[0]
     truth, bg = cases.truth_state(t), cases.background_state(t)

@@ -22,6 +22,7 @@ def studio() -> st.Studio:
     return s
 
 
+@pytest.mark.slow
 def test_front_points_match_the_runs_of_their_weights(studio) -> None:
     req = st.Request(**FAST, weights=tuple(PRESETS["physics"].get(k, 0.0) for k in DELTAS))
     points = studio.front(req, seeds=1)
@@ -38,6 +39,7 @@ def test_front_points_match_the_runs_of_their_weights(studio) -> None:
     assert len({round(p.mse, 8) for p in points}) > 1
 
 
+@pytest.mark.slow
 def test_front_error_bars_are_seed_noise(studio) -> None:
     points = studio.front(st.Request(**FAST), seeds=2)
     assert all(np.isfinite([p.mse, p.mse_std, p.geo, p.geo_std]).all() for p in points)
@@ -53,6 +55,7 @@ def test_front_is_refused_over_budget_above_the_default_settings(studio, monkeyp
         studio.front(st.Request(**FAST), seeds=0)
 
 
+@pytest.mark.slow
 def test_front_over_the_api_after_a_run(client) -> None:
     client.predict(*assimilate_args(steps=4, members=1), api_name="/assimilate")
     image = client.predict(api_name="/front")

@@ -71,6 +71,7 @@ def test_obsfree_reproduces_the_prior(problem):
     assert torch.all((ratio - 1).abs() < 0.12), ratio
 
 
+@pytest.mark.slow
 def test_mmps_matches_the_kalman_posterior(problem):
     den = guided("mmps", problem["denoiser"], problem["obs"], mmps_iterations=16)
     # The posterior is much narrower than the prior: 64 steps under-disperse it by up to

@@ -35,6 +35,7 @@ def methods(bundle):
     return [bundle.variational()] + [bundle.prior_method(s) for s in settings]
 
 
+@pytest.mark.slow
 def test_every_method_answers_the_same_analysis(bundle, scenario) -> None:
     truth, background, obs = scenario
     names = []

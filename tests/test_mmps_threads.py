@@ -57,6 +57,7 @@ def test_mmps_is_ours_and_thread_safe_by_construction(setting):
     assert isinstance(guided("mmps", den, lobs), MMPSDenoiser)
 
 
+@pytest.mark.slow
 def test_two_mmps_analyses_side_by_side_finish_and_match_serial(setting):
     """The studio's situation: two MMPS analyses (two seeds) in two threads at once."""
     den, codec, bg, obs = setting

@@ -20,6 +20,8 @@ from alignda.obs.operator import observe_case
 from alignda.paths import SHIPPED_CASES
 from alignda.world.cases import Cases
 
+pytestmark = pytest.mark.slow  # every observation network with the hybrid and DPS: minutes
+
 
 @pytest.fixture(scope="module")
 def models():

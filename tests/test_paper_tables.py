@@ -35,6 +35,7 @@ def folder(tmp_path_factory):
     return ck
 
 
+@pytest.mark.slow
 def test_evaluate_prints_the_paper_tables(folder, tmp_path, capsys):
     args = ["evaluate", "--checkpoints", str(folder), "--n-cases", "2", "--steps", "2"]
     args += ["--members", "1", "--modes", "dps", "--densities", "0.05", "--noise", "2"]
@@ -73,6 +74,7 @@ def test_tradeoff_figure_has_a_panel_per_reward():
     fig.clear()
 
 
+@pytest.mark.slow
 def test_assimilate_with_weights_records_them(folder, tmp_path):
     import xarray as xr
 
@@ -84,6 +86,7 @@ def test_assimilate_with_weights_records_them(folder, tmp_path):
         assert ds.sizes["member"] == 2 and np.isfinite(ds["z_mean"]).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "extra, message",
     [

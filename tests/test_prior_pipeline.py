@@ -12,6 +12,8 @@ from alignda.checkpoints import ChecksumError, resolve
 from alignda.cli import main
 from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
 
+pytestmark = pytest.mark.slow  # trains a tiny VAE and prior through the CLI
+
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):

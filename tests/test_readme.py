@@ -3,6 +3,7 @@ the repository, and its quick start uses one virtual environment."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -65,3 +66,44 @@ def test_readme_is_a_front_door() -> None:
     assert len(README.splitlines()) <= 200
     for page in ("docs/app.md", "docs/results.md", "docs/rebuild.md", "docs/real_fields.md"):
         assert f"]({page})" in README, page
+
+
+def slow_and_fast_tests() -> tuple[set[str], set[str]]:
+    """The test functions under tests/ marked ``slow`` (by a decorator or the module's
+    ``pytestmark``) and the rest: what ``-m "not slow"`` leaves out and what it runs."""
+    slow, fast = set(), set()
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        marked = any(
+            isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "pytestmark" for t in node.targets)
+            and "pytest.mark.slow" in ast.unparse(node.value)
+            for node in tree.body
+        )
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                decorated = any(ast.unparse(d) == "pytest.mark.slow" for d in node.decorator_list)
+                (slow if marked or decorated else fast).add(f"{path.stem}::{node.name}")
+    return slow, fast
+
+
+def test_the_fast_lane_leaves_out_the_slow_tests_and_keeps_every_area() -> None:
+    """The README's development command runs a real subset: some tests are marked ``slow``
+    (the marker pyproject.toml declares), and each area of the package keeps fast tests."""
+    assert '-m "not slow"' in README
+    assert '"slow:' in (ROOT / "pyproject.toml").read_text()
+    slow, fast = slow_and_fast_tests()
+    assert slow and fast
+    areas = {
+        "world": "test_world",
+        "obs": "test_obs",
+        "analysis": "test_threedvar",
+        "model": "test_nn",
+        "alignment": "test_alignment",
+        "evaluation": "test_metrics",
+        "studio": "test_classroom",
+        "cli": "test_cli",
+        "app API": "test_app",
+    }
+    for area, module in areas.items():
+        assert any(name.startswith(f"{module}::") for name in fast), f"no fast {area} test"

@@ -474,6 +474,7 @@ def test_era5_extra_coordinates_and_cftime_calendars(tmp_path):
 
 
 # --- the app on real fields ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_studio_serves_real_cases_and_says_so(real_file, tmp_path):
     from alignda import studio as st
 
@@ -596,6 +597,7 @@ def test_eofs_regional_height_is_refused_for_its_domain_not_its_level_name():
         cases_from_reanalysis(path, level=850)
 
 
+@pytest.mark.slow
 def test_app_banner_lists_what_was_derived(tmp_path, monkeypatch):
     """The page built on height-only real cases says, above the tabs, that the winds are
     derived."""

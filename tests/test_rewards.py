@@ -129,6 +129,7 @@ def test_normalised_mse_is_the_score_tables_mse() -> None:
     assert torch.isfinite(x.grad).all() and float(x.grad.abs().sum()) > 0
 
 
+@pytest.mark.slow
 def test_forecast_reward_prefers_the_truth_as_initial_state() -> None:
     cases = Cases.open(SHIPPED_CASES)
     t = cases.times[0]
@@ -141,6 +142,7 @@ def test_forecast_reward_prefers_the_truth_as_initial_state() -> None:
     assert r[0] > r[1] and np.all(r <= 0)
 
 
+@pytest.mark.slow
 def test_every_reward_has_the_one_signature() -> None:
     cases = Cases.open(SHIPPED_CASES)
     t = cases.times[0]

@@ -66,6 +66,7 @@ def same_up_to_round_off(a: np.ndarray, b: np.ndarray) -> None:
     assert (worst < 1e-3).all(), f"largest difference per variable / its spread: {worst}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["obsfree", "dps", "mmps"])
 def test_members_do_not_depend_on_how_they_are_split(mode):
     cases = Cases.open(SHIPPED_CASES)

@@ -154,6 +154,7 @@ def test_budget_cuts_steps_and_never_raises() -> None:
     assert small.generate.n_trajectories == 3 and small.vae_train.steps == 120
 
 
+@pytest.mark.slow
 def test_decoder_finetune_moves_the_decoder_alone_and_keeps_the_record(tmp_path) -> None:
     import shutil
 

@@ -34,6 +34,7 @@ def test_mass_conserved_to_roundoff_without_forcing():
     assert drift < 1e-10 * m.phibar, drift
 
 
+@pytest.mark.slow
 def test_long_run_stationary_energy_and_activity(model):
     g = torch.Generator().manual_seed(2)
     s = model.random_state(1, g)

@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 FAKE_SPACES = '''
 """A stand-in for Hugging Face's ``spaces``: GPU(duration=...) records each call's duration."""
 calls = []
@@ -66,6 +68,7 @@ print("RESULT" + json.dumps(out))
 """
 
 
+@pytest.mark.slow  # a fresh interpreter builds the app
 def test_zero_gpu_durations_come_from_the_estimate(tmp_path: Path):
     (tmp_path / "spaces").mkdir()
     (tmp_path / "spaces" / "__init__.py").write_text(textwrap.dedent(FAKE_SPACES))
