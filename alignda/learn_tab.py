@@ -52,8 +52,13 @@ Several *members* give an ensemble; their *spread* says where the analysis is un
 - *accuracy*: Bradley-Terry preference from the latitude-weighted RMSE per variable, against
   the other rows of the table (0.5 = as good as the rest);
 - *forecast*: minus the normalised MSE of a 48 h forecast started from the analysis;
-- *physics*: the Geo-Score, how geostrophic the winds are compared to the truth (100 % =
-  at least as balanced; the tropics are masked).
+- *physics*: the balance score, how calmly a forecast starts from the analysis: the rms
+  height tendency over the forecast's first hour, against the truth's (100 % = as calm as the
+  truth; 50 % = it shakes the model twice as hard). Winds and heights that do not match launch
+  gravity waves (an *initialisation shock*); analyses that fit scattered observations closely
+  do, so this reward trades against accuracy. The paper's *Geo-Score* (how geostrophic the
+  winds are, against the truth) is the last column: every analysis here scores 100 %, so it
+  cannot tell them apart.
 
 **Reward weights.** Alignment gives one weight change (delta) per reward, plus the paper's
 multi-reward -M delta: each from Diffusion-DPO on preference pairs or from a fine-tune on the
@@ -114,10 +119,15 @@ LESSONS: dict[str, tuple[dict[str, Any], str, str]] = {
         "the unaligned prior's MSE against the background's",
         "what does the learned prior know about the truth without any observation?",
     ),
-    "physics weight: compare the Geo-Score with the unaligned prior": (
+    "balance: 3D-Var against the guided prior": (
+        {},
+        "the physics (balance) column of the 3D-Var and prior rows beside their MSE",
+        "why does the analysis that fits the observations best shake the model hardest?",
+    ),
+    "physics weight (its delta was tuned on the Geo-Score)": (
         {"preset": "physics"},
-        "the physics column and the MSE of the aligned and unaligned rows",
-        "does a more balanced analysis cost accuracy here?",
+        "the physics and Geo-Score columns of the aligned and unaligned rows",
+        "does the delta tuned for geostrophy also calm the forecast's start?",
     ),
     "forecast weight, with the 48 h forecast reward": (
         {"preset": "forecast", "forecast": True},

@@ -46,7 +46,7 @@ VARIANTS = {
 }
 HYBRID_VARIANTS = ("unaligned", "-M")
 CURVE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, LIMITS["weight"][1])
-CURVE_METRIC = {"accuracy": "mse", "forecast": "fc_mse", "physics": "geo_members"}
+CURVE_METRIC = {"accuracy": "mse", "forecast": "fc_mse", "physics": "balance"}
 
 
 def read_deltas(source: str) -> dict[str, dict[str, torch.Tensor]]:

@@ -129,9 +129,9 @@ def test_paired_bootstrap_separates_a_shift_from_noise() -> None:
 
 
 def test_selection_score_rewards_the_own_metric_and_penalises_mse_cost() -> None:
-    base = {"mse": [1.0, 1.0], "geo_members": [0.5, 0.5], "fc_mse": [2.0, 2.0]}
-    better_geo = {"mse": [1.0, 1.0], "geo_members": [0.6, 0.6], "fc_mse": [2.0, 2.0]}
-    costly_geo = {"mse": [1.2, 1.2], "geo_members": [0.6, 0.6], "fc_mse": [2.0, 2.0]}
+    base = {"mse": [1.0, 1.0], "balance": [0.5, 0.5], "fc_mse": [2.0, 2.0]}
+    better_geo = {"mse": [1.0, 1.0], "balance": [0.6, 0.6], "fc_mse": [2.0, 2.0]}
+    costly_geo = {"mse": [1.2, 1.2], "balance": [0.6, 0.6], "fc_mse": [2.0, 2.0]}
     assert selection_score("physics", better_geo, base) == pytest.approx(0.2)
     assert selection_score("physics", costly_geo, base) < 0
     assert selection_score("accuracy", better_geo, base) == 0.0

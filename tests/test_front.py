@@ -8,7 +8,7 @@ import pytest
 
 from alignda import studio as st
 from alignda.alignment.soup import DELTAS, PRESETS, normalise_weights
-from alignda.studio.front import members_geo_score, on_scale
+from alignda.studio.front import on_scale, physics_score
 from tests.app_api import assimilate_args
 
 FAST = {"mode": "dps", "steps": 4, "members": 1, "density": 0.02}
@@ -27,14 +27,14 @@ def test_front_points_match_the_runs_of_their_weights(studio) -> None:
     req = st.Request(**FAST, weights=tuple(PRESETS["physics"].get(k, 0.0) for k in DELTAS))
     points = studio.front(req, seeds=1)
     assert [p.preset for p in points] == list(st.FRONT_PRESETS)
-    assert all(p.mse_std == 0 and p.geo_std == 0 for p in points)  # one seed: no spread
+    assert all(p.mse_std == 0 and p.physics_std == 0 for p in points)  # one seed: no spread
     by_name = {p.preset: p for p in points}
     assert by_name["physics"].weights == normalise_weights(PRESETS["physics"])
     run = studio.run(req)  # its aligned prior has the physics weights, its seed is the first
     for preset, row in (("physics", st.ALIGNED_ROW), ("unaligned", st.UNALIGNED)):
         assert by_name[preset].mse == pytest.approx(run.table.loc[row, "MSE"], rel=1e-5)
-        geo = members_geo_score(run.analyses[row], run.truth)
-        assert by_name[preset].geo == pytest.approx(geo, rel=1e-5)
+        phys = physics_score(run.analyses[row], run.truth)
+        assert by_name[preset].physics == pytest.approx(phys, rel=1e-5)
     # the presets are different priors: they do not all give the same analysis
     assert len({round(p.mse, 8) for p in points}) > 1
 
@@ -42,7 +42,7 @@ def test_front_points_match_the_runs_of_their_weights(studio) -> None:
 @pytest.mark.slow
 def test_front_error_bars_are_seed_noise(studio) -> None:
     points = studio.front(st.Request(**FAST), seeds=2)
-    assert all(np.isfinite([p.mse, p.mse_std, p.geo, p.geo_std]).all() for p in points)
+    assert all(np.isfinite([p.mse, p.mse_std, p.physics, p.physics_std]).all() for p in points)
     assert any(p.mse_std > 0 for p in points)  # another sampler seed, another analysis
 
 

@@ -12,6 +12,7 @@ from alignda.alignment.rewards import (
     RewardCase,
     TermCase,
     accuracy_reward,
+    balance_score,
     bradley_terry,
     candidate_rewards,
     forecast,
@@ -26,6 +27,7 @@ from alignda.paths import SHIPPED_CASES
 from alignda.world.balance import geostrophic_wind
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
+from alignda.world.shock import height_tendency
 from alignda.world.state import to_dataset
 from alignda.world.variables import VARIABLE_NAMES
 
@@ -163,7 +165,7 @@ def test_every_reward_has_the_one_signature() -> None:
 
 def test_each_reward_is_one_definition_in_two_forms() -> None:
     """The candidate rewards and the differentiable terms are the same three rewards: the
-    forecast reward is minus the forecast term, the Geo-Score is 1 / (1 + the physics term),
+    forecast reward is minus the forecast term, the balance score is 1 / (1 + the physics term),
     the accuracy term is the normalised MSE the accuracy preference ranks by; the terms
     carry gradients."""
     cases = Cases.open(SHIPPED_CASES)
@@ -181,7 +183,7 @@ def test_each_reward_is_one_definition_in_two_forms() -> None:
     case = TermCase(
         torch.from_numpy(np.stack([truth, truth])),
         torch.from_numpy(np.stack([future, future])),
-        geostrophic_deviations(torch.from_numpy(np.stack([truth, truth]))),
+        height_tendency(torch.from_numpy(np.stack([truth, truth]))),
         scale,
         forecaster,
     )
@@ -193,9 +195,11 @@ def test_each_reward_is_one_definition_in_two_forms() -> None:
     np.testing.assert_allclose(
         terms["accuracy"].detach().numpy(), normalised_mse(states, truth, scale), rtol=1e-12
     )
-    geo = geo_score(states, truth)
-    assert geo[1] < 0.9  # the noisy winds are out of balance
-    np.testing.assert_allclose(geo, 1.0 / (1.0 + terms["physics"].detach().numpy()), rtol=1e-12)
+    balance = balance_score(states, truth)
+    assert balance[1] < 0.9 < balance[0]  # the noisy winds shake the model
+    assert geo_score(states, truth)[1] < 0.9  # and are not geostrophic
+    physics = terms["physics"].detach().numpy()
+    np.testing.assert_allclose(balance, 1.0 / (1.0 + physics), rtol=1e-5)
     reward = forecast_reward(forecaster(states), future, scale)
     np.testing.assert_allclose(reward, -terms["forecast"].detach().numpy(), rtol=1e-5)
     terms["physics"].sum().backward()
@@ -216,3 +220,23 @@ def test_bad_states_are_refused(bad: np.ndarray, match: str) -> None:
         accuracy_reward(bad, truth)
     with pytest.raises(ValueError, match=match):
         geo_score(bad, truth)
+
+
+def test_the_physics_reward_falls_with_unbalanced_winds() -> None:
+    """The balance score is 1 for the truth, falls as ageostrophic noise on the winds grows
+    (gravity waves: the height moves faster in the first forecast hour), and a state calmer
+    than the truth gains nothing beyond 1."""
+    cases = Cases.open(SHIPPED_CASES)
+    t = cases.times[0]
+    truth = cases.truth_state(t)
+    rng = np.random.default_rng(1)
+    wind = np.array([0.0, 1.0, 1.0, 0.0])[:, None, None] * rng.normal(size=truth.shape)
+    states = np.stack([truth + k * wind for k in (0.0, 1.0, 3.0)])
+    score = balance_score(states, truth)
+    assert score[0] == pytest.approx(1.0, abs=1e-6)
+    assert 1.0 > score[1] > score[2]
+    shock = height_tendency(states)
+    assert shock[0] < shock[1] < shock[2]
+    calm = np.stack([cases.background_state(t)])  # the background moves less than the truth
+    assert height_tendency(calm)[0] < shock[0] and balance_score(calm, truth)[0] == 1.0
+    assert REWARD_FUNCTIONS["physics"](states, RewardCase(truth)) == pytest.approx(score)

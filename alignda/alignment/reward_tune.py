@@ -39,7 +39,6 @@ from alignda.alignment.rewards import (
     REWARDS,
     Forecaster,
     TermCase,
-    geostrophic_deviations,
 )
 from alignda.alignment.soup import DELTAS, SnapshotWriter, delta_of
 from alignda.analysis.score import (
@@ -56,6 +55,7 @@ from alignda.obs.networks import DEFAULT_DENSITY
 from alignda.obs.operator import Observations, observe_case
 from alignda.training.loop import TrainConfig, train
 from alignda.world.cases import Cases
+from alignda.world.shock import height_tendency
 
 
 @dataclass(frozen=True)
@@ -129,7 +129,7 @@ class TuneData:
         with torch.no_grad():
             self.zb = torch.cat([codec.encode(b) for b in stack(cases.background_state).split(32)])
             self.z = torch.cat([codec.encode(x) for x in self.truth.split(32)])
-        self.d_truth = geostrophic_deviations(self.truth)
+        self.shock_truth = height_tendency(self.truth)
 
     def __len__(self) -> int:
         return len(self.truth)
@@ -155,7 +155,7 @@ class RewardTerms:
         if kind not in REWARD_DEFINITIONS:
             raise ValueError(f"unknown reward term {kind!r}")
         case = TermCase(
-            data.truth[idx], data.future[idx], data.d_truth[idx], self.scale, self.forecaster
+            data.truth[idx], data.future[idx], data.shock_truth[idx], self.scale, self.forecaster
         )
         return REWARD_DEFINITIONS[kind].term(states, case)
 

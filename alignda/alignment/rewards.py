@@ -17,11 +17,15 @@ reward-gradient fine-tune. :data:`REWARD_DEFINITIONS` names both forms of each r
   (the world's imperfect model, as for the backgrounds): the term is the normalised MSE
   against the truth 48 h later (:func:`forecast_term`), the reward minus it
   (:func:`forecast_reward`).
-- physics: physical adherence, the Geo-Score min(1, D_truth / D) (:func:`geo_score`) where D
-  is the geostrophic deviation of :mod:`alignda.world.balance` (tropics masked). An exactly
-  geostrophic analysis scores 1 (100 %); one twice as unbalanced as the truth scores 0.5. Its
-  term is the deficit D / D_truth - 1 floored at 0 (:func:`physics_term`), which is
-  1 / Geo-Score - 1: linear in D, so its gradient does not fade for unbalanced states.
+- physics: dynamical balance, the balance score min(1, T_truth / T) (:func:`balance_score`)
+  where T is the initialisation shock of :mod:`alignda.world.shock`: the rms height tendency
+  over the first hour of a forecast from the state, T_truth the truth's. An analysis as calm
+  as the truth scores 1 (100 %); one that shakes the model twice as hard scores 0.5. Analyses
+  that fit scattered observations closely excite gravity waves, so the score trades against
+  accuracy. Its term is the excess T / T_truth - 1 floored at 0 (:func:`physics_term`),
+  1 / score - 1. The paper's Geo-Score min(1, D_truth / D) (:func:`geo_score`, D the
+  geostrophic deviation of :mod:`alignda.world.balance`) stays a diagnostic: every analysis
+  of this world is at least as geostrophic as the truth, so it saturates at 100 %.
 
 The normalised MSE is :func:`alignda.evaluation.metrics.normalised_msq`, the score tables' MSE.
 """
@@ -39,6 +43,7 @@ from alignda.runtime import in_parallel
 from alignda.world.balance import geostrophic_deviation
 from alignda.world.grid import Grid
 from alignda.world.model import ShallowWaterModel, WorldConfig
+from alignda.world.shock import height_tendency
 from alignda.world.variables import VARIABLE_NAMES
 
 REWARDS = ("accuracy", "forecast", "physics")
@@ -142,6 +147,14 @@ def geo_score(states: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.minimum(1.0, d_truth / np.maximum(d, 1e-12))
 
 
+def balance_score(states: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Balance score min(1, T_truth / T) of each state (N,), in (0, 1]: T the initialisation
+    shock (:func:`alignda.world.shock.height_tendency`) of the state, T_truth the truth's."""
+    shock = height_tendency(_check_states(states, "states"))
+    shock_truth = height_tendency(_check_states(np.asarray(truth)[None], "truth"))[0]
+    return np.minimum(1.0, shock_truth / np.maximum(shock, 1e-12))
+
+
 @dataclass(frozen=True)
 class RewardCase:
     """What every reward scores candidates against: the truth at the analysis time, the
@@ -174,19 +187,19 @@ def forecast(candidates: np.ndarray, case: RewardCase) -> np.ndarray:
 
 
 def physics(candidates: np.ndarray, case: RewardCase) -> np.ndarray:
-    """The physics reward (:func:`geo_score`) as a :class:`Reward`."""
-    return geo_score(candidates, case.truth)
+    """The physics reward (:func:`balance_score`) as a :class:`Reward`."""
+    return balance_score(candidates, case.truth)
 
 
 @dataclass(frozen=True)
 class TermCase:
     """What every reward term scores states (B, C, nlat, nlon) against, one row per state: the
-    truth, the truth ``FORECAST_HOURS`` later, the truth's geostrophic deviation (B,), the
+    truth, the truth ``FORECAST_HOURS`` later, the truth's initialisation shock (B,), the
     per-variable scales (C,) of the MSEs and the forecaster whose model runs the forecasts."""
 
     truth: torch.Tensor
     future_truth: torch.Tensor
-    d_truth: torch.Tensor
+    shock_truth: torch.Tensor
     scale: np.ndarray
     forecaster: Forecaster
 
@@ -210,11 +223,10 @@ def forecast_term(states: torch.Tensor, case: TermCase) -> torch.Tensor:
 
 
 def physics_term(states: torch.Tensor, case: TermCase) -> torch.Tensor:
-    """The physics term: the geostrophic deviation beyond the truth's, relative,
-    max(0, D / D_truth - 1) = 1 / Geo-Score - 1. Relative, as the Geo-Score saturates at the
-    truth's balance: minimising D itself was won by damping the unbalanced flow, at twice the
-    analysis error."""
-    return torch.relu(geostrophic_deviations(states) / case.d_truth - 1.0)
+    """The physics term: the initialisation shock beyond the truth's, relative,
+    max(0, T / T_truth - 1) = 1 / balance score - 1. Relative to the truth, so a calmer state
+    than the truth gains nothing (damping the flow is not balance)."""
+    return torch.relu(height_tendency(states) / case.shock_truth - 1.0)
 
 
 @dataclass(frozen=True)

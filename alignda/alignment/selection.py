@@ -22,6 +22,7 @@ from alignda.alignment.preferences import evenly_spaced
 from alignda.alignment.rewards import (
     FORECAST_HOURS,
     Forecaster,
+    balance_score,
     geo_score,
     normalised_mse,
 )
@@ -34,11 +35,12 @@ from alignda.obs.operator import observe_case
 from alignda.obs.scenario import Scenario
 from alignda.world.cases import Cases
 
-#: The figures of an analysis: lower-is-better MSEs, higher-is-better Geo-Scores (of the
-#: ensemble mean, capped at 1 and then often saturated, and the mean over the members).
-METRICS = ("mse", "geo", "geo_members", "fc_mse")
+#: The figures of an analysis: lower-is-better MSEs, the higher-is-better physics reward (the
+#: balance score of the ensemble mean) and the paper's Geo-Scores (of the ensemble mean,
+#: capped at 1 and saturated, and the mean over the members).
+METRICS = ("mse", "balance", "geo", "geo_members", "fc_mse")
 #: The metric each reward's delta is meant to improve, and its sign (+1: higher is better).
-TARGET = {"accuracy": ("mse", -1), "forecast": ("fc_mse", -1), "physics": ("geo_members", 1)}
+TARGET = {"accuracy": ("mse", -1), "forecast": ("fc_mse", -1), "physics": ("balance", 1)}
 #: The guidance of the validation analyses deltas are selected on (where they act).
 SELECTION_MODE = "dps"
 #: Largest relative analysis-MSE increase a delta may cost before its score is penalised.
@@ -74,12 +76,13 @@ def analysis_figures(
     scale: np.ndarray,
     forecaster: Forecaster,
 ) -> dict[str, float]:
-    """MSE (normalised by ``scale``), Geo-Score and 48 h forecast MSE of the ensemble mean,
-    and the members' mean Geo-Score."""
+    """MSE (normalised by ``scale``), balance score, Geo-Score and 48 h forecast MSE of the
+    ensemble mean, and the members' mean Geo-Score."""
     mean = members.mean(0, keepdims=True)
     fc = forecaster(mean)
     return {
         "mse": float(normalised_mse(mean, sc.truth, scale)[0]),
+        "balance": float(balance_score(mean, sc.truth)[0]),
         "geo": float(geo_score(mean, sc.truth)[0]),
         "geo_members": float(geo_score(members, sc.truth).mean()),
         "fc_mse": float(normalised_mse(fc, sc.future_truth, scale)[0]),

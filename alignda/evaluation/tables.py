@@ -20,7 +20,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from alignda.alignment.rewards import REWARDS, Forecaster, candidate_rewards
+from alignda.alignment.rewards import REWARDS, Forecaster, candidate_rewards, geo_score
 from alignda.alignment.soup import PRESETS
 from alignda.analysis.score import SamplerSettings
 from alignda.bundle import ModelBundle
@@ -126,7 +126,8 @@ class Evaluator:
         future: np.ndarray,
     ) -> pd.DataFrame:
         """Mean rewards per row: accuracy (Bradley-Terry among the rows, per case), forecast
-        (minus normalised MSE at +48 h) and physics (Geo-Score, %)."""
+        (minus normalised MSE at +48 h), physics (balance score, %) and the paper's Geo-Score
+        (%)."""
         names = list(rows)
         per_case = [
             candidate_rewards(
@@ -139,11 +140,16 @@ class Evaluator:
             for i in range(len(truth))
         ]
         mean = {k: np.mean([r[k] for r in per_case], axis=0) for k in REWARDS}
+        geo = np.mean(
+            [geo_score(np.stack([rows[k][i] for k in names]), truth[i]) for i in range(len(truth))],
+            axis=0,
+        )
         return pd.DataFrame(
             {
                 "accuracy": mean["accuracy"],
                 "forecast": mean["forecast"],
-                "Geo-Score %": 100 * mean["physics"],
+                "balance %": 100 * mean["physics"],
+                "Geo-Score %": 100 * geo,
             },
             index=pd.Index(names, name="method"),
         )

@@ -2,11 +2,10 @@
 
 For the request's case and observations, the prior mixed with each preset's weights
 (:data:`FRONT_PRESETS`) analyses the scenario ``seeds`` times with different sampler seeds;
-each point is the mean over those seeds of the analysis (ensemble-mean) MSE and of the
-members' mean Geo-Score, with their standard deviation as error bars (seed noise). The
-members' Geo-Score is the one that moves: with the balanced VAE the ensemble mean's is 100 %.
-The first seed is the request's, so the point of the request's own weights matches the main
-result.
+each point is the mean over those seeds of the analysis (ensemble-mean) MSE and of its
+physics reward (the balance score, %: how calmly a forecast starts from it, against the
+truth), with their standard deviation as error bars (seed noise). The first seed is the
+request's, so the point of the request's own weights matches the main result.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from alignda.alignment.rewards import geo_score, normalised_mse
+from alignda.alignment.rewards import balance_score, normalised_mse
 from alignda.alignment.soup import PRESETS, normalise_weights
 from alignda.analysis.score import Cancelled
 from alignda.obs.scenario import Scenario
@@ -70,19 +69,19 @@ DEFAULT_SEEDS = 2
 @dataclass(frozen=True)
 class FrontPoint:
     """One preset on the front: mean and seed standard deviation of the analysis MSE
-    (normalised) and of the members' mean Geo-Score (%)."""
+    (normalised) and of its balance score (%)."""
 
     preset: str
     weights: dict[str, float]
     mse: float
     mse_std: float
-    geo: float
-    geo_std: float
+    physics: float
+    physics_std: float
 
 
-def members_geo_score(members: np.ndarray, truth: np.ndarray) -> float:
-    """Mean Geo-Score (%) of an ensemble's members (M, C, nlat, nlon)."""
-    return 100.0 * float(geo_score(members, truth).mean())
+def physics_score(members: np.ndarray, truth: np.ndarray) -> float:
+    """The physics reward (balance score, %) of an ensemble's mean (members (M, C, H, W))."""
+    return 100.0 * float(balance_score(members.mean(0)[None], truth)[0])
 
 
 def front_seconds(studio: FrontStudio, req: Request, seeds: int = DEFAULT_SEEDS) -> float:
@@ -118,7 +117,7 @@ def tradeoff_front(
     points = []
     for i, preset in enumerate(FRONT_PRESETS):
         weights = normalise_weights(PRESETS[preset])
-        mse, geo = [], []
+        mse, physics = [], []
         for k in range(seeds):
             if cancelled is not None and cancelled():
                 raise Cancelled("the front was cancelled")
@@ -129,9 +128,11 @@ def tradeoff_front(
                 run, weights, sc, progress=False, workers=parallel_workers(), cancelled=cancelled
             )
             mse.append(float(normalised_mse(members.mean(0)[None], sc.truth, scale)[0]))
-            geo.append(members_geo_score(members, sc.truth))
+            physics.append(physics_score(members, sc.truth))
         points.append(
-            FrontPoint(preset, weights, np.mean(mse), np.std(mse), np.mean(geo), np.std(geo))
+            FrontPoint(
+                preset, weights, np.mean(mse), np.std(mse), np.mean(physics), np.std(physics)
+            )
         )
     return points
 
@@ -144,8 +145,8 @@ def on_scale(points: list[FrontPoint], factor: float = 3.0) -> tuple[list, list]
 
 
 def front_figure(points: list[FrontPoint], result: Result | None = None) -> Figure:
-    """The front (analysis MSE against Geo-Score, seed-noise error bars, one label a preset);
-    with ``result``, its 3D-Var and the user's current weights (a red star) for reference."""
+    """The front (analysis MSE against the balance score, seed-noise error bars, one label a
+    preset); with ``result``, its 3D-Var and the user's current weights (a red star)."""
     fig = Figure(figsize=(5.0, 3.4), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -153,26 +154,26 @@ def front_figure(points: list[FrontPoint], result: Result | None = None) -> Figu
     for i, p in enumerate(inside):
         colour = "tab:blue" if p.preset == "unaligned" else "tab:orange"
         ax.errorbar(
-            p.geo, p.mse, xerr=p.geo_std, yerr=p.mse_std, fmt="o", c=colour, ms=5, capsize=2
+            p.physics, p.mse, xerr=p.physics_std, yerr=p.mse_std, fmt="o", c=colour, ms=5, capsize=2
         )
         offset = (4, 3 if i % 2 == 0 else -9)  # alternate, so that close labels stay readable
-        ax.annotate(p.preset, (p.geo, p.mse), fontsize=7, xytext=offset, textcoords="offset points")
+        ax.annotate(
+            p.preset, (p.physics, p.mse), fontsize=7, xytext=offset, textcoords="offset points"
+        )
     if off:
         text = "off the scale: " + ", ".join(
-            f"{p.preset} (MSE {p.mse:.3g}, Geo {p.geo:.0f} %)" for p in off
+            f"{p.preset} (MSE {p.mse:.3g}, balance {p.physics:.0f} %)" for p in off
         )
         ax.text(0.01, 0.01, text, transform=ax.transAxes, va="bottom", fontsize=6, color="0.3")
     if result is not None:
         table = result.table
         if THREEDVAR in table.index:
-            geo = members_geo_score(result.analyses[THREEDVAR], result.truth)
-            ax.scatter(
-                geo, table.loc[THREEDVAR, "MSE"], marker="^", c="black", s=50, label="3D-Var"
-            )
+            x = physics_score(result.analyses[THREEDVAR], result.truth)
+            ax.scatter(x, table.loc[THREEDVAR, "MSE"], marker="^", c="black", s=50, label="3D-Var")
         mine = ALIGNED_ROW if ALIGNED_ROW in table.index else UNALIGNED
-        geo = members_geo_score(result.analyses[mine], result.truth)
+        x = physics_score(result.analyses[mine], result.truth)
         ax.scatter(
-            geo,
+            x,
             table.loc[mine, "MSE"],
             marker="*",
             c="tab:red",
@@ -181,7 +182,7 @@ def front_figure(points: list[FrontPoint], result: Result | None = None) -> Figu
             label="your weights",
         )
         ax.legend(fontsize=7, loc="upper left")
-    ax.set_xlabel("physics: Geo-Score of the members (%), higher is better", fontsize=8)
+    ax.set_xlabel("physics: balance score of the analysis (%), higher is calmer", fontsize=8)
     ax.set_ylabel("analysis MSE (normalised), lower is better", fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)

@@ -6,9 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from alignda.alignment.rewards import candidate_rewards
+from alignda.alignment.rewards import candidate_rewards, geo_score
 from alignda.evaluation.scorecard import score_table
-from alignda.studio.result import FIT_COLUMN, REWARD_COLUMNS, Result, table_rows, unit_header
+from alignda.studio.result import (
+    FIT_COLUMN,
+    GEO_COLUMN,
+    REWARD_COLUMNS,
+    Result,
+    table_rows,
+    unit_header,
+)
 from alignda.world.grid import Grid
 from alignda.world.state import to_dataset
 from alignda.world.stats import WorldStats
@@ -22,8 +29,8 @@ def result_table(
     future: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Metrics (MSE, MAE, RMSE per variable, ACC, ensemble scores), the fit to the
-    observations (O-B, O-A) and the three rewards (the forecast one from the rows'
-    ``forecasts`` against the ``future`` truth) of every row."""
+    observations (O-B, O-A), the three rewards (the forecast one from the rows'
+    ``forecasts`` against the ``future`` truth) and the paper's Geo-Score of every row."""
     names = table_rows(result)
     means = np.stack([result.mean(n) for n in names])
     preds = {n: to_dataset(m, grid) for n, m in zip(names, means, strict=True)}
@@ -45,5 +52,6 @@ def result_table(
     values = (r["accuracy"], r["forecast"], 100 * r["physics"])
     for column, v in zip(REWARD_COLUMNS, values, strict=True):
         table[column] = v
+    table[GEO_COLUMN] = 100 * geo_score(means, result.truth)
     table.attrs.clear()
     return table
