@@ -49,8 +49,8 @@ def rows(table: dict) -> dict[str, dict]:
 @pytest.mark.parametrize(
     "kw, message",
     [
-        ({"density_pct": 0.0}, r"density_pct must be in \[0.01, 100\]"),
-        ({"density_pct": 150.0}, "density_pct must be in"),
+        ({"density": 0.0}, r"density must be in \[0.0001, 1\]"),
+        ({"density": 1.5}, "density must be in"),
         ({"zeta": math.nan}, "zeta must be a finite number"),
         ({"steps": 2}, r"steps must be in \[4, 256\]"),
         ({"steps": 8.5}, "steps must be a whole number"),
@@ -124,7 +124,7 @@ def test_served_over_http_with_the_shipped_checkpoints(client):
     assert {"background", "3D-Var", "unaligned prior"} <= set(scores)
     assert scores["3D-Var"]["MSE"] < 0.8 * scores["background"]["MSE"]
     for row in scores.values():
-        assert 0 <= row["accuracy (BT)"] <= 1 and 0 <= row["physics (Geo-Score %)"] <= 100
+        assert 0 <= row["accuracy (BT)"] <= 1 and 0 <= row["physics (balance %)"] <= 100
         assert np.isfinite(row["RMSE z [m]"]) and row["forecast (-MSE +48 h)"] is None
         assert 0 < row["ACC"] <= 1
     # ensemble scores for the 2-member prior analyses only
@@ -155,7 +155,7 @@ UPLOADS = {  # CSV point files the bad requests below upload
     "huge.csv": b"lat,lon\n" + b"10,20\n" * 400_000,
 }
 BAD_API = {
-    "density 0": ({"density_pct": 0.0}, "minimum value|density_pct must be in"),
+    "density 0": ({"density_pct": 0.0}, "minimum value|density must be in"),
     "tracks at 100 %": ({"pattern": "tracks", "density_pct": 100.0}, "tracks|cover"),
     "negative weight": ({"w_physics": -1.0}, "weight 'physics' must be in|minimum"),
     "NaN in the CSV": ({"pattern": "csv", "points_file": "nan.csv"}, "non-finite|finite"),
@@ -261,7 +261,7 @@ def test_settings_reproduce_the_run_from_the_cli_and_python(tmp_path):
     # the float32 round-off of differently batched members to 2e-3 std in v after the hybrid's
     # solves, past the bound below (the deltas are off their schedule there, see the README).
     result = studio.run(
-        st.Request(case="2", seed=5, density_pct=3.0, weights=(0, 0, 1, 0), steps=32, members=2)
+        st.Request(case="2", seed=5, density=0.03, weights=(0, 0, 1, 0), steps=32, members=2)
     )
     settings = result.settings["reproduce"]
     assert ("--weights" in settings["cli"]) == studio.aligned_available
@@ -314,7 +314,7 @@ def test_reward_weights_select_the_aligned_network(fake_studio, tmp_path):
     assert fake_studio.aligned_available and "Aligned deltas loaded" in fake_studio.aligned_note()
     # DPS: its members are reproducible to float precision (the hybrid's variational solves
     # agree to the CG tolerance only, which depends on the threads' summation order)
-    base = st.Request(case="4", mode="dps", steps=4, members=1, density_pct=2.0)
+    base = st.Request(case="4", mode="dps", steps=4, members=1, density=0.02)
     physics, accuracy, zero = (
         fake_studio.run(replace(base, weights=w)) for w in ((0, 0, 1, 0), (1, 0, 0, 0), (0,) * 4)
     )
@@ -330,7 +330,7 @@ def test_reward_weights_select_the_aligned_network(fake_studio, tmp_path):
     # the settings JSON's CLI command reproduces the aligned members with the same deltas
     command = physics.settings["reproduce"]["cli"]
     assert (
-        f"--checkpoints {fake_studio.folder}" in command and "--weights 0.0,0.0,1.0,0.0" in command
+        f"--checkpoints {fake_studio.folder}" in command and "--weights=0.0,0.0,1.0,0.0" in command
     )
     np.testing.assert_allclose(cli_members(command, tmp_path / "a.nc"), a, rtol=1e-4, atol=1e-3)
 
@@ -360,7 +360,7 @@ def test_without_aligned_deltas_the_unaligned_prior_is_used(tmp_path):
     assert not studio.aligned_available and result.main == st.UNALIGNED
     assert "aligned deltas are not available" in result.notes[0]
     assert list(result.table.index) == ["background", "3D-Var", "unaligned prior"]
-    assert "--weights" not in result.settings["reproduce"]["cli"]
+    assert "--weights=0.0,0.0,0.0,0.0" in result.settings["reproduce"]["cli"]  # unaligned
 
 
 @pytest.mark.slow
@@ -374,7 +374,7 @@ def test_obs_misfit_column_and_a_diverged_guidance_is_flagged():
     assert not any("deltas were tuned for" in n for n in sound.notes)  # 32 steps: as tuned
     drift = studio.run(
         st.Request(
-            case="1", mode="dps", pattern="swaths", density_pct=5.0, zeta=1.0, steps=32, members=2
+            case="1", mode="dps", pattern="swaths", density=0.05, zeta=1.0, steps=32, members=2
         )
     )
     assert drift.table[st.FIT_COLUMN]["unaligned prior"] > drift.table[st.FIT_COLUMN]["background"]
