@@ -58,6 +58,9 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
     folder = None if (args.hub_repo or os.environ.get(HUB_ENV)) else args.checkpoints
     bundle = load_bundle(folder, repo_id=args.hub_repo, prior=args.prior)
     weights = exp.weight_dict
+    if bundle.soup is None and not (args.weights or args.preset):  # the default weights
+        print(f"no usable aligned deltas in {bundle.folder}: the unaligned prior is used")
+        weights = {k: 0.0 for k in weights}
     with worker_threads() as workers:  # groups of members side by side, one thread each
         method = bundle.prior_method(
             exp.sampler,
