@@ -4,6 +4,7 @@ across modules."""
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,3 +78,15 @@ def test_no_import_cycles() -> None:
     for m in sorted(graph):
         if m not in state:
             visit(m)
+
+
+def test_every_public_name_of_a_package_resolves() -> None:
+    """Each package's ``__all__`` names exist (lazy ones included): a name whose module moved
+    must move in its package's list too."""
+    packages = [m for m, p in modules().items() if p.name == "__init__.py" and m != "alignda"]
+    missing = []
+    for name in packages:
+        package = importlib.import_module(name)
+        names = getattr(package, "__all__", [])
+        missing += [f"{name}.{n}" for n in names if not hasattr(package, n)]
+    assert packages and not missing, f"public names that do not resolve: {missing}"

@@ -1,7 +1,11 @@
 """Evaluation: verification metrics, score tables, cycled experiments and the paper's tables.
 
-- :mod:`~alignda.evaluation.metrics`: WeatherBench2-style metrics on xarray Datasets (MSE,
-  RMSE, MAE, ACC, spread, CRPS, rank histograms) and score tables;
+- :mod:`~alignda.evaluation.metrics`: WeatherBench2-style deterministic metrics on xarray
+  Datasets (MSE, RMSE, MAE, ACC, area means) and the one normalised MSE;
+- :mod:`~alignda.evaluation.ensemble`: ensemble metrics (mean, spread, rank histogram,
+  spread/skill, CRPS);
+- :mod:`~alignda.evaluation.scorecard`: score tables of analyses and their text form;
+- :mod:`~alignda.evaluation.checks`: the metrics' input checks and dimension names;
 - :mod:`~alignda.evaluation.experiments`: analysis methods run on a case set, scored in the
   paper's layout, over a range of observation networks;
 - :mod:`~alignda.evaluation.cycling`: cycled data assimilation on a truth run, the background
@@ -16,40 +20,23 @@ and matplotlib through this package.
 
 from __future__ import annotations
 
-import importlib
+from alignda.lazy import lazy_exports
 
 _EXPORTS = {
     "metrics": (
         "acc",
-        "crps",
-        "ensemble_mean",
-        "format_table",
         "mae",
         "mse",
-        "rank_histogram",
+        "normalised_msq",
+        "overall_mse",
         "rmse",
-        "score_table",
         "spatial_mean",
-        "spread",
-        "spread_skill",
     ),
+    "ensemble": ("crps", "ensemble_mean", "rank_histogram", "spread", "spread_skill"),
+    "scorecard": ("format_table", "score_table"),
     "experiments": ("NETWORKS", "baseline_table", "draw_observations", "run_methods", "scores"),
     "cycling": ("FREE_RUN", "CycleConfig", "CycleStep", "cycle", "errors_dataset", "sawtooth"),
     "tables": ("MODELS", "EvalConfig", "Evaluator", "simplex_points", "tradeoff_figure"),
 }
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> object:
-    """A public name, imported from its module on first use."""
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

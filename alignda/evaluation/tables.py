@@ -129,21 +129,15 @@ class Evaluator:
         (minus normalised MSE at +48 h), physics (balance score, %) and the paper's Geo-Score
         (%)."""
         names = list(rows)
+        states = [np.stack([rows[k][i] for k in names]) for i in range(len(truth))]
         per_case = [
             candidate_rewards(
-                np.stack([rows[k][i] for k in names]),
-                truth[i],
-                np.stack([forecasts[k][i] for k in names]),
-                future[i],
-                self.stats.std,
+                x, truth[i], np.stack([forecasts[k][i] for k in names]), future[i], self.stats.std
             )
-            for i in range(len(truth))
+            for i, x in enumerate(states)
         ]
         mean = {k: np.mean([r[k] for r in per_case], axis=0) for k in REWARDS}
-        geo = np.mean(
-            [geo_score(np.stack([rows[k][i] for k in names]), truth[i]) for i in range(len(truth))],
-            axis=0,
-        )
+        geo = np.mean([geo_score(x, truth[i]) for i, x in enumerate(states)], axis=0)
         return pd.DataFrame(
             {
                 "accuracy": mean["accuracy"],

@@ -206,12 +206,13 @@ class Request:
     def experiment(self) -> Experiment:
         """The request as an :class:`~alignda.experiment.Experiment` (a CSV-points request:
         its network's settings are the default's)."""
-        observing = DEFAULT.observing
-        if self.pattern != CSV_PATTERN:
+        if self.pattern == CSV_PATTERN:
+            observing = replace(DEFAULT.observing, noise_scale=self.noise_scale)
+        else:
             observing = Observing(self.pattern, self.density, self.noise_scale)
         return Experiment(
             case=self.case,
-            observing=replace(observing, noise_scale=self.noise_scale),
+            observing=observing,
             method=replace(
                 DEFAULT.method,
                 mode=self.mode,

@@ -12,7 +12,7 @@ cartopy and matplotlib are imported by the first map, not by ``import alignda.vi
 
 from __future__ import annotations
 
-import importlib
+from alignda.lazy import lazy_exports
 
 _EXPORTS = {
     "maps": (
@@ -27,19 +27,5 @@ _EXPORTS = {
     ),
     "plots": ("plot_case",),
 }
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> object:
-    """A public name, imported from its module on first use."""
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())

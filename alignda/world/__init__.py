@@ -4,6 +4,7 @@
 - :mod:`~alignda.world.variables`: the state variables and their CF metadata;
 - :mod:`~alignda.world.sphere`: spectral transforms and differential operators on the sphere;
 - :mod:`~alignda.world.model`: the forced-dissipative shallow-water model with a tracer;
+- :mod:`~alignda.world.shock`: the initialisation shock of a state (first-hour height tendency);
 - :mod:`~alignda.world.balance`: geostrophic balance, heights from winds and winds from heights;
 - :mod:`~alignda.world.controls`: balanced control variables (psi, chi, z_unbalanced, q);
 - :mod:`~alignda.world.state`: stacked state arrays <-> CF-annotated xarray Datasets;
@@ -21,13 +22,14 @@ xarray through this package.
 
 from __future__ import annotations
 
-import importlib
+from alignda.lazy import lazy_exports
 
 _EXPORTS = {
     "grid": ("COORD_ATOL", "DEFAULT_GRID", "Grid", "cell_area_weights", "same_coordinate"),
     "variables": ("VARIABLES", "VARIABLE_NAMES", "check_variables"),
     "sphere": ("EARTH_OMEGA", "EARTH_RADIUS", "GRAVITY", "Sphere"),
     "model": ("DAY", "HOUR", "ShallowWaterModel", "WorldConfig"),
+    "shock": ("SHOCK_HOURS", "height_tendency"),
     "balance": (
         "TROPICS_DEG",
         "geostrophic_deviation",
@@ -44,19 +46,5 @@ _EXPORTS = {
     "derived": ("MODEL_LEVEL_HPA", "check_plausible", "equilibrium_tracer"),
     "reanalysis": ("cases_from_reanalysis", "is_reanalysis", "regrid_to_model"),
 }
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> object:
-    """A public name, imported from its module on first use."""
-    if name not in _HOME:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__all__, __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
