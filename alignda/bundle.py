@@ -16,7 +16,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from alignda.alignment.soup import RewardSoup, load_deltas, normalise_weights
+from alignda.alignment.soup import (
+    ALIGNED,
+    ALIGNED_HYBRID,
+    RewardSoup,
+    delta_set,
+    load_deltas,
+    normalise_weights,
+)
 from alignda.analysis.hybrid import HybridEnVar
 from alignda.analysis.methods import HybridMethod, PriorMethod, VariationalMethod, prior_method
 from alignda.analysis.score import SamplerSettings
@@ -33,8 +40,10 @@ class ModelBundle:
     """The loaded models of one checkpoint folder (see :func:`load_bundle`).
 
     ``soup`` is None when the folder has no aligned deltas or they belong to another prior;
-    ``soup_problem`` then says why (empty when there are simply none). ``threedvar`` (and
-    the hybrid built on it) is None when the folder has no 3D-Var B (e.g. a fresh training).
+    ``soup_problem`` then says why (empty when there are simply none). ``hybrid_soup`` mixes
+    the deltas tuned through the hybrid (``aligned_hybrid``; None: the hybrid uses ``soup``).
+    ``threedvar`` (and the hybrid built on it) is None when the folder has no 3D-Var B (e.g.
+    a fresh training).
     """
 
     folder: Path
@@ -45,6 +54,7 @@ class ModelBundle:
     threedvar: ThreeDVar | None
     soup: RewardSoup | None = None
     soup_problem: str = ""
+    hybrid_soup: RewardSoup | None = None
     hybrid: HybridEnVar | None = field(init=False)
 
     def __post_init__(self) -> None:
@@ -62,10 +72,20 @@ class ModelBundle:
         config = self.manifest.get("aligned", {}).get("config", {})
         return tuple(config.get("sampler_steps", ()))
 
-    def network(self, weights: Mapping[str, float] | Sequence[float] | None = None) -> nn.Module:
-        """The prior's network for reward ``weights`` (the soup's mix; the reference network
-        without weights or with all zero). Weights without usable deltas are refused, saying
-        why."""
+    def delta_set(self, settings: SamplerSettings | None = None) -> str:
+        """The delta file the weights mix under ``settings`` (default: the project's): the
+        hybrid's own where the folder has them, else the latent sampler's."""
+        latent = (settings or SamplerSettings()).latent
+        return delta_set(latent or self.hybrid_soup is None)
+
+    def network(
+        self,
+        weights: Mapping[str, float] | Sequence[float] | None = None,
+        settings: SamplerSettings | None = None,
+    ) -> nn.Module:
+        """The prior's network for reward ``weights`` under ``settings`` (the mix of the
+        :meth:`delta_set`'s deltas; the reference network without weights or with all zero).
+        Weights without usable deltas are refused, saying why."""
         if not weights or not any(normalise_weights(weights).values()):
             return self.prior
         if self.soup is None:
@@ -73,7 +93,8 @@ class ModelBundle:
                 f"{self.folder} has no usable aligned deltas"
                 + (f": {self.soup_problem}" if self.soup_problem else "")
             )
-        return self.soup.network(weights)
+        soup = self.hybrid_soup if self.delta_set(settings) == ALIGNED_HYBRID else self.soup
+        return soup.network(weights)
 
     def prior_method(
         self,
@@ -85,8 +106,9 @@ class ModelBundle:
         project's defaults) as an :class:`~alignda.analysis.methods.AnalysisMethod`;
         ``kwargs`` go to :func:`~alignda.analysis.methods.prior_method` (workers, progress,
         stop, name)."""
-        net = prior_denoiser(self.network(weights))
-        return prior_method(net, self.codec, settings or SamplerSettings(), self.hybrid, **kwargs)
+        settings = settings or SamplerSettings()
+        net = prior_denoiser(self.network(weights, settings))
+        return prior_method(net, self.codec, settings, self.hybrid, **kwargs)
 
 
 def load_bundle(
@@ -107,15 +129,17 @@ def load_bundle(
     if device is not None:
         net = net.to(device)
     manifest = read_manifest(folder)
-    soup, problem = None, ""
-    if "aligned" in manifest and prior == "prior":
+    soups, problem = {}, ""
+    for name in (ALIGNED, ALIGNED_HYBRID):
+        if name not in manifest or prior != "prior":
+            continue
         try:
-            deltas = load_deltas(directory=folder)
+            deltas = load_deltas(name, folder)
             if device is not None:
                 deltas = {n: {k: v.to(device) for k, v in d.items()} for n, d in deltas.items()}
-            soup = RewardSoup(net, deltas)
+            soups[name] = RewardSoup(net, deltas)
         except CheckpointError as err:  # e.g. deltas of another prior: never mixed in
-            problem = str(err)
+            problem = problem or str(err)
     return ModelBundle(
         folder=folder,
         manifest=manifest,
@@ -127,6 +151,7 @@ def load_bundle(
             if "threedvar_b" in manifest
             else None
         ),
-        soup=soup,
+        soup=soups.get(ALIGNED),
         soup_problem=problem,
+        hybrid_soup=soups.get(ALIGNED_HYBRID) if ALIGNED in soups else None,
     )

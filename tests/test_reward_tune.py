@@ -6,7 +6,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from torch import Generator
 
+from alignda.alignment.hybrid_tune import TUNE_DRAWS, hybrid_analyses
 from alignda.alignment.recipe import select
 from alignda.alignment.reward_tune import (
     RewardTerms,
@@ -21,10 +23,12 @@ from alignda.alignment.reward_tune import (
 )
 from alignda.alignment.rewards import geostrophic_deviations, normalised_mse
 from alignda.alignment.selection import ResultCache, scenarios
-from alignda.analysis.score import SamplerSettings
+from alignda.analysis.first_guess import FirstGuessSettings, prior_mean_first_guess
+from alignda.analysis.score import SampleCodec, SamplerSettings
+from alignda.bundle import load_bundle
 from alignda.evaluation.metrics import weighted_msq
 from alignda.model.codec import load_codec
-from alignda.model.prior import load_prior
+from alignda.model.prior import load_prior, prior_denoiser
 from alignda.obs.operator import observe_case
 from alignda.paths import SHIPPED_CASES
 from alignda.training.loop import TrainConfig
@@ -118,14 +122,48 @@ def test_guided_rollouts_carry_the_observations(setup) -> None:
     setting = TuneSetting(lr=1e-5, steps=1, schedules=(4,), mode="dps")
     assert setting.name == "tune_lr1e-05_s1_a1_n4_dps"
     cfg = setting.config()
+    hybrid = TuneSetting(lr=1e-5, steps=1, mode="hybrid").config()
     net = copy.deepcopy(ref).requires_grad_(True)
     gen = torch.Generator().manual_seed(2)
     loss, parts = tune_loss(net, ref, codec, data, terms, "accuracy", cfg, gen, idx[:1])
     loss.backward()
     assert parts["accuracy_ratio"] == pytest.approx(1.0, abs=1e-5)
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
-    with pytest.raises(ValueError, match="latent sampler"):
-        TuneConfig(sampler=SamplerSettings(mode="hybrid"))
+    with pytest.raises(ValueError, match="3D-Var B"):
+        tune_loss(net, ref, codec, data, terms, "accuracy", hybrid, gen, idx[:1])
+
+
+def test_hybrid_tune_scores_the_analysis_of_the_first_guess(setup) -> None:
+    """The hybrid fine-tune's states are the variational analyses of the app's prior-mean
+    first guess (same draws), and a few steps on one batch lower the analysis' own reward."""
+    codec, ref, _, data, scale = setup
+    var = load_bundle().threedvar
+    den = prior_denoiser(ref)
+    i = 2
+    obs = observe_case(data.truth[i].numpy(), 3, density=0.01)
+    view = SampleCodec(codec, den, data.zb[i : i + 1])
+    settings = FirstGuessSettings(draws=TUNE_DRAWS)
+    bg = data.background[i].numpy()
+    guess = prior_mean_first_guess(den, view, bg, var.sphere, Generator().manual_seed(5), settings)
+    eps = torch.randn((1, TUNE_DRAWS, *data.zb.shape[1:]), generator=Generator().manual_seed(5))
+    with torch.no_grad():
+        got = hybrid_analyses(ref, codec, var, data.background[i : i + 1], view.zb, [obs], eps)
+    np.testing.assert_allclose(got[0].numpy(), var.analyse(guess, obs), rtol=1e-3, atol=2e-3)
+
+    terms, idx = RewardTerms(scale), torch.tensor([1, 4])
+    cfg = TuneConfig(anchor=0.0, sampler=SamplerSettings(mode="hybrid"))
+    net = copy.deepcopy(ref).requires_grad_(True)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-5)  # the first guess is sensitive
+    values = []
+    for _ in range(5):
+        gen = torch.Generator().manual_seed(1)
+        loss, parts = tune_loss(net, ref, codec, data, terms, "accuracy", cfg, gen, idx, None, var)
+        values.append(parts["accuracy_ratio"])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert values[0] == pytest.approx(1.0, abs=1e-5)
+    assert values[-1] < 0.995 * values[0], values
 
 
 def test_result_cache_is_shared_by_runs(tmp_path) -> None:

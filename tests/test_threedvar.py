@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from alignda.analysis.threedvar import BackgroundError, ThreeDVar, fit_background_error
+from alignda.analysis.variational import differentiable_analysis
 from alignda.obs.operator import Observations
 from alignda.world.grid import Grid
 from alignda.world.sphere import Sphere
@@ -55,6 +56,36 @@ def test_matches_closed_form_posterior_mean(small):
     err = np.abs(xa.reshape(-1) - expected).reshape(4, -1).max(axis=1)
     # xa is returned in float32: relative tolerance 1e-4 of the increment size per variable
     assert np.all(err <= 1e-4 * scale + 1e-5 * np.abs(xb).reshape(4, -1).max(axis=1)), (err, scale)
+
+
+def test_differentiable_analysis_matches_the_solve_and_its_jacobian(small):
+    """The analysis as a function of the first guess: same value as the solve, and its
+    vector-Jacobian product is (I - K H)^T g with the closed-form gain."""
+    var, rng = small
+    L = dense_increment_matrix(var)
+    B = L @ L.T
+    shape = (4, 8, 16)
+    guess = rng.normal(size=shape) * np.array([50, 5, 5, 0.1]).reshape(-1, 1, 1)
+    mask = rng.random(shape) < 0.3
+    std = np.array([5.0, 1.0, 1.0, 0.02])
+    values = np.where(mask, guess + rng.normal(size=shape) * 10, 0.0).astype(np.float32)
+    obs = Observations(mask=mask, values=values, noise_std=std)
+    control = (4, var.sphere.lmax, var.sphere.mmax, 2)
+    x = torch.tensor(guess, requires_grad=True)
+    xa = differentiable_analysis(var.increment, control, x, obs)
+    assert xa.shape == x.shape
+    np.testing.assert_allclose(xa.detach().numpy(), var.analyse(guess, obs), rtol=1e-3, atol=1e-3)
+
+    g = rng.normal(size=shape)
+    (xa * torch.from_numpy(g)).sum().backward()
+    H = np.eye(mask.size)[mask.reshape(-1)]
+    R = np.diag(np.broadcast_to(std.reshape(-1, 1, 1) ** 2, shape).reshape(-1)[mask.reshape(-1)])
+    K = B @ H.T @ np.linalg.solve(H @ B @ H.T + R, np.eye(H.shape[0]))
+    expected = (np.eye(mask.size) - K @ H).T @ g.reshape(-1)
+    got = x.grad.numpy().reshape(-1)
+    assert np.abs(got - expected).max() <= 1e-3 * np.abs(expected).max()
+    with pytest.raises(ValueError, match="first guess shape"):
+        differentiable_analysis(var.increment, control, x[:2], obs)
 
 
 def test_increment_is_geostrophically_coupled(small):

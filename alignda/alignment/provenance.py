@@ -42,9 +42,9 @@ class Choice:
     improved: set[str]
 
 
-def shipped_record(manifest: Mapping, shipped: Deltas | None) -> dict:
-    """The config recorded with the shipped deltas (empty when none are shipped)."""
-    return dict(manifest.get("aligned", {}).get("config", {})) if shipped else {}
+def shipped_record(manifest: Mapping, shipped: Deltas | None, name: str = "aligned") -> dict:
+    """The config recorded with the shipped deltas ``name`` (empty when none are shipped)."""
+    return dict(manifest.get(name, {}).get("config", {})) if shipped else {}
 
 
 def choose(

@@ -27,6 +27,7 @@ from alignda.alignment.preferences import Preferences
 from alignda.alignment.rewards import Forecaster
 from alignda.alignment.selection import ResultCache, evaluate, selection_score
 from alignda.alignment.soup import RewardSoup, delta_digest
+from alignda.analysis.hybrid import HybridEnVar
 from alignda.analysis.score import SamplerSettings
 from alignda.model.codec import LatentCodec
 from alignda.obs.scenario import Scenario
@@ -131,10 +132,12 @@ def select(
     delta_scales: tuple[float, ...] = (1.0,),
     shipped: dict[str, dict[str, torch.Tensor]] | None = None,
     log=print,
+    hybrid: HybridEnVar | None = None,
 ) -> dict:
     """Train, evaluate and pick the best delta per kind; returns (and writes) the selection.
 
     Every snapshot is judged as it is; the last one also times each of ``delta_scales``.
+    A hybrid ``sampler`` judges with ``hybrid`` (its variational solve).
     """
     workdir = Path(workdir)
     cache = ResultCache(workdir / "evaluations.json")
@@ -143,7 +146,7 @@ def select(
     def judged(key: str, net: nn.Module) -> dict:
         def run() -> dict:
             t0 = time.perf_counter()
-            figs = evaluate(net, codec, val_cases, sampler, scale, forecaster)
+            figs = evaluate(net, codec, val_cases, sampler, scale, forecaster, hybrid)
             figs["seconds"] = time.perf_counter() - t0
             return figs
 

@@ -19,6 +19,10 @@ differentiable world model. One training step:
    (scale-free: at most 1 at the start, so the kinds mix in ``multi``), and a denoising term on
    the (background, truth) pairs (``anchor``) keeps the network a prior.
 
+The hybrid (the default mode) reads the prior through its first guess only; its deltas are
+tuned through that first guess and the variational solve instead of step 1-2
+(:mod:`alignda.alignment.hybrid_tune`, ``sampler.mode="hybrid"``).
+
 The result is a delta theta - theta_ref, like Diffusion-DPO's, mixed by the same reward soup.
 """
 
@@ -33,6 +37,7 @@ import torch
 from azula.denoise import Denoiser
 from torch import nn
 
+from alignda.alignment.hybrid_tune import TUNE_DRAWS, hybrid_analyses
 from alignda.alignment.rewards import (
     FORECAST_HOURS,
     REWARD_DEFINITIONS,
@@ -48,6 +53,7 @@ from alignda.analysis.score import (
     latent_sampler,
     uses_observations,
 )
+from alignda.analysis.threedvar import ThreeDVar
 from alignda.model.codec import LatentCodec
 from alignda.model.diffusion import denoising_loss
 from alignda.model.prior import prior_denoiser
@@ -70,7 +76,8 @@ class TuneConfig:
     #: its gradients would swamp the rest (alpha_1 ~ 1e-3).
     t_min: float = 0.3
     t_max: float = 0.9
-    #: The rollouts: the app's sampler, obsfree or guided (its step count: validation).
+    #: The rollouts: the app's sampler, obsfree or guided (its step count: validation), or
+    #: the hybrid (its first guess through the variational solve; needs the 3D-Var B).
     sampler: SamplerSettings = field(default_factory=lambda: SamplerSettings(mode="obsfree"))
     #: Random observation density of guided rollouts (a fresh network per state and step).
     density: float = DEFAULT_DENSITY
@@ -87,8 +94,6 @@ class TuneConfig:
             raise ValueError(f"anchor must be >= 0, got {self.anchor}")
         if not 0.0 <= self.t_min <= self.t_max <= 1.0:
             raise ValueError(f"need 0 <= t_min <= t_max <= 1, got {self.t_min}, {self.t_max}")
-        if not self.sampler.latent:
-            raise ValueError("the rollouts run the latent sampler: obsfree or a guidance mode")
         if not 0.0 < self.density <= 1.0:
             raise ValueError(f"density must be in (0, 1], got {self.density}")
         if not self.schedules or min(self.schedules) < 1:
@@ -125,9 +130,10 @@ class TuneData:
             return torch.from_numpy(np.stack([f(t) for t in times]).astype(np.float32))
 
         self.truth = stack(cases.truth_state)
+        self.background = stack(cases.background_state)
         self.future = stack(future.get)
         with torch.no_grad():
-            self.zb = torch.cat([codec.encode(b) for b in stack(cases.background_state).split(32)])
+            self.zb = torch.cat([codec.encode(b) for b in self.background.split(32)])
             self.z = torch.cat([codec.encode(x) for x in self.truth.split(32)])
         self.shock_truth = height_tendency(self.truth)
 
@@ -215,12 +221,14 @@ def tune_loss(
     gen: torch.Generator,
     idx: torch.Tensor | None = None,
     stops: torch.Tensor | None = None,
+    threedvar: ThreeDVar | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """The loss of one batch (reward ratios to the reference + anchor) and its parts.
 
     ``idx`` (cases) and ``stops`` (steps run before scoring, of a ``cfg.sampler.steps``-step
     sampler) are drawn from ``gen`` unless given (fixed ones give a validation figure); drawn
-    stops come with a step count drawn from ``cfg.schedules``.
+    stops come with a step count drawn from ``cfg.schedules``. The hybrid's states are its
+    analyses (``threedvar``: the 3D-Var of its solve).
     """
     if kind not in DELTAS:
         raise ValueError(f"unknown kind {kind!r}; choose from {DELTAS}")
@@ -241,15 +249,26 @@ def tune_loss(
             observe_case(data.truth[i].numpy(), seed, density=cfg.density)
             for i, seed in zip(idx.tolist(), seeds, strict=True)
         ]
-    x_t, t = onpolicy_state(net, zb, int(stops[0]), sampler, gen, codec, obs)
-    names = REWARDS if kind == "multi" else (kind,)
+    if sampler.latent:
+        x_t, t = onpolicy_state(net, zb, int(stops[0]), sampler, gen, codec, obs)
 
+        def scored(n: nn.Module) -> torch.Tensor:
+            return decoded_estimate(n, codec, x_t, t, zb)
+    else:
+        if threedvar is None or obs is None:
+            raise ValueError("a hybrid fine-tune needs the 3D-Var B (threedvar)")
+        eps = torch.randn((len(idx), TUNE_DRAWS, *zb.shape[1:]), generator=gen)
+
+        def scored(n: nn.Module) -> torch.Tensor:
+            return hybrid_analyses(n, codec, threedvar, data.background[idx], zb, obs, eps)
+
+    names = REWARDS if kind == "multi" else (kind,)
     with torch.no_grad():
-        ref_states = decoded_estimate(ref, codec, x_t, t, zb)
+        ref_states = scored(ref)
         ref_terms = {
             n: terms(n, ref_states, data, idx).mean().clamp_min(terms.FLOOR) for n in names
         }
-    states = decoded_estimate(net, codec, x_t, t, zb)
+    states = scored(net)
     ratios = {n: terms(n, states, data, idx).mean() / ref_terms[n] for n in names}
     loss = sum(ratios.values()) / len(ratios)
     parts = {f"{n}_ratio": float(r.detach()) for n, r in ratios.items()}
@@ -271,8 +290,10 @@ def reward_tune(
     workdir: str | Path,
     val_data: TuneData | None = None,
     progress: bool = True,
+    threedvar: ThreeDVar | None = None,
 ) -> tuple[dict[str, torch.Tensor], list[dict]]:
     """Fine-tune a copy of ``ref`` on the ``kind`` reward; returns (delta state, training log).
+    A hybrid fine-tune (``cfg.sampler``) needs ``threedvar``.
 
     A delta snapshot is written at every validation step to ``workdir/deltas`` (for model
     selection by sampled rewards); with ``val_data``, the log holds the reward ratios on a
@@ -286,7 +307,7 @@ def reward_tune(
     snapshots = SnapshotWriter(workdir, cfg.train)
 
     def loss(net: nn.Module, gen: torch.Generator) -> torch.Tensor:
-        return tune_loss(net, ref, codec, data, terms, kind, cfg, gen)[0]
+        return tune_loss(net, ref, codec, data, terms, kind, cfg, gen, threedvar=threedvar)[0]
 
     def val(net: nn.Module) -> dict[str, float]:
         snapshots.write(delta_of(net, ref_state))
@@ -297,7 +318,7 @@ def reward_tune(
         allowed = cfg.scored_steps()
         stop = allowed[len(allowed) // 2 : len(allowed) // 2 + 1]  # a mid noise level
         gen = torch.Generator().manual_seed(99)
-        _, parts = tune_loss(net, ref, codec, val_data, terms, kind, cfg, gen, idx, stop)
+        _, parts = tune_loss(net, ref, codec, val_data, terms, kind, cfg, gen, idx, stop, threedvar)
         return {f"val_{k}": v for k, v in parts.items()}
 
     log = train(model, loss, cfg.train, workdir, val_fn=val, progress=progress)
@@ -316,13 +337,14 @@ class TuneSetting:
     t_min: float = 0.3
     t_max: float = 0.9
     schedules: tuple[int, ...] = (16, 32, 64)
-    #: Rollouts: obsfree, or a guidance mode at 1 % random observations.
+    #: Rollouts: obsfree, or a guidance mode at 1 % random observations; or the hybrid.
     mode: str = "obsfree"
 
     @property
     def name(self) -> str:
         """Folder name (``_n16-32-64``: the step counts of the rollouts, unless only 32;
-        ``_dps``: guided rollouts; ``_t0.1``: scored from t 0.1, not 0.3)."""
+        ``_dps``: guided rollouts, ``_hybrid``: the hybrid's; ``_t0.1``: scored from t 0.1,
+        not 0.3)."""
         tail = "" if self.schedules == (32,) else "_n" + "-".join(map(str, self.schedules))
         tail += f"_{self.mode}" if uses_observations(self.mode) else ""
         tail += "" if self.t_min == 0.3 else f"_t{self.t_min:g}"
@@ -361,11 +383,14 @@ class TuneTrainer:
         scale: np.ndarray,
         kinds: tuple[str, ...],
         val_data: TuneData | None = None,
+        threedvar: ThreeDVar | None = None,
     ) -> None:
         self.setting, self.codec, self.data, self.scale = setting, codec, data, scale
         self.kinds, self.val_data, self.name = kinds, val_data, setting.name
+        self.threedvar = threedvar
 
     def train(self, ref: nn.Module, kind: str, folder: Path) -> None:
         """Fine-tune the ``kind`` delta with snapshots."""
-        cfg = self.setting.config()
-        reward_tune(ref, self.codec, self.data, self.scale, kind, cfg, folder, self.val_data, False)
+        data, cfg = self.data, self.setting.config()
+        args = (ref, self.codec, data, self.scale, kind, cfg, folder, self.val_data, False)
+        reward_tune(*args, threedvar=self.threedvar)

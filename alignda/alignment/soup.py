@@ -32,6 +32,16 @@ from alignda.training.loop import TrainConfig
 #: Names of the shipped deltas: one per reward (-P models) and the multi-reward "-M" model.
 DELTAS = (*REWARDS, "multi")
 
+#: The registered delta files, by the pipeline they were tuned on: the latent sampler's
+#: (guided rollouts) and the hybrid's (its first guess through the variational solve).
+ALIGNED = "aligned"
+ALIGNED_HYBRID = "aligned_hybrid"
+
+
+def delta_set(latent: bool) -> str:
+    """The delta file for a latent sampler (``latent``) or for the hybrid."""
+    return ALIGNED if latent else ALIGNED_HYBRID
+
 
 #: Weight presets offered to users (weights over :data:`DELTAS`).
 PRESETS: dict[str, dict[str, float]] = {

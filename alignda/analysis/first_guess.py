@@ -51,10 +51,25 @@ class FirstGuessSettings:
             raise ValueError(f"first-guess lmax must be >= 0, got {self.lmax}")
 
 
-def large_scales(field: np.ndarray, sphere: Sphere, lmax: int) -> np.ndarray:
-    """The part of gridded fields (..., nlat, nlon) with total wavenumber l <= lmax."""
-    spec = sphere.to_spec(torch.as_tensor(np.asarray(field), dtype=torch.float64))
-    return sphere.to_grid(spec * (sphere.ell <= lmax)).numpy()
+def large_scales(field: np.ndarray | torch.Tensor, sphere: Sphere, lmax: int):
+    """The part of gridded fields (..., nlat, nlon) with total wavenumber l <= lmax (a tensor
+    gives a differentiable float64 tensor, an array an array)."""
+    spec = sphere.to_spec(torch.as_tensor(field, dtype=torch.float64))
+    out = sphere.to_grid(spec * (sphere.ell <= lmax))
+    return out if torch.is_tensor(field) else out.numpy()
+
+
+def mean_increment(
+    denoiser: EpsilonDenoiser, view: SamplerView, x_b: torch.Tensor, eps: torch.Tensor, t: float
+) -> torch.Tensor:
+    """The decoded increment (C, nlat, nlon) of the denoiser's mean over the draws
+    ``x_t = alpha(t) x_b + sigma(t) eps`` (``eps``: (draws, ...)) over the decoded ``x_b``
+    (the background in the sampler's variable, (1, ...)); differentiable in the denoiser."""
+    tt = torch.tensor(t)
+    alpha, sigma = denoiser.schedule(tt)
+    z_b = view.zb.expand(len(eps), *view.zb.shape[1:])
+    mean = denoiser(alpha * x_b + sigma * eps, tt, z_b=z_b).mean.mean(0, keepdim=True)
+    return (view.decode(mean) - view.decode(x_b))[0]
 
 
 def prior_mean_first_guess(
@@ -73,13 +88,8 @@ def prior_mean_first_guess(
     """
     s = settings or FirstGuessSettings()
     bg = np.asarray(background, dtype=np.float64)
-    t = torch.tensor(s.t)
-    alpha, sigma = denoiser.schedule(t)
     with torch.no_grad():
         x_b = view.encode(torch.as_tensor(bg, dtype=torch.float32)[None])
         eps = torch.randn((s.draws, *x_b.shape[1:]), generator=generator)
-        x_t = alpha * x_b + sigma * eps
-        z_b = view.zb.expand(s.draws, *view.zb.shape[1:])
-        mean = denoiser(x_t, t, z_b=z_b).mean.mean(0, keepdim=True)
-        increment = (view.decode(mean) - view.decode(x_b))[0].double().numpy()
+        increment = mean_increment(denoiser, view, x_b, eps, s.t).double().numpy()
     return bg + large_scales(increment, sphere, s.lmax)

@@ -32,7 +32,8 @@ import math
 import numpy as np
 import torch
 
-from alignda.analysis.threedvar import ThreeDVar, variational_analysis
+from alignda.analysis.threedvar import ThreeDVar
+from alignda.analysis.variational import variational_analysis
 from alignda.obs.operator import Observations
 from alignda.world.sphere import EARTH_RADIUS
 

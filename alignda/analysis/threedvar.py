@@ -12,15 +12,13 @@ its minimiser solves (I + L^T H^T R^-1 H L) c = L^T H^T R^-1 d, done by conjugat
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import LinearOperator, cg
-from tqdm.auto import tqdm
 
+from alignda.analysis.variational import variational_analysis
 from alignda.obs.operator import Observations
 from alignda.world.controls import CONTROL_NAMES, balanced_height
 from alignda.world.sphere import Sphere
@@ -104,57 +102,6 @@ class ThreeDVar:
         return variational_analysis(
             self.increment, shape, background, obs, maxiter, rtol, progress, "3D-Var CG"
         )
-
-
-def variational_analysis(
-    increment: Callable[[torch.Tensor], torch.Tensor],
-    shape: tuple[int, ...],
-    background: np.ndarray,
-    obs: Observations,
-    maxiter: int = 300,
-    rtol: float = 1e-4,
-    progress: bool = False,
-    label: str = "CG",
-) -> np.ndarray:
-    """x_b + L c* where c* minimises |c|^2 / 2 + |R^-1/2 (y - H(x_b + L c))|^2 / 2.
-
-    ``increment`` is the linear map L: control of ``shape`` (float64) -> grid increments
-    (C, nlat, nlon); its adjoint comes from torch autograd. The normal equations
-    (I + L^T H^T R^-1 H L) c = L^T H^T R^-1 d are solved by conjugate gradient (scipy).
-    """
-    xb = torch.as_tensor(np.asarray(background), dtype=torch.float64)
-    if xb.shape != obs.mask.shape:
-        raise ValueError(f"background shape {tuple(xb.shape)} != obs {obs.mask.shape}")
-    if not torch.isfinite(xb).all():
-        raise ValueError("background contains NaN or inf")
-    if obs.count == 0:
-        raise ValueError("no observations to assimilate")
-    mask = torch.as_tensor(obs.mask)
-    std = torch.as_tensor(np.asarray(obs.noise_std, dtype=np.float64)).reshape(-1, 1, 1)
-    # Perfect observations (std 0) are treated as very accurate, not infinitely so.
-    rinv = mask / torch.clamp(std, min=1e-3 * float(std.max()) + 1e-12) ** 2
-    d = (torch.as_tensor(obs.values, dtype=torch.float64) - xb) * mask
-
-    zero = torch.zeros(shape, dtype=torch.float64)
-    _, adjoint = torch.func.vjp(increment, zero)  # L is linear: one vjp serves all
-    n = zero.numel()
-    bar = tqdm(total=maxiter, desc=label, disable=not progress, leave=False)
-
-    def matvec(x: np.ndarray) -> np.ndarray:
-        c = torch.from_numpy(np.asarray(x).reshape(shape))
-        with torch.no_grad():
-            hx = increment(c) * rinv
-        bar.update()
-        return (c + adjoint(hx)[0]).reshape(-1).numpy()
-
-    rhs = adjoint(d * rinv)[0].reshape(-1).detach().numpy()
-    sol, info = cg(
-        LinearOperator((n, n), matvec=matvec, dtype=np.float64), rhs, rtol=rtol, maxiter=maxiter
-    )
-    bar.close()
-    with torch.no_grad():
-        dx = increment(torch.from_numpy(sol.reshape(shape)))
-    return (xb + dx).numpy().astype(np.float32)
 
 
 def fit_background_error(

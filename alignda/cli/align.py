@@ -7,10 +7,10 @@ from pathlib import Path
 
 from alignda.alignment.selection import SELECTION_MODE
 from alignda.alignment.soup import DELTAS
+from alignda.analysis.score import ANALYSIS_MODES
 from alignda.cli.common import add_choice, add_command, add_out, comma_list, out_path
 from alignda.cli.flags import add_method_args, method_from_args
 from alignda.experiment import DEFAULT
-from alignda.model.guidance import MODES
 from alignda.paths import CHECKPOINT_DIR
 from alignda.training.loop import TrainConfig, last_log
 from alignda.world.cases import Cases
@@ -73,7 +73,7 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     )
     from alignda.alignment.reward_tune import TuneData, TuneSetting, TuneTrainer
     from alignda.alignment.selection import scenarios
-    from alignda.alignment.soup import export_deltas
+    from alignda.alignment.soup import ALIGNED_HYBRID, delta_set, export_deltas
     from alignda.bundle import load_bundle
 
     kinds = tuple(comma_list(args.kinds, DELTAS, "kind", "--kinds"))
@@ -105,12 +105,18 @@ def cmd_align_select(args: argparse.Namespace) -> None:
             mode=args.tune_mode,
         )
         these = only or tune_kinds
-        trainers.append(TuneTrainer(st, bundle.codec, tune_data, bundle.stats.std, these, val_data))
+        trainer = TuneTrainer(
+            st, bundle.codec, tune_data, bundle.stats.std, these, val_data, bundle.threedvar
+        )
+        trainers.append(trainer)
     if not trainers:
         raise ValueError("nothing to train: give --settings (DPO) and/or --tune")
     val_cases = scenarios(Cases.open(args.val_cases), args.n_val, args.density)
     sampler = method_from_args(args, mode=args.mode)
-    shipped = bundle.soup.deltas if bundle.soup is not None else None
+    # the deltas now used in the judged mode: the hybrid's own, else the latent sampler's
+    shipped_set = bundle.delta_set(sampler)
+    soup = bundle.hybrid_soup if shipped_set == ALIGNED_HYBRID else bundle.soup
+    shipped = soup.deltas if soup is not None else None
     if shipped is None:  # no or foreign deltas: nothing to compare with
         print(f"no shipped deltas to compare: {bundle.soup_problem or 'none in ' + str(folder)}")
     print(
@@ -129,9 +135,11 @@ def cmd_align_select(args: argparse.Namespace) -> None:
         sampler,
         tuple(float(c) for c in args.delta_scales.split(",")),
         shipped,
+        hybrid=bundle.hybrid,
     )
     save_selected(selection, Path(args.workdir) / "selected.safetensors")
-    record = shipped_record(bundle.manifest, shipped)  # what stays shipped keeps its record
+    # what stays shipped keeps its record
+    record = shipped_record(bundle.manifest, shipped, shipped_set)
     choice = choose(selection, selected_deltas(selection), shipped, record)
     (Path(args.workdir) / "chosen.json").write_text(json.dumps(choice.origin, indent=1))
     new = sorted(choice.improved) or "none"
@@ -161,7 +169,8 @@ def cmd_align_select(args: argparse.Namespace) -> None:
         "pairs_from_backgrounds": None if prefs is None else int(prefs.z.shape[0]),
         "tune_states": None if tune_data is None else len(tune_data),
     }
-    path = export_deltas(choice.deltas, "aligned", out, config=config, data=data)
+    name = delta_set(sampler.latent)
+    path = export_deltas(choice.deltas, name, out, config=config, data=data)
     print(f"exported {path}: {choice.origin}")
 
 
@@ -287,10 +296,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         se,
         "--tune-mode",
         dest="tune_mode",
-        choices=MODES,
-        what="guidance mode",
+        choices=ANALYSIS_MODES,
+        what="mode",
         default="obsfree",
-        help="rollouts of the fine-tune: obsfree, or guided by random 1 %% networks",
+        help="rollouts of the fine-tune: obsfree, or guided by random 1 %% networks; or the "
+        "hybrid's first guess through its variational solve",
     )
     se.add_argument(
         "--tune-t-min",
@@ -321,8 +331,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_choice(
         se,
         "--mode",
-        choices=MODES,
-        what="guidance mode",
+        choices=ANALYSIS_MODES,
+        what="analysis mode",
         default=SELECTION_MODE,
         help="guidance of the validation analyses",
     )
@@ -342,7 +352,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     se.add_argument("--checkpoints", default=str(CHECKPOINT_DIR), help="prior + shipped deltas")
     add_out(
         se,
-        "checkpoint folder the chosen deltas are exported into (with --export)",
+        "checkpoint folder the chosen deltas are exported into (with --export; as 'aligned', or "
+        "'aligned_hybrid' when judged in the hybrid)",
         default=str(CHECKPOINT_DIR),
     )
     se.add_argument("--export", action="store_true", help="export what beats the shipped deltas")

@@ -110,7 +110,8 @@ class StudioModels:
         """What the reward weights do under ``settings`` (:func:`notes.weights_note`)."""
         if not self.aligned_available:
             return ""
-        return weights_note(settings, self.aligned_steps, self.alignment)
+        hybrid_tuned = self.bundle.hybrid_soup is not None
+        return weights_note(settings, self.aligned_steps, self.alignment, hybrid_tuned)
 
     def aligned_note(self) -> str:
         """One line on the aligned deltas (for the page)."""
@@ -126,10 +127,13 @@ class StudioModels:
                 f"{self.labels[:3]}...: {err}"
             ) from None
 
-    def network(self, weights: Mapping[str, float] | None) -> nn.Module:
-        """The prior's network for reward weights (the reference one if none is set)."""
+    def network(
+        self, weights: Mapping[str, float] | None, settings: SamplerSettings | None = None
+    ) -> nn.Module:
+        """The prior's network for reward weights under the sampler ``settings`` (the
+        reference one if no weight is set)."""
         usable = weights if self.aligned_available else None
-        return Placed(self.bundle.network(usable), self.device)
+        return Placed(self.bundle.network(usable, settings), self.device)
 
     # --- the work --------------------------------------------------------------------------
     def observe(self, req: Request, truth: np.ndarray) -> Observations:
@@ -184,10 +188,9 @@ class StudioModels:
     ) -> PriorMethod | HybridMethod:
         """The prior with ``weights`` under the request's method and sampler settings
         (:func:`~alignda.analysis.methods.prior_method`)."""
-        den = prior_denoiser(self.network(weights))
-        return prior_method(
-            den, self.codec, req.sampler(), self.hybrid, workers, progress, cancelled
-        )
+        settings = req.sampler()
+        den = prior_denoiser(self.network(weights, settings))
+        return prior_method(den, self.codec, settings, self.hybrid, workers, progress, cancelled)
 
     def threedvar_analysis(self, sc: Scenario, progress: bool = False) -> np.ndarray:
         """The 3D-Var analysis as a one-member ensemble (1, C, H, W) (no progress bar)."""

@@ -40,12 +40,22 @@ def aligned_note(available: bool, problem: str, folder: Path) -> str:
 
 
 def weights_note(
-    settings: SamplerSettings, aligned_steps: tuple[int, ...], measured: dict | None
+    settings: SamplerSettings,
+    aligned_steps: tuple[int, ...],
+    measured: dict | None,
+    hybrid_tuned: bool = False,
 ) -> str:
     """What the reward weights do under these sampler settings, said next to the sliders:
     where they act, whether the step count is one they were tuned for, and their measured
-    effect on the analysis MSE in this mode (``measured``: the folder's ``alignment.json``)."""
-    if not settings.latent:
+    effect on the analysis MSE in this mode (``measured``: the folder's ``alignment.json``;
+    ``hybrid_tuned``: the folder has deltas tuned through the hybrid)."""
+    if not settings.latent and hybrid_tuned:
+        text = (
+            f"In the {settings.mode} the weights move the prior's first guess (and its "
+            "ensemble); its deltas were tuned through that first guess and the variational "
+            "solve."
+        )
+    elif not settings.latent:
         text = (
             f"In the {settings.mode} the weights only move the prior's first guess and its "
             "ensemble; the deltas were tuned on guided (DPS) analyses."
