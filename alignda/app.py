@@ -125,7 +125,9 @@ def assimilate(
         w_multi: reward weight of the paper's multi-reward -M delta (>= 0; all 0 = unaligned).
         forecast: also compute the 48 h forecast reward (a few seconds more).
         points_file: CSV with lat, lon[, variable, value] columns, for pattern csv (max 1 MB).
-        variable: variable mapped: z, u, v, tracer or wind speed.
+        variable: variable mapped: z, u, v, tracer, wind speed, or z tendency (the height
+            tendency over the 6th hour of forecasts from the truth, the background, 3D-Var
+            and the analysis mapped, on one colour scale: gravity waves).
         analysis: analysis mapped: aligned prior, unaligned prior or 3D-Var.
 
     Returns:

@@ -56,7 +56,11 @@ Several *members* give an ensemble; their *spread* says where the analysis is un
   height tendency over the forecast's first hour, against the truth's (100 % = as calm as the
   truth; 50 % = it shakes the model twice as hard). Winds and heights that do not match launch
   gravity waves (an *initialisation shock*); analyses that fit scattered observations closely
-  do, so this reward trades against accuracy. The paper's *Geo-Score* (how geostrophic the
+  do, so this reward trades against accuracy. The map variable *z tendency* shows them: the
+  height tendency over the 6th hour of forecasts from the truth, the background, 3D-Var and
+  the analysis mapped, on one colour scale. The truth's and the background's are smooth and
+  large-scale (weather moving); an unbalanced start adds rings and wave trains of gravity
+  waves, and a larger rms (in each panel's title). The paper's *Geo-Score* (how geostrophic the
   winds are, against the truth) is the last column: every analysis here scores 100 %, so it
   cannot tell them apart.
 
@@ -78,6 +82,13 @@ Click one: the controls are filled in, the Studio tab opens and the run starts. 
 question the maps and the table answer. The Classroom tab has the single-observation
 experiment, the ensemble and cycled DA.
 """
+
+
+#: The lesson that maps the height tendency of 3D-Var and the physics-weighted prior.
+BALANCE_LESSON = "balance: 3D-Var against the physics-weighted prior"
+#: The Studio's controls a lesson sets, in the order of its row (:func:`lesson_rows`).
+LESSON_CONTROLS = ["case", "pattern", "density", "noise", "mode", "zeta", "steps", "members"]
+LESSON_CONTROLS += ["seed", "forecast", "preset", *(f"w_{k}" for k in DELTAS), "variable"]
 
 
 #: The Learn tab's lessons: label -> (settings changed from the lesson defaults, what to look
@@ -119,10 +130,13 @@ LESSONS: dict[str, tuple[dict[str, Any], str, str]] = {
         "the unaligned prior's MSE against the background's",
         "what does the learned prior know about the truth without any observation?",
     ),
-    "balance: 3D-Var against the guided prior": (
-        {},
-        "the physics (balance) column of the 3D-Var and prior rows beside their MSE",
-        "why does the analysis that fits the observations best shake the model hardest?",
+    BALANCE_LESSON: (
+        {"preset": "physics", "variable": st.HEIGHT_TENDENCY},
+        "the z tendency maps of 3D-Var and the physics-weighted prior beside the truth's "
+        "(6th forecast hour, one colour scale: the rings are gravity waves), then the physics "
+        "(balance) column beside the MSE",
+        "why does the analysis that fits the observations best (3D-Var) launch the most "
+        "gravity waves, and what does the prior's calmer start cost it in accuracy?",
     ),
     "physics weight (its delta was tuned on the Geo-Score)": (
         {"preset": "physics"},
@@ -149,13 +163,13 @@ def lessons_text() -> str:
 def lesson_rows(labels: list[str]) -> tuple[list[str], list[list[Any]]]:
     """The lessons' labels and their rows of control values (the Examples of the tab)."""
 
-    def row(preset: str = DEFAULT_PRESET, **kw: Any) -> list[Any]:
+    def row(preset: str = DEFAULT_PRESET, variable: str = "z", **kw: Any) -> list[Any]:
         o, m = DEFAULT.observing, DEFAULT.method
         base = {"case": labels[0], "pattern": o.pattern, "density": 100 * o.density}
         base |= {"noise": o.noise_scale, "mode": LESSON_MODE, "zeta": m.zeta, "steps": m.steps}
         base |= {"members": m.members, "seed": DEFAULT.seed, "forecast": False} | kw
         weights = list(st.preset_weights(preset))
-        return [*base.values(), preset, *weights]
+        return [*base.values(), preset, *weights, variable]
 
     rows = [row(**changes) for changes, _, _ in LESSONS.values()]
     return list(LESSONS), rows
@@ -194,11 +208,9 @@ def learn_tab(c: dict[str, Any], labels: list[str], studio: st.Studio) -> gr.Exa
     gr.Markdown(LEARN.replace("## Lessons", budget_text(studio) + "\n## Lessons"))
     gr.Markdown(lessons_text())
     example_labels, example_rows = lesson_rows(labels)
-    names = ["case", "pattern", "density", "noise", "mode", "zeta", "steps", "members", "seed"]
-    names += ["forecast", "preset", *(f"w_{k}" for k in DELTAS)]
     return gr.Examples(
         example_rows,
-        [c[n] for n in names],
+        [c[n] for n in LESSON_CONTROLS],
         example_labels=example_labels,
         cache_examples=False,
         api_visibility="private",

@@ -11,7 +11,8 @@
 - :mod:`~alignda.studio.result`: the result, the names of its rows and columns;
 - :mod:`~alignda.studio.scoring`: the result's score table (metrics, obs fit, rewards);
 - :mod:`~alignda.studio.notes`: what the page says beside a result;
-- :mod:`~alignda.studio.figures`: map panels, the trade-off figure, the table and summary;
+- :mod:`~alignda.studio.figures`: map panels (the height tendency's too), the trade-off
+  figure, the table and summary;
 - :mod:`~alignda.studio.front`: the trade-off front of a scenario across weight presets;
 - :mod:`~alignda.studio.reproduction`: command lines that reproduce a result, its files;
 - :mod:`~alignda.studio.placement`: the prior and codec placed on the sampler's device.
@@ -28,6 +29,8 @@ from alignda.studio.figures import (
     maps_figure,
     render_maps,
     summary,
+    tendency_fields,
+    tendency_figure,
     tradeoff_figure,
     tradeoff_point,
 )
@@ -59,6 +62,7 @@ from alignda.studio.result import (
     ANALYSES,
     BACKGROUND,
     FIT_COLUMN,
+    HEIGHT_TENDENCY,
     MAP_VARIABLES,
     REWARD_COLUMNS,
     TABLE_HEADERS,
@@ -85,6 +89,7 @@ __all__ = [
     "CSV_PATTERN",
     "DEFAULT_BUDGET_S",
     "FIT_COLUMN",
+    "HEIGHT_TENDENCY",
     "LIMITS",
     "MAP_VARIABLES",
     "MAX_UPLOAD_BYTES",
@@ -123,6 +128,8 @@ __all__ = [
     "settings_json",
     "summary",
     "table_rows",
+    "tendency_fields",
+    "tendency_figure",
     "tradeoff_figure",
     "tradeoff_point",
 ]

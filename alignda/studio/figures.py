@@ -18,6 +18,7 @@ from alignda.studio.request import (
 from alignda.studio.result import (
     ALIGNED_ROW,
     BACKGROUND,
+    HEIGHT_TENDENCY,
     HISTORY_LENGTH,
     MAP_VARIABLES,
     REWARD_COLUMNS,
@@ -28,6 +29,7 @@ from alignda.studio.result import (
     weights_text,
 )
 from alignda.viz.maps import map_panel, save_png
+from alignda.world.shock import SHOCK_HOURS, WAVE_HOURS, height_tendency_field
 from alignda.world.variables import VARIABLE_NAMES, VARIABLES
 
 
@@ -60,8 +62,11 @@ def _units(variable: str) -> str:
 
 
 def map_fields(result: Result, variable: str, analysis: str) -> dict[str, np.ndarray]:
-    """The eight panels of the maps figure for one variable and analysis."""
+    """The eight panels of the maps figure for one variable and analysis (for
+    ``z tendency`` the four of :func:`tendency_fields`)."""
     checked_choice(variable, "variable", MAP_VARIABLES)
+    if variable == HEIGHT_TENDENCY:
+        return tendency_fields(result, analysis)
     name = analysis if analysis in result.analyses else result.main
     members = _variable(result.analyses[name], variable)
     xa, truth, bg = (
@@ -83,13 +88,54 @@ def map_fields(result: Result, variable: str, analysis: str) -> dict[str, np.nda
     }
 
 
+def _where(result: Result) -> str:
+    req = result.request
+    return "CSV points" if req.pattern == CSV_PATTERN else f"{100 * req.density:g} % {req.pattern}"
+
+
+def tendency_fields(result: Result, analysis: str = ALIGNED_ROW) -> dict[str, np.ndarray]:
+    """Height tendency (m/h) over the 6th hour of forecasts by the forecaster's model from the
+    truth, the background, 3D-Var and a score-based analysis (``analysis``, else the main
+    one; ensemble means), each titled with its area-weighted rms."""
+    prior = analysis if analysis in result.analyses and analysis != THREEDVAR else result.main
+    names = [n for n in (BACKGROUND, THREEDVAR, prior) if n == BACKGROUND or n in result.analyses]
+    states = np.stack([result.truth, *(result.mean(n) for n in names)])
+    start = WAVE_HOURS - SHOCK_HOURS
+    fields = height_tendency_field(states, SHOCK_HOURS, start=start)
+    label, members = prior, len(result.analyses[prior])
+    if prior == ALIGNED_ROW:
+        label += f" ({weights_text(result.request.weight_dict)})"
+    labels = ["truth", *names[:-1], f"{label}, mean of {members}" if members > 1 else label]
+    rms = np.sqrt(result.grid.area_mean(fields**2))
+    return {f"{label}: rms {r:.2f} m/h": f for label, r, f in zip(labels, rms, fields, strict=True)}
+
+
+def tendency_figure(result: Result, analysis: str = ALIGNED_ROW) -> Figure:
+    """Maps of :func:`tendency_fields` side by side, on one colour scale symmetric about 0."""
+    panels = tendency_fields(result, analysis)
+    hour = f"{WAVE_HOURS - SHOCK_HOURS:g}-{WAVE_HOURS:g} h"
+    return map_panel(
+        panels,
+        result.grid.lat,
+        result.grid.lon,
+        units="m/h",
+        ncols=len(panels),
+        diverging_keys=list(panels),
+        title=f"height tendency dz/dt over {hour} of a forecast by the forecaster's model, "
+        f"case {result.label}: gravity waves ring where an analysis is unbalanced "
+        f"({_where(result)} obs, {result.request.mode} guidance)",
+    )
+
+
 def maps_figure(result: Result, variable: str = "z", analysis: str = ALIGNED_ROW) -> Figure:
-    """Cartopy maps (Robinson, coastlines, colourbars with units) of one variable."""
+    """Cartopy maps (Robinson, coastlines, colourbars with units) of one variable; for
+    ``z tendency`` the :func:`tendency_figure`."""
+    if variable == HEIGHT_TENDENCY:
+        return tendency_figure(result, analysis)
     panels = map_fields(result, variable, analysis)
     keys = list(panels)
     long_name = "wind speed" if variable == WIND_SPEED else VARIABLES[variable]["long_name"]
-    req = result.request
-    where = "CSV points" if req.pattern == CSV_PATTERN else f"{100 * req.density:g} % {req.pattern}"
+    req, where = result.request, _where(result)
     points = _obs_points(result, variable)
     return map_panel(
         panels,

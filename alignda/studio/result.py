@@ -19,9 +19,12 @@ from alignda.world.grid import Grid
 from alignda.world.variables import VARIABLE_NAMES, VARIABLES
 
 WIND_SPEED = "wind speed"
+#: The map of the height tendency in the 6th hour of forecasts from the truth, background,
+#: 3D-Var and a score-based analysis (gravity waves of an unbalanced start).
+HEIGHT_TENDENCY = "z tendency"
 
 
-MAP_VARIABLES: tuple[str, ...] = (*VARIABLE_NAMES, WIND_SPEED)
+MAP_VARIABLES: tuple[str, ...] = (*VARIABLE_NAMES, WIND_SPEED, HEIGHT_TENDENCY)
 
 
 BACKGROUND, THREEDVAR, UNALIGNED, ALIGNED_ROW = (

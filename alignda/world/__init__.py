@@ -29,7 +29,7 @@ _EXPORTS = {
     "variables": ("VARIABLES", "VARIABLE_NAMES", "check_variables"),
     "sphere": ("EARTH_OMEGA", "EARTH_RADIUS", "GRAVITY", "Sphere"),
     "model": ("DAY", "HOUR", "ShallowWaterModel", "WorldConfig"),
-    "shock": ("SHOCK_HOURS", "height_tendency"),
+    "shock": ("SHOCK_HOURS", "WAVE_HOURS", "height_tendency", "height_tendency_field"),
     "balance": (
         "TROPICS_DEG",
         "geostrophic_deviation",
