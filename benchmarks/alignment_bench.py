@@ -1,15 +1,17 @@
 """Alignment benchmark: unaligned vs aligned reward weights on held-out cases (asserts nothing).
 
 Each case is observed by its own 1 % random network (same for every variant); analyses use
-the app's defaults otherwise (32 steps, 4 members, zeta 1) with DPS, and the default mode
-(hybrid) for unaligned vs -M. Figures of the ensemble mean: analysis MSE (normalised by the
-world's std), Geo-Score, 48 h forecast MSE; paired differences vs unaligned over the cases
-with a bootstrap 90 % interval ("neutral" when it includes 0). ``--curves``: the mean of each
-reward's metric against its own weight (the others at 1) on validation cases.
+the app's defaults otherwise (32 steps, 4 members, zeta 1) with DPS and the default mode
+(hybrid), each with its own deltas (the hybrid's: ``aligned_hybrid`` where the folder has
+them). Figures of the ensemble mean: analysis MSE (normalised by the world's std), balance
+score, Geo-Score, 48 h forecast MSE; paired differences vs unaligned over the cases with a
+bootstrap 90 % interval ("neutral" when it includes 0). ``--curves``: the mean of each
+reward's metric against its own weight (the others at 1), with the interval of the paired
+difference to weight 0, in the first of ``--modes``.
 
     python benchmarks/alignment_bench.py --cases data/heldout99/test.nc --n 8 --out runs/bench
     python benchmarks/alignment_bench.py --cases assets/test_cases.nc --n 16 --out runs/bench
-    python benchmarks/alignment_bench.py --curves --cases data/cpu2/val.nc --n 4 --out runs/bench
+    python benchmarks/alignment_bench.py --curves --modes hybrid --cases data/cpu2/val.nc --n 4
 """
 
 from __future__ import annotations
@@ -26,7 +28,14 @@ from safetensors.torch import load_file
 
 from alignda.alignment.rewards import Forecaster
 from alignda.alignment.selection import METRICS, ResultCache, evaluate, paired_bootstrap, scenarios
-from alignda.alignment.soup import DELTAS, RewardSoup, delta_digest, load_deltas
+from alignda.alignment.soup import (
+    ALIGNED,
+    DELTAS,
+    RewardSoup,
+    delta_digest,
+    delta_set,
+    load_deltas,
+)
 from alignda.analysis.first_guess import FirstGuessSettings
 from alignda.analysis.score import SamplerSettings
 from alignda.bundle import load_bundle
@@ -44,16 +53,20 @@ VARIANTS = {
     "-M": {"multi": 1.0},
     "balanced": {"accuracy": 1.0, "forecast": 1.0, "physics": 1.0},
 }
-HYBRID_VARIANTS = ("unaligned", "-M")
 CURVE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, LIMITS["weight"][1])
 CURVE_METRIC = {"accuracy": "mse", "forecast": "fc_mse", "physics": "balance"}
+#: Figures where higher is better (scores in [0, 1], differences in points).
+HIGHER_IS_BETTER = ("balance", "geo", "geo_members")
 
 
-def read_deltas(source: str) -> dict[str, dict[str, torch.Tensor]]:
-    """Deltas from a checkpoint folder (registered, sha-checked) or a safetensors file."""
+def read_deltas(source: str, name: str = ALIGNED) -> dict[str, dict[str, torch.Tensor]]:
+    """Deltas from a checkpoint folder (registered ``name``, sha-checked; the latent
+    sampler's where it has no ``name``) or a safetensors file."""
     path = Path(source)
     if path.is_dir():
-        return load_deltas(directory=path)
+        from alignda.checkpoints import read_manifest
+
+        return load_deltas(name if name in read_manifest(path) else ALIGNED, path)
     with safe_open(str(path), "pt") as f:
         names = json.loads(f.metadata()["deltas"])
     out: dict[str, dict[str, torch.Tensor]] = {n: {} for n in names}
@@ -65,24 +78,23 @@ def read_deltas(source: str) -> dict[str, dict[str, torch.Tensor]]:
 
 def table(results: dict[str, dict], names: list[str], title: str) -> list[dict]:
     """Print means and paired differences vs unaligned with bootstrap 90 % intervals; return
-    them as rows (MSEs: relative %, geo: points)."""
+    them as rows (MSEs: relative %, the balance and Geo-Scores: points)."""
     rows = []
     print(f"\n## {title}")
     base = results["unaligned"]
     print(f"{'variant':<12}" + "".join(f"{m:>13}" for m in METRICS))
     for n in names:
         print(f"{n:<12}" + "".join(f"{np.mean(results[n][m]):>13.5f}" for m in METRICS))
-    print("paired difference vs unaligned (MSEs: relative %, geo: points), 90 % interval")
+    print("paired difference vs unaligned (MSEs: relative %, scores: points), 90 % interval")
     for n in names[1:]:
         cells = []
         for m in METRICS:
-            rel = not m.startswith("geo")
+            higher = m in HIGHER_IS_BETTER
+            rel = not higher
             b = paired_bootstrap(base[m], results[n][m], relative=rel)
             f = 100.0
             tag = (
-                "neutral"
-                if b["neutral"]
-                else ("better" if (b["mean"] > 0) == m.startswith("geo") else "worse")
+                "neutral" if b["neutral"] else ("better" if (b["mean"] > 0) == higher else "worse")
             )
             cells.append(f"{m} {f * b['mean']:+.2f} [{f * b['lo']:+.2f}, {f * b['hi']:+.2f}] {tag}")
             rows.append(
@@ -103,7 +115,7 @@ def main() -> None:
     ap.add_argument("--members", type=int, default=DEFAULT.method.members)
     ap.add_argument("--steps", type=int, default=DEFAULT.method.steps)
     ap.add_argument("--density", type=float, default=1.0, help="random obs density, in %%")
-    ap.add_argument("--no-hybrid", dest="hybrid", action="store_false")
+    ap.add_argument("--modes", default="dps,hybrid", help="comma list: dps and/or hybrid")
     ap.add_argument("--curves", action="store_true")
     ap.add_argument("--out", default="runs/bench", help="cache folder")
     args = ap.parse_args()
@@ -111,28 +123,32 @@ def main() -> None:
     folder = Path(args.checkpoints)
     bundle = load_bundle(folder)
     ref, codec, scale = bundle.prior, bundle.codec, bundle.stats.std
-    deltas = read_deltas(args.deltas)
-    soup = RewardSoup(ref, deltas)
+    modes = args.modes.split(",")
+    settings = {m: SamplerSettings(mode=m, steps=args.steps, members=args.members) for m in modes}
+    deltas = {m: read_deltas(args.deltas, delta_set(s.latent)) for m, s in settings.items()}
+    soups = {m: RewardSoup(ref, d) for m, d in deltas.items()}
     cases = scenarios(Cases.open(args.cases), args.n, args.density / 100.0)
     forecaster = Forecaster()
     # cached per case set, deltas content and sampler (a new export is judged afresh)
-    digest = delta_digest({f"{n}.{k}": v for n, d in deltas.items() for k, v in d.items()})
-    tag = f"{Path(args.cases).parent.name}_{Path(args.cases).stem}_n{args.n}_{digest}"
+    tag = f"{Path(args.cases).parent.name}_{Path(args.cases).stem}_n{args.n}"
     tag += f"_s{args.steps}_m{args.members}_d{args.density:g}"
-    if args.hybrid:  # the hybrid's results also depend on its weight and first guess
-        fg = FirstGuessSettings()
-        tag += f"_hb{bundle.hybrid.beta:g}_{DEFAULT.method.first_guess}"
-        tag += f"_t{fg.t:g}d{fg.draws}l{fg.lmax}"
+    fg = FirstGuessSettings()  # the hybrid's results also depend on its weight and first guess
+    hybrid_tag = f"_hb{bundle.hybrid.beta:g}_{DEFAULT.method.first_guess}"
+    hybrid_tag += f"_t{fg.t:g}d{fg.draws}l{fg.lmax}"
     cache = ResultCache(Path(args.out) / f"{tag}.json")
     print(f"{args.cases}: {len(cases)} cases, {args.density:g} % random obs, deltas {args.deltas}")
 
-    def run(key: str, weights: dict, mode: str, hybrid=None) -> dict:
-        settings = SamplerSettings(mode=mode, steps=args.steps, members=args.members)
+    def run(key: str, weights: dict, mode: str) -> dict:
+        s = settings[mode]
+        # cached per deltas content (a new export is judged afresh) and hybrid settings
+        d = deltas[mode]
+        key += "/" + delta_digest({f"{n}.{k}": v for n, x in d.items() for k, v in x.items()})
+        key += "" if s.latent else hybrid_tag
 
         def compute() -> dict:
             t0 = time.perf_counter()
-            net = soup.network(weights)
-            figs = evaluate(net, codec, cases, settings, scale, forecaster, hybrid)
+            net = soups[mode].network(weights)
+            figs = evaluate(net, codec, cases, s, scale, forecaster, bundle.hybrid)
             return {**figs, "seconds": time.perf_counter() - t0}
 
         out = cache.get(key, compute)
@@ -141,27 +157,30 @@ def main() -> None:
 
     if args.curves:
         names = [n for n in DELTAS if n != "multi"]
+        mode = modes[0]
         for k, metric in CURVE_METRIC.items():
-            rows = []
+            runs = []
             for w in CURVE_WEIGHTS:
                 weights = {n: (w if n == k else 1.0) for n in names}
-                res = run(f"curve/{k}/w{w:g}", weights, "dps")
-                rows.append((w, np.mean(res[metric]), np.isfinite(res["mse"]).all()))
-            vals = [r[1] for r in rows]
-            sign = 1 if metric.startswith("geo") else -1
+                runs.append((w, run(f"{mode}/curve/{k}/w{w:g}", weights, mode)))
+            vals = [np.mean(r[metric]) for _, r in runs]
+            higher = metric in HIGHER_IS_BETTER
+            sign = 1 if higher else -1
             mono = all(sign * (b - a) >= 0 for a, b in zip(vals, vals[1:], strict=False))
-            print(f"\n{k} weight -> mean {metric} (others at 1): monotonic={mono}")
-            for w, v, ok in rows:
-                print(f"  w={w:<5g} {metric}={v:.5f} finite={ok}")
+            print(f"\n{mode}: {k} weight -> mean {metric} (others at 1): monotonic={mono}")
+            for w, r in runs:
+                b = paired_bootstrap(runs[0][1][metric], r[metric], relative=not higher)
+                f = 100.0
+                print(
+                    f"  w={w:<5g} {metric}={np.mean(r[metric]):.5f} vs w=0: {f * b['mean']:+.2f} "
+                    f"[{f * b['lo']:+.2f}, {f * b['hi']:+.2f}] finite={np.isfinite(r['mse']).all()}"
+                )
         return
-    results = {n: run(f"dps/{n}", w, "dps") for n, w in VARIANTS.items()}
-    tables = {"dps": table(results, list(VARIANTS), f"DPS, {args.cases}")}
-    if args.hybrid:
-        hyb = bundle.hybrid
-        hres = {n: run(f"hybrid/{n}", VARIANTS[n], "hybrid", hyb) for n in HYBRID_VARIANTS}
-        tables["hybrid"] = table(
-            hres, list(HYBRID_VARIANTS), f"hybrid (default mode), {args.cases}"
-        )
+    titles = {"dps": "DPS", "hybrid": "hybrid (default mode)"}
+    tables = {}
+    for mode in modes:
+        results = {n: run(f"{mode}/{n}", w, mode) for n, w in VARIANTS.items()}
+        tables[mode] = table(results, list(VARIANTS), f"{titles.get(mode, mode)}, {args.cases}")
     if args.json:
         write_benchmark(
             args.json,

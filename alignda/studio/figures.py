@@ -186,14 +186,14 @@ _STYLE = {
 
 
 def tradeoff_figure(result: Result, earlier: list[dict] | None = None) -> Figure:
-    """Analysis MSE against the Geo-Score (and the 48 h forecast MSE when computed).
+    """Analysis MSE against the balance score (and the 48 h forecast MSE when computed).
 
     ``earlier``: trade-off points of earlier runs (:func:`extend_history`); those of the same
     scenario with other weights are drawn faded.
     """
     scenario = tradeoff_point(result)["scenario"]
     past = [p for p in earlier or [] if p["label"] and p["scenario"] == scenario]
-    axes = [("physics", REWARD_COLUMNS[2], "physics: Geo-Score (%), higher is better")]
+    axes = [("physics", REWARD_COLUMNS[2], "physics: balance (%), higher is better")]
     if np.isfinite(result.table[REWARD_COLUMNS[1]]).all():
         axes.append(("forecast", REWARD_COLUMNS[1], f"forecast: -MSE at +{FORECAST_HOURS} h"))
     fig = Figure(figsize=(3.6 * len(axes), 3.0), dpi=100)
