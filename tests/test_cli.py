@@ -14,7 +14,6 @@ import pytest
 from alignda import __version__
 from alignda.analysis.score import ANALYSIS_MODES
 from alignda.cli import build_parser, main
-from alignda.model.guidance import MODES
 from alignda.obs.networks import PATTERNS
 from alignda.paths import SHIPPED_CASES
 
@@ -66,7 +65,8 @@ def test_mode_choices_are_the_packages_modes() -> None:
         return next(a for a in options(command) if flag in a.option_strings).choices
 
     assert tuple(choices("assimilate", "--mode")) == ANALYSIS_MODES
-    assert tuple(choices("align-select", "--mode")) == MODES
+    assert tuple(choices("align-select", "--mode")) == ANALYSIS_MODES  # the hybrid's own deltas
+    assert tuple(choices("align-select", "--tune-mode")) == ANALYSIS_MODES
     for command in ("assimilate", "evaluate", "plot"):
         assert tuple(choices(command, "--pattern")) == PATTERNS
 
