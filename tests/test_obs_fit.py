@@ -1,0 +1,75 @@
+"""An analysis that fits the observations worse than its background says so itself: the fit
+(O-B, O-A) every Analysis carries, measured once in ``timed`` for every method."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from alignda.analysis.methods import Analysis, VariationalMethod, timed
+from alignda.analysis.threedvar import BackgroundError, ThreeDVar
+from alignda.checkpoints import resolve
+from alignda.obs.fit import NO_FIT, ObsFit, obs_fit
+from alignda.obs.operator import observe_case
+from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
+from alignda.world.cases import Cases
+
+
+@pytest.fixture(scope="module")
+def case():
+    """The first shipped case (truth, background) and a swath observing it."""
+    cases = Cases.open(SHIPPED_CASES)
+    t = cases.times[0]
+    truth = cases.truth_state(t)
+    return truth, cases.background_state(t), observe_case(truth, 0, pattern="swaths", density=0.05)
+
+
+def test_an_analysis_pushed_away_from_the_observations_says_so(case) -> None:
+    """The background moved away from the truth (twice its error) as an 'analysis': its O-A
+    is above O-B, and its warning names the method and both numbers."""
+    truth, background, obs = case
+    away = background + 2.0 * (background - truth)
+    a = timed("pushed", lambda: np.stack([away - 1e-3, away + 1e-3]), background, obs)
+    assert isinstance(a, Analysis) and a.fits_worse
+    assert a.fit.background == pytest.approx(obs.misfit(background))
+    assert a.fit.analysis == pytest.approx(obs.misfit(away), rel=1e-5)
+    assert a.fit.analysis > 2 * a.fit.background > 0
+    assert a.warning == (
+        f"pushed fits the observations worse than the background (O-A {a.fit.analysis:.2f} > "
+        f"O-B {a.fit.background:.2f}, rms of (obs - state) / obs error std)"
+    )
+    ignoring = Analysis("obsfree", a.members, 0.0, a.fit, observed=False)
+    assert ignoring.warning.endswith("; obsfree ignores the observations")
+
+
+def test_an_analysis_that_fits_no_worse_is_silent(case) -> None:
+    """The background itself as the analysis (O-A = O-B) and one that moved towards the
+    observations fit no worse; without observations nothing is measured."""
+    truth, background, obs = case
+    same = timed("background", lambda: background[None], background, obs)
+    assert same.fit.analysis == same.fit.background and not same.fits_worse
+    assert same.warning == ""
+    closer = timed("closer", lambda: (0.5 * (background + truth))[None], background, obs)
+    assert closer.fit.analysis < closer.fit.background and not closer.fits_worse
+    assert "<=" in closer.fit.numbers()
+    blind = timed("obsfree", lambda: background[None], background, None, observed=False)
+    assert blind.fit == NO_FIT and not blind.fit.measured and not blind.fits_worse
+
+
+def test_a_non_finite_analysis_fits_worse(case) -> None:
+    _, background, obs = case
+    fit = obs_fit(obs, background, np.full_like(background, np.nan))
+    assert math.isnan(fit.analysis) and fit.worse and "O-A nan > O-B" in fit.warning("x")
+    assert not ObsFit(math.nan, 3.0).worse and ObsFit(1.0, 1.5).worse
+
+
+def test_threedvar_on_the_shipped_case_fits_better(case) -> None:
+    """3D-Var with the shipped B on a swath: O-A well below O-B, no warning."""
+    _, background, obs = case
+    var = VariationalMethod(ThreeDVar(BackgroundError.load(resolve("threedvar_b", CHECKPOINT_DIR))))
+    a = var.analyse(background, obs)
+    assert a.fit.measured and a.fit.analysis < 0.8 * a.fit.background
+    assert not a.fits_worse and a.warning == ""
+    assert a.fit.analysis == pytest.approx(obs.misfit(a.mean))
