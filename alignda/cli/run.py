@@ -68,9 +68,11 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
             workers=workers,
             progress=not args.quiet,
         )
-        members = method.analyse(bg, obs, seed=exp.seed).members
+        analysis = method.analyse(bg, obs, seed=exp.seed)
+    if analysis.fits_worse:
+        print(f"warning: {analysis.warning}")
     ds = analysis_dataset(
-        members,
+        analysis.members,
         grid,
         t,
         attrs={
@@ -79,10 +81,12 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
             "density": o.density,
             "noise_scale": o.noise_scale,
             "reward_weights": json.dumps(weights),
+            **analysis.fit.attrs(analysis.method, analysis.observed),
         },
     )
     ds.to_netcdf(out)
-    print(f"analysis ({exp.method.members} member(s), {exp.method.mode}) -> {out}")
+    fit = analysis.fit.numbers() if analysis.fit.measured else "no observations"
+    print(f"analysis ({exp.method.members} member(s), {exp.method.mode}; {fit}) -> {out}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:

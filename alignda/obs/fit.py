@@ -54,6 +54,16 @@ class ObsFit:
             f"(obs - state) / obs error std){why}"
         )
 
+    def attrs(self, who: str = "the analysis", observed: bool = True) -> dict[str, float | str]:
+        """The fit as netCDF attributes: both misfits, whether it fits worse ('yes'/'no')
+        and, when it does, :meth:`warning`."""
+        out: dict[str, float | str] = {
+            "obs_misfit_background": self.background,
+            "obs_misfit_analysis": self.analysis,
+            "fits_obs_worse": "yes" if self.worse else "no",
+        }
+        return out | ({"obs_fit_warning": self.warning(who, observed)} if self.worse else {})
+
 
 #: The fit of an analysis made without observations.
 NO_FIT = ObsFit()
