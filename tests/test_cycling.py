@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from alignda.analysis.methods import Analysis, timed
 from alignda.analysis.score import Cancelled, SamplerSettings
 from alignda.bundle import load_bundle
 from alignda.cli import main
 from alignda.evaluation.cycling import FREE_RUN, CycleConfig, cycle, fits_worse_summary, sawtooth
 from alignda.paths import SHIPPED_CASES
 from alignda.world.cases import Cases
+from tests.astray import Astray
 
 
 @pytest.fixture(scope="module")
@@ -101,17 +101,6 @@ def test_one_hybrid_member_is_the_mean_of_two_with_one_solve(setup):
     np.testing.assert_allclose(one.mean, two.mean, rtol=0, atol=2e-3)  # float32 round-off
     assert SamplerSettings("hybrid", 4, members=1).work().solves == 1
     assert SamplerSettings("hybrid", 4, members=2).work().solves == 3
-
-
-class Astray:
-    """A real method that moves the state away from every observation: each observed value
-    is mirrored about the background (O-A = 2 O-B)."""
-
-    name = "astray"
-
-    def analyse(self, background: np.ndarray, obs, seed: int = 0) -> Analysis:
-        away = np.where(obs.mask, 2 * background - obs.values, background)
-        return timed(self.name, lambda: away[None], background, obs)
 
 
 def test_an_analysis_that_fits_worse_is_counted_in_every_cycle(tmp_path):

@@ -7,14 +7,19 @@ import math
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from alignda.analysis.methods import Analysis, VariationalMethod, timed
 from alignda.analysis.threedvar import BackgroundError, ThreeDVar
 from alignda.checkpoints import resolve
+from alignda.cli import main
+from alignda.evaluation.experiments import run_methods
 from alignda.obs.fit import NO_FIT, ObsFit, obs_fit
 from alignda.obs.operator import observe_case
 from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
 from alignda.world.cases import Cases
+from alignda.world.grid import Grid
+from tests.astray import Astray
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +78,43 @@ def test_threedvar_on_the_shipped_case_fits_better(case) -> None:
     assert a.fit.measured and a.fit.analysis < 0.8 * a.fit.background
     assert not a.fits_worse and a.warning == ""
     assert a.fit.analysis == pytest.approx(obs.misfit(a.mean))
+
+
+def test_run_methods_counts_the_analyses_that_fit_worse(case) -> None:
+    """The evaluation's runs count, per method, the analyses that said they fit worse."""
+    truth, background, obs = case
+    others = [observe_case(truth, 1, pattern="tracks", density=0.02), obs]
+    means, seconds, worse = run_methods([Astray()], np.stack([background] * 2), others)
+    assert worse == {"astray": 2} and means["astray"].shape == (2, *truth.shape)
+    assert set(seconds) == {"astray"}
+
+
+def test_assimilate_prints_and_writes_the_warning(tmp_path, capsys) -> None:
+    """Observations that agree with the background (CSV values taken from it): O-B is ~0, so
+    the prior's analysis, which moves the state, fits them worse; the command says so and
+    writes the fit into the netCDF."""
+    cases = Cases.open(SHIPPED_CASES)
+    background, grid = cases.background_state(cases.times[0]), Grid()
+    rows = [(i, j) for i in (10, 20, 32, 44, 54) for j in (0, 32, 64, 96)]
+    points = tmp_path / "agree.csv"
+    points.write_text(
+        "lat,lon,variable,value\n"
+        + "".join(
+            f"{float(grid.lat[i])!r},{float(grid.lon[j])!r},z,{float(background[0, i, j])!r}\n"
+            for i, j in rows
+        )
+    )
+    out = tmp_path / "a.nc"
+    argv = ["assimilate", "--case", "0", "--mode", "dps", "--steps", "2", "--members", "1"]
+    argv += ["--points", str(points), "--weights", "0,0,0,0", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    warning = [line for line in printed.splitlines() if line.startswith("warning: ")]
+    assert len(warning) == 1
+    assert warning[0].startswith("warning: dps fits the observations worse than the background")
+    with xr.open_dataset(out) as ds:
+        assert ds.attrs["fits_obs_worse"] == "yes"
+        assert ds.attrs["obs_misfit_analysis"] > ds.attrs["obs_misfit_background"]
+        assert ds.attrs["obs_misfit_background"] < 1e-3
+        assert ds.attrs["obs_fit_warning"] == warning[0].removeprefix("warning: ")
+    assert f"O-A {ds.attrs['obs_misfit_analysis']:.2f} > O-B 0.00) -> {out}" in printed

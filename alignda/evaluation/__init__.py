@@ -34,7 +34,16 @@ _EXPORTS = {
     ),
     "ensemble": ("crps", "ensemble_mean", "rank_histogram", "spread", "spread_skill"),
     "scorecard": ("format_table", "score_table"),
-    "experiments": ("NETWORKS", "baseline_table", "draw_observations", "run_methods", "scores"),
+    "experiments": (
+        "FITS_WORSE_COLUMN",
+        "NETWORKS",
+        "analyse_cases",
+        "baseline_table",
+        "draw_observations",
+        "fits_worse_count",
+        "run_methods",
+        "scores",
+    ),
     "cycling": (
         "FREE_RUN",
         "CycleConfig",
