@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -118,3 +119,24 @@ def test_assimilate_prints_and_writes_the_warning(tmp_path, capsys) -> None:
         assert ds.attrs["obs_misfit_background"] < 1e-3
         assert ds.attrs["obs_fit_warning"] == warning[0].removeprefix("warning: ")
     assert f"O-A {ds.attrs['obs_misfit_analysis']:.2f} > O-B 0.00) -> {out}" in printed
+
+
+@pytest.mark.slow
+def test_the_studio_notes_read_each_analysis_own_fit() -> None:
+    """DPS in 4 steps on a 5 % swath: the Studio's result keeps each analysis's own fit (the
+    table's numbers), its notes say which fit worse, and a rerun with other weights reuses
+    the cached baselines' fits."""
+    from alignda import studio as st
+
+    studio = st.Studio(budget_s=10_000)
+    req = st.Request(case="1", mode="dps", pattern="swaths", density=0.05, steps=4, members=1)
+    result = studio.run(req)
+    fit = result.table[st.FIT_COLUMN]
+    assert set(result.fits) == set(result.analyses)
+    for name, own in result.fits.items():
+        assert own.analysis == pytest.approx(fit[name]) and own.background == fit["background"]
+        said = any(n.startswith(f"The {name} fits the observations worse") for n in result.notes)
+        assert said == own.worse
+    assert not result.fits[st.THREEDVAR].worse and result.fits[st.UNALIGNED].worse
+    again = studio.run(replace(req, weights=(0.0, 0.0, 1.0, 0.0)))
+    assert again.fits[st.UNALIGNED] == result.fits[st.UNALIGNED]
