@@ -20,7 +20,7 @@ import numpy as np
 from alignda import studio as st
 from alignda.alignment.soup import DELTAS
 from alignda.analysis.score import Cancelled
-from alignda.evaluation.cycling import CycleConfig, errors_dataset
+from alignda.evaluation.cycling import CycleConfig, errors_dataset, fits_worse_summary
 from alignda.events import client_left
 from alignda.studio import classroom as cl
 from alignda.world.variables import VARIABLE_NAMES
@@ -180,6 +180,7 @@ def cycle(
             done.append(step)
             ds = errors_dataset(done, config)
             status = f"cycle {step.cycle + 1} of {config.cycles}: {step.method} analysed"
+            status += f"; warning: {step.warning}" if step.fits_worse else ""
             yield st.figure_array(cl.sawtooth_figure(ds, config.cycles)), status, None
     finally:  # the page cancelled (Stop) or the client left: stop at the next analysis
         stop.set()  # (not joined here: closing the generator must not block the server)
@@ -196,10 +197,12 @@ def cycle(
     summary = "; ".join(
         f"{n} {float(v):.4f}" for n, v in zip(ds.experiment.values, last.values, strict=True)
     )
+    worse = fits_worse_summary(ds)
+    said = f". Fit the observations worse than the background: {worse}" if worse else ""
     yield (
         st.figure_array(cl.sawtooth_figure(ds, config.cycles)),
         f"done: mean analysis MSE over the last {len(ds.cycle) - len(ds.cycle) // 2} cycles: "
-        f"{summary}",
+        f"{summary}{said}",
         str(path),
     )
 

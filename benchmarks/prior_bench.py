@@ -17,7 +17,13 @@ import torch
 
 from alignda.analysis.score import SamplerSettings, analyse
 from alignda.bundle import load_bundle
-from alignda.evaluation.experiments import case_arrays, draw_observations, run_methods, scores
+from alignda.evaluation.experiments import (
+    FITS_WORSE_COLUMN,
+    case_arrays,
+    draw_observations,
+    run_methods,
+    scores,
+)
 from alignda.evaluation.scorecard import format_table
 from alignda.experiment import DEFAULT
 from alignda.model.prior import prior_denoiser
@@ -59,8 +65,9 @@ def main() -> None:
         )
         for mode in args.modes.split(",")
     ]
-    out, seconds = run_methods(methods, bg, obs)
+    out, seconds, worse = run_methods(methods, bg, obs)
     table = scores({"background": bg, **out}, truth, stats)
+    table[FITS_WORSE_COLUMN] = [worse.get(n, 0) for n in table.index]
     print(
         f"{len(truth)} shipped cases, {args.density:.0%} random obs, {args.steps} steps x 1 "
         f"correction, zeta {args.zeta}, mean of {args.members} members"

@@ -12,7 +12,12 @@ import torch
 
 from alignda.analysis.score import SamplerSettings
 from alignda.bundle import load_bundle
-from alignda.evaluation.experiments import draw_observations, run_methods, scores
+from alignda.evaluation.experiments import (
+    FITS_WORSE_COLUMN,
+    draw_observations,
+    run_methods,
+    scores,
+)
 from alignda.evaluation.scorecard import format_table
 from alignda.experiment import DEFAULT
 from alignda.world.cases import Cases
@@ -42,8 +47,10 @@ def main() -> None:
         )
         for zeta in map(float, args.zetas.split(","))
     ]
-    out, _ = run_methods(methods, bg, obs)
-    print(format_table(scores({"background": bg, **out}, truth, bundle.stats)))
+    out, _, worse = run_methods(methods, bg, obs)
+    table = scores({"background": bg, **out}, truth, bundle.stats)
+    table[FITS_WORSE_COLUMN] = [worse.get(n, 0) for n in table.index]
+    print(format_table(table))
 
 
 if __name__ == "__main__":

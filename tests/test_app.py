@@ -28,6 +28,7 @@ from alignda.alignment.soup import DELTAS, PRESETS, export_deltas  # noqa: E402
 from alignda.analysis.score import ANALYSIS_MODES  # noqa: E402
 from alignda.checkpoints import read_manifest
 from alignda.model.prior import load_prior  # noqa: E402
+from alignda.obs.fit import ObsFit  # noqa: E402
 from alignda.paths import CHECKPOINT_DIR  # noqa: E402
 from tests.app_api import assimilate_args  # noqa: E402
 
@@ -378,6 +379,11 @@ def test_obs_misfit_column_and_a_diverged_guidance_is_flagged():
         )
     )
     assert drift.table[st.FIT_COLUMN]["unaligned prior"] > drift.table[st.FIT_COLUMN]["background"]
+    # the notes read the analyses' own fits: the same numbers as the table's
+    own = drift.fits["unaligned prior"]
+    assert own.worse and not drift.fits["3D-Var"].worse
+    assert own.analysis == pytest.approx(drift.table[st.FIT_COLUMN]["unaligned prior"])
+    assert own.background == pytest.approx(drift.table[st.FIT_COLUMN]["background"])
     assert any("fits the observations worse than the background" in n for n in drift.notes)
     assert any("lower zeta (now 1" in n for n in drift.notes)
     if drift.table["MSE"]["unaligned prior"] > drift.table["MSE"]["background"]:
@@ -391,18 +397,31 @@ def test_notes_flag_analyses_worse_than_the_background_in_every_mode(mode):
     """Against the known truth any analysis worse than the background is flagged, whatever the
     mode; only guided modes are said to have diverged guidance (obsfree has none)."""
     table = pd.DataFrame(
-        {"MSE": [0.2, 0.1, 0.3, 0.25], st.FIT_COLUMN: [4.0, 0.5, 5.0, 4.5]},
+        {"MSE": [0.2, 0.1, 0.3, 0.25]},
         index=[st.BACKGROUND, st.THREEDVAR, st.UNALIGNED, st.ALIGNED_ROW],
     )
-    notes = st.quality_notes(table, st.Request(mode=mode))
+    rows = (st.THREEDVAR, st.UNALIGNED, st.ALIGNED_ROW)
+    fits = {n: ObsFit(4.0, a) for n, a in zip(rows, (0.5, 5.0, 4.5), strict=True)}
+    notes = st.quality_notes(table, st.Request(mode=mode), fits=fits)
     worse = [n for n in notes if "worse than the background against the truth" in n]
     assert len(worse) == 2 and all(
         mode != "obsfree" or "ignores the observations" in n for n in worse
     )
     diverged = [n for n in notes if "guidance diverged" in n]
     assert len(diverged) == (0 if mode == "obsfree" else 2)
-    good = table.assign(MSE=[0.2, 0.1, 0.15, 0.12], **{st.FIT_COLUMN: [4.0, 0.5, 0.6, 0.7]})
-    assert st.quality_notes(good, st.Request(mode=mode)) == []
+    said = (
+        "The unaligned prior fits the observations worse than the background (misfit 5.00 > 4.00)"
+    )
+    assert (said in " ".join(notes)) == (mode != "obsfree")
+    good = table.assign(MSE=[0.2, 0.1, 0.15, 0.12])
+    fine = {n: ObsFit(4.0, a) for n, a in zip(rows, (0.5, 0.6, 0.7), strict=True)}
+    assert st.quality_notes(good, st.Request(mode=mode), fits=fine) == []
+    # 3D-Var uses the observations in every mode: its own fit, when worse, is said
+    astray = fine | {st.THREEDVAR: ObsFit(4.0, 4.5)}
+    assert st.quality_notes(good, st.Request(mode=mode), fits=astray) == [
+        "The 3D-Var fits the observations worse than the background (misfit 4.50 > 4.00): its "
+        "variational solve moved away from them."
+    ]
 
 
 @pytest.mark.slow

@@ -10,9 +10,10 @@ import xarray as xr
 from alignda.analysis.score import Cancelled, SamplerSettings
 from alignda.bundle import load_bundle
 from alignda.cli import main
-from alignda.evaluation.cycling import FREE_RUN, CycleConfig, cycle, sawtooth
+from alignda.evaluation.cycling import FREE_RUN, CycleConfig, cycle, fits_worse_summary, sawtooth
 from alignda.paths import SHIPPED_CASES
 from alignda.world.cases import Cases
+from tests.astray import Astray
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +101,28 @@ def test_one_hybrid_member_is_the_mean_of_two_with_one_solve(setup):
     np.testing.assert_allclose(one.mean, two.mean, rtol=0, atol=2e-3)  # float32 round-off
     assert SamplerSettings("hybrid", 4, members=1).work().solves == 1
     assert SamplerSettings("hybrid", 4, members=2).work().solves == 3
+
+
+def test_an_analysis_that_fits_worse_is_counted_in_every_cycle(tmp_path):
+    """Each cycle's step and the dataset say which analyses fit the observations worse than
+    their backgrounds (O-A > O-B); the free run never does."""
+    cases = Cases.open(SHIPPED_CASES)
+    truth0 = cases.truth_state(cases.times[0])
+    steps: list = []
+    config = CycleConfig(cycles=2, hours=1, density=0.02, seed=3)
+    ds = cycle({"astray": Astray()}, truth0, np.ones(4), config, steps.append)
+    astray = [s for s in steps if s.method == "astray"]
+    assert all(s.fits_worse for s in astray) and not any(s.fits_worse for s in steps[::2])
+    assert all(s.analysis_misfit == pytest.approx(2 * s.background_misfit) for s in astray)
+    assert astray[1].warning.startswith(
+        "astray (cycle 2) fits the observations worse than the background (O-A "
+    )
+    assert ds.fits_worse.sel(experiment="astray").values.tolist() == [1, 1]
+    assert ds.fits_worse.sel(experiment=FREE_RUN).values.tolist() == [0, 0]
+    free = ds.sel(experiment=FREE_RUN)
+    np.testing.assert_array_equal(free.analysis_misfit, free.background_misfit)
+    assert fits_worse_summary(ds) == "astray: O-A > O-B in 2 of 2 cycles"
+    assert fits_worse_summary(ds.sel(experiment=[FREE_RUN])) == ""
+    path = tmp_path / "c.nc"
+    ds.to_netcdf(path)
+    xr.testing.assert_identical(xr.open_dataset(path).load(), ds)

@@ -1,7 +1,7 @@
 """One interface for every analysis method: 3D-Var, the score-based prior under any guidance
 and the hybrid are called the same way and answer the same :class:`Analysis`.
 
-    method.analyse(background, obs, seed=0) -> Analysis(members, mean, spread, seconds)
+    method.analyse(background, obs, seed=0) -> Analysis(members, mean, spread, seconds, fit)
 
 - :class:`VariationalMethod`: 3D-Var with the static B;
 - :class:`PriorMethod`: the latent prior sampled under a guidance mode (DPS, MMPS, ...);
@@ -11,6 +11,11 @@ and the hybrid are called the same way and answer the same :class:`Analysis`.
 :func:`prior_method` is the one place that maps a mode name to its class. Code that compares
 methods (the studio, the CLI, the evaluation, cycling and the benchmarks) takes any
 :class:`AnalysisMethod` and never needs to know which one it runs.
+
+Every :class:`Analysis` carries its fit to the observations (O-B of the background, O-A of
+its mean, :mod:`alignda.obs.fit`), measured in one place, :func:`timed`, which every method
+answers through: an analysis that fits the observations worse than its background says so
+itself (:attr:`Analysis.fits_worse`, :attr:`Analysis.warning`), whoever called it.
 """
 
 from __future__ import annotations
@@ -34,17 +39,35 @@ from alignda.analysis.score import (
 from alignda.analysis.threedvar import ThreeDVar
 from alignda.model.codec import LatentCodec
 from alignda.model.diffusion import EpsilonDenoiser, member_generators
+from alignda.obs.fit import NO_FIT, ObsFit, obs_fit
 from alignda.obs.operator import Observations
 
 
 @dataclass(frozen=True)
 class Analysis:
     """An analysis ensemble ``members`` (M, C, nlat, nlon) in physical units, made by
-    ``method`` in ``seconds`` (wall clock). A deterministic method gives one member."""
+    ``method`` in ``seconds`` (wall clock). A deterministic method gives one member.
+
+    ``fit``: O-B of the background and O-A of the mean against the observations the method
+    was given (NaN without any); ``observed``: whether the method used them (obsfree does
+    not)."""
 
     method: str
     members: np.ndarray
     seconds: float
+    fit: ObsFit = NO_FIT
+    observed: bool = True
+
+    @property
+    def fits_worse(self) -> bool:
+        """Whether the analysis fits the observations worse than its background (O-A > O-B,
+        or a non-finite O-A)."""
+        return self.fit.worse
+
+    @property
+    def warning(self) -> str:
+        """One line naming the method and both misfits when it fits worse; '' otherwise."""
+        return self.fit.warning(self.method, self.observed)
 
     @property
     def mean(self) -> np.ndarray:
@@ -71,11 +94,20 @@ class AnalysisMethod(Protocol):
         ...
 
 
-def timed(name: str, make: Callable[[], np.ndarray]) -> Analysis:
-    """Run ``make`` (-> members) and wrap its members and wall-clock time in an Analysis."""
+def timed(
+    name: str,
+    make: Callable[[], np.ndarray],
+    background: np.ndarray,
+    obs: Observations | None,
+    observed: bool = True,
+) -> Analysis:
+    """Run ``make`` (-> members) and wrap its members, wall-clock time and fit to ``obs``
+    (O-B of ``background``, O-A of the members' mean; not timed) in an Analysis."""
     t0 = time.perf_counter()
     members = np.asarray(make())
-    return Analysis(name, members, time.perf_counter() - t0)
+    seconds = time.perf_counter() - t0
+    fit = obs_fit(obs, background, members.mean(0))
+    return Analysis(name, members, seconds, fit, observed)
 
 
 @dataclass
@@ -87,7 +119,9 @@ class VariationalMethod:
 
     def analyse(self, background: np.ndarray, obs: Observations, seed: int = 0) -> Analysis:
         """The 3D-Var analysis (``seed`` is unused)."""
-        return timed(self.name, lambda: self.threedvar.analyse(background, obs)[None])
+        return timed(
+            self.name, lambda: self.threedvar.analyse(background, obs)[None], background, obs
+        )
 
 
 #: The noise stream of the hybrid's first guess: one no member (0..63) uses.
@@ -128,7 +162,13 @@ class PriorMethod:
 
     def analyse(self, background: np.ndarray, obs: Observations, seed: int = 0) -> Analysis:
         """Members sampled with ``seed`` (it replaces the settings' seed)."""
-        return timed(self.name, lambda: self.sample(background, obs, seed))
+        return timed(
+            self.name,
+            lambda: self.sample(background, obs, seed),
+            background,
+            obs,
+            self.settings.observed,
+        )
 
 
 @dataclass
@@ -169,7 +209,7 @@ class HybridMethod:
                 return self.envar.centre(ensemble, obs, background, first_guess=guess)[None]
             return self.envar.analyse(ensemble, obs, background, seed=seed, first_guess=guess)
 
-        return timed(self.name, solve)
+        return timed(self.name, solve, background, obs)
 
 
 def prior_method(

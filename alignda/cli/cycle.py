@@ -22,9 +22,10 @@ THREEDVAR = "3dvar"
 
 
 def cmd_cycle(args: argparse.Namespace) -> None:
-    """Cycle the chosen methods from a case's truth; print and write the per-cycle errors."""
+    """Cycle the chosen methods from a case's truth; print and write the per-cycle errors
+    (and a warning for each analysis that fits the observations worse than its background)."""
     from alignda.bundle import load_bundle
-    from alignda.evaluation.cycling import CycleConfig, cycle
+    from alignda.evaluation.cycling import CycleConfig, cycle, fits_worse_summary
     from alignda.world.cases import Cases
 
     names = comma_list(args.methods, (THREEDVAR, *ANALYSIS_MODES), "method", "--methods")
@@ -57,6 +58,8 @@ def cmd_cycle(args: argparse.Namespace) -> None:
                 f"({step.seconds:.1f} s)",
                 flush=True,
             )
+        if step.fits_worse:  # said even with --quiet
+            print(f"warning: {step.warning}", flush=True)
 
     ds = cycle(methods, truth0, bundle.stats.std, config, on_step=show)
     ds.attrs["cases"] = f"{args.cases}, case {args.case}"
@@ -69,6 +72,9 @@ def cmd_cycle(args: argparse.Namespace) -> None:
             f"  {name:<10} background {float(part.background_mse.mean()):.4f}, analysis "
             f"{float(part.analysis_mse.mean()):.4f}"
         )
+    worse = fits_worse_summary(ds)
+    if worse:
+        print(f"analyses that fit the observations worse than their background: {worse}")
     print(f"per-cycle errors -> {out}")
 
 

@@ -68,9 +68,11 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
             workers=workers,
             progress=not args.quiet,
         )
-        members = method.analyse(bg, obs, seed=exp.seed).members
+        analysis = method.analyse(bg, obs, seed=exp.seed)
+    if analysis.fits_worse:
+        print(f"warning: {analysis.warning}")
     ds = analysis_dataset(
-        members,
+        analysis.members,
         grid,
         t,
         attrs={
@@ -79,10 +81,12 @@ def cmd_assimilate(args: argparse.Namespace) -> None:
             "density": o.density,
             "noise_scale": o.noise_scale,
             "reward_weights": json.dumps(weights),
+            **analysis.fit.attrs(analysis.method, analysis.observed),
         },
     )
     ds.to_netcdf(out)
-    print(f"analysis ({exp.method.members} member(s), {exp.method.mode}) -> {out}")
+    fit = analysis.fit.numbers() if analysis.fit.measured else "no observations"
+    print(f"analysis ({exp.method.members} member(s), {exp.method.mode}; {fit}) -> {out}")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
@@ -97,6 +101,7 @@ def _evaluate(args: argparse.Namespace, workers: int) -> None:
     import numpy as np
 
     from alignda.bundle import load_bundle
+    from alignda.evaluation.experiments import FITS_WORSE_COLUMN
     from alignda.evaluation.scorecard import format_table
     from alignda.evaluation.tables import PAPER_MODE, EvalConfig, Evaluator, tradeoff_figure
     from alignda.viz.maps import save_png
@@ -126,6 +131,13 @@ def _evaluate(args: argparse.Namespace, workers: int) -> None:
             "\n## Table 2: 48 h forecasts\n",
             format_table(t2),
         ]
+        worse = t1[FITS_WORSE_COLUMN][t1[FITS_WORSE_COLUMN] > 0]
+        if len(worse):
+            said = ", ".join(f"{n} {int(k)} of {len(times)}" for n, k in worse.items())
+            report.append(
+                f"\nWarning: analyses that fit the observations worse than the background "
+                f"(O-A > O-B): {said}."
+            )
     n_small = min(args.sweep_cases, len(times))
     small = replace(cfg, sampler=replace(sampler, members=args.sweep_members))
     if args.densities:

@@ -34,8 +34,25 @@ _EXPORTS = {
     ),
     "ensemble": ("crps", "ensemble_mean", "rank_histogram", "spread", "spread_skill"),
     "scorecard": ("format_table", "score_table"),
-    "experiments": ("NETWORKS", "baseline_table", "draw_observations", "run_methods", "scores"),
-    "cycling": ("FREE_RUN", "CycleConfig", "CycleStep", "cycle", "errors_dataset", "sawtooth"),
+    "experiments": (
+        "FITS_WORSE_COLUMN",
+        "NETWORKS",
+        "analyse_cases",
+        "baseline_table",
+        "draw_observations",
+        "fits_worse_count",
+        "run_methods",
+        "scores",
+    ),
+    "cycling": (
+        "FREE_RUN",
+        "CycleConfig",
+        "CycleStep",
+        "cycle",
+        "errors_dataset",
+        "fits_worse_summary",
+        "sawtooth",
+    ),
     "tables": ("MODELS", "EvalConfig", "Evaluator", "simplex_points", "tradeoff_figure"),
 }
 

@@ -12,7 +12,9 @@ and the same observations; the first background of all starts from the same pert
 The errors are the area-weighted RMSE per variable (physical units) and the MSE normalised by
 ``scale`` (mean over variables), of the background and of the analysis (ensemble mean), and
 the ensemble spread of the analysis. Over cycles they draw the sawtooth: the background error
-grows over each forecast and each analysis cuts it down.
+grows over each forecast and each analysis cuts it down. Beside them, each analysis's own fit
+to that cycle's observations (O-B, O-A, :mod:`alignda.obs.fit`) and whether it fits them worse
+than its background (:func:`fits_worse_summary` counts the cycles).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import xarray as xr
 from alignda.analysis.methods import AnalysisMethod
 from alignda.analysis.score import Cancelled
 from alignda.experiment import DEFAULT
+from alignda.obs.fit import NO_FIT, ObsFit, obs_fit
 from alignda.obs.operator import observe_case
 from alignda.world.grid import Grid
 from alignda.world.model import HOUR, ShallowWaterModel, WorldConfig
@@ -59,7 +62,8 @@ class CycleConfig:
 
 @dataclass(frozen=True)
 class CycleStep:
-    """One finished cycle of one method: errors of its background and analysis."""
+    """One finished cycle of one method: errors of its background and analysis, and the
+    analysis's fit to the cycle's observations (``fit``: O-B, O-A, as its method said)."""
 
     cycle: int
     method: str
@@ -69,6 +73,28 @@ class CycleStep:
     analysis_rmse: np.ndarray
     analysis_spread: np.ndarray  # per variable, rms ensemble spread
     seconds: float
+    fit: ObsFit = NO_FIT
+    observed: bool = True  # whether the method used the observations
+
+    @property
+    def background_misfit(self) -> float:
+        """O-B: the background's misfit to the cycle's observations."""
+        return self.fit.background
+
+    @property
+    def analysis_misfit(self) -> float:
+        """O-A: the analysis's misfit to the cycle's observations."""
+        return self.fit.analysis
+
+    @property
+    def fits_worse(self) -> bool:
+        """Whether the analysis fits the observations worse than its background."""
+        return self.fit.worse
+
+    @property
+    def warning(self) -> str:
+        """One line when the analysis fits worse (method, cycle, O-A, O-B); '' otherwise."""
+        return self.fit.warning(f"{self.method} (cycle {self.cycle + 1})", self.observed)
 
 
 def _errors(x: np.ndarray, truth: np.ndarray, grid: Grid, scale: np.ndarray):
@@ -119,11 +145,13 @@ def cycle(
         for name, background in zip(names, backgrounds, strict=True):
             if stop is not None and stop():
                 raise Cancelled("cycling cancelled")
-            if name == FREE_RUN:
+            if name == FREE_RUN:  # no analysis: the background, O-A = O-B
                 members, seconds = background[None], 0.0
+                fit, observed = obs_fit(obs, background, background), False
             else:
                 done = methods[name].analyse(background, obs, seed=1000 * config.seed + c)
                 members, seconds = done.members, done.seconds
+                fit, observed = done.fit, done.observed
             analysis = members.mean(0)
             if not np.isfinite(analysis).all():
                 raise FloatingPointError(f"{name}: non-finite analysis at cycle {c}")
@@ -139,6 +167,8 @@ def cycle(
                 an_rmse,
                 np.sqrt(grid.area_mean(spread**2)),
                 seconds,
+                fit,
+                observed,
             )
             steps_done.append(step)
             state[name] = analysis.astype(np.float32)
@@ -158,6 +188,9 @@ def errors_dataset(steps: Sequence[CycleStep], config: CycleConfig) -> xr.Datase
         "background_mse": np.full(shape, np.nan),
         "analysis_mse": np.full(shape, np.nan),
         "seconds": np.full(shape, np.nan),
+        "background_misfit": np.full(shape, np.nan),
+        "analysis_misfit": np.full(shape, np.nan),
+        "fits_worse": np.zeros(shape, dtype=np.int8),
         "background_rmse": np.full(per_var, np.nan),
         "analysis_rmse": np.full(per_var, np.nan),
         "analysis_spread": np.full(per_var, np.nan),
@@ -183,6 +216,12 @@ def errors_dataset(steps: Sequence[CycleStep], config: CycleConfig) -> xr.Datase
     ds["analysis_rmse"].attrs["long_name"] = "analysis RMSE per variable (physical units)"
     ds["analysis_spread"].attrs["long_name"] = "rms ensemble spread of the analysis"
     ds["seconds"].attrs["long_name"] = "wall-clock seconds of the analysis"
+    misfit = "rms of (observation - state) / observation error std"
+    ds["background_misfit"].attrs["long_name"] = f"O-B: the background's {misfit}"
+    ds["analysis_misfit"].attrs["long_name"] = f"O-A: the analysis's (ensemble mean) {misfit}"
+    ds["fits_worse"].attrs["long_name"] = (
+        "1 where the analysis fits the observations worse than its background (O-A > O-B)"
+    )
     settings = {k: v for k, v in asdict(config).items() if k != "world"}
     ds.attrs.update({k: str(v) for k, v in settings.items()})
     ds.attrs["world"] = str(config.world.to_dict())
@@ -191,6 +230,18 @@ def errors_dataset(steps: Sequence[CycleStep], config: CycleConfig) -> xr.Datase
         f"{config.pattern} observations at {config.density:.2%}"
     )
     return ds
+
+
+def fits_worse_summary(ds: xr.Dataset) -> str:
+    """'dps: O-A > O-B in 3 of 10 cycles; ...' for each experiment of a cycling dataset with an
+    analysis that fitted the observations worse than its background; '' when none did."""
+    counts = ds["fits_worse"].sum("cycle").values
+    parts = [
+        f"{name}: O-A > O-B in {int(n)} of {ds.sizes['cycle']} cycles"
+        for name, n in zip(ds.experiment.values, counts, strict=True)
+        if n > 0
+    ]
+    return "; ".join(parts)
 
 
 def sawtooth(ds: xr.Dataset, method: str, variable: str | None = None) -> tuple[np.ndarray, ...]:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from alignda.analysis.methods import AnalysisMethod, VariationalMethod
+from alignda.analysis.methods import Analysis, AnalysisMethod, VariationalMethod
 from alignda.analysis.threedvar import ThreeDVar
 from alignda.evaluation.scorecard import score_table
 from alignda.obs.networks import make_mask
@@ -58,20 +58,38 @@ def draw_observations(
     ]
 
 
+#: The column of the number of analyses that fit the observations worse than the background.
+FITS_WORSE_COLUMN = "fits obs worse (O-A > O-B)"
+
+
+def analyse_cases(
+    method: AnalysisMethod, background: np.ndarray, obs: Sequence[Observations], seed: int = 0
+) -> list[Analysis]:
+    """The method's analysis of every case (case i with seed ``seed`` + i)."""
+    return [
+        method.analyse(xb, o, seed=seed + i)
+        for i, (xb, o) in enumerate(zip(background, obs, strict=True))
+    ]
+
+
+def fits_worse_count(analyses: Sequence[Analysis]) -> int:
+    """How many of the analyses fit their observations worse than their backgrounds."""
+    return sum(a.fits_worse for a in analyses)
+
+
 def run_methods(
     methods: Sequence[AnalysisMethod], background: np.ndarray, obs: list[Observations]
-) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, int]]:
     """Analyses (ensemble means, N x (C, H, W)) of every method for every case (case i with
-    seed i), and the mean seconds per analysis, keyed by the methods' names."""
-    out, seconds = {}, {}
+    seed i), the mean seconds per analysis and how many analyses fit the observations worse
+    than the background (:func:`fits_worse_count`), keyed by the methods' names."""
+    out, seconds, worse = {}, {}, {}
     for method in methods:
-        done = [
-            method.analyse(xb, o, seed=i)
-            for i, (xb, o) in enumerate(zip(background, obs, strict=True))
-        ]
+        done = analyse_cases(method, background, obs)
         out[method.name] = np.stack([a.mean for a in done])
         seconds[method.name] = float(np.mean([a.seconds for a in done]))
-    return out, seconds
+        worse[method.name] = fits_worse_count(done)
+    return out, seconds, worse
 
 
 def scores(
@@ -100,7 +118,7 @@ def baseline_table(
     seconds = []
     for density in densities:
         obs = draw_observations(truth, pattern, density, seed)
-        out, secs = run_methods([VariationalMethod(threedvar)], bg, obs)
+        out, secs, _ = run_methods([VariationalMethod(threedvar)], bg, obs)
         preds[f"3D-Var {density:.0%}"] = out["3D-Var"]
         seconds.append(secs["3D-Var"])
     return scores(preds, truth, stats), float(np.mean(seconds))

@@ -6,6 +6,8 @@ The observation operator H picks grid points: ``y = truth[mask] + N(0, std**2)``
   swaths, aircraft tracks) as boolean masks on the grid;
 - :mod:`~alignda.obs.points`: user points from a CSV file, mapped onto the grid;
 - :mod:`~alignda.obs.operator`: :class:`Observations` and the sampling of the truth;
+- :mod:`~alignda.obs.fit`: :class:`ObsFit`, a background's and its analysis's misfit to the
+  observations (O-B, O-A) and whether the analysis fits them worse;
 - :mod:`~alignda.obs.geometry`: nearest grid points, ground tracks, great circles;
 - :mod:`~alignda.obs.scenario`: :class:`Scenario`, a case with its observations;
 - :mod:`~alignda.obs.checks`: input validation; every error is an :class:`ObsError`.
@@ -15,6 +17,7 @@ same network. The names below are the package's public interface.
 """
 
 from alignda.obs.checks import ObsError
+from alignda.obs.fit import NO_FIT, ObsFit, obs_fit
 from alignda.obs.geometry import great_circle_points, ground_track, nearest_grid_index
 from alignda.obs.networks import (
     DEFAULT_DENSITY,
@@ -43,8 +46,10 @@ __all__ = [
     "DEFAULT_MAX_ROWS",
     "DEFAULT_NOISE_STD",
     "HUBS",
+    "NO_FIT",
     "PATTERNS",
     "ObsError",
+    "ObsFit",
     "Observations",
     "PointObs",
     "Scenario",
@@ -54,6 +59,7 @@ __all__ = [
     "ground_track",
     "make_mask",
     "nearest_grid_index",
+    "obs_fit",
     "observe",
     "observe_case",
     "points_from_csv",

@@ -126,7 +126,7 @@ def tradeoff_front(
             run = replace(req, seed=req.seed + k)  # the sampler's seed; the obs stay
             members = studio.analyse(
                 run, weights, sc, progress=False, workers=parallel_workers(), cancelled=cancelled
-            )
+            ).members
             mse.append(float(normalised_mse(members.mean(0)[None], sc.truth, scale)[0]))
             physics.append(physics_score(members, sc.truth))
         points.append(

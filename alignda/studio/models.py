@@ -13,7 +13,13 @@ import torch
 from torch import nn
 
 from alignda.alignment.rewards import FORECAST_HOURS, Forecaster
-from alignda.analysis.methods import HybridMethod, PriorMethod, VariationalMethod, prior_method
+from alignda.analysis.methods import (
+    Analysis,
+    HybridMethod,
+    PriorMethod,
+    VariationalMethod,
+    prior_method,
+)
 from alignda.analysis.score import SamplerSettings
 from alignda.bundle import load_bundle
 from alignda.checkpoints import CheckpointError
@@ -169,14 +175,15 @@ class StudioModels:
         progress: bool = True,
         workers: int = 1,
         cancelled: Callable[[], bool] | None = None,
-    ) -> np.ndarray:
-        """Members (M, C, H, W) of the prior with ``weights`` under the request's guidance.
+    ) -> Analysis:
+        """The analysis (members (M, C, H, W) and its fit to the observations) of the prior
+        with ``weights`` under the request's guidance.
 
         ``workers`` groups of members are sampled side by side (same members for any value);
         ``cancelled`` is asked before every denoiser evaluation (see :meth:`run`).
         """
         method = self.prior_method(req, weights, progress, workers, cancelled)
-        return method.analyse(sc.background, sc.obs, seed=req.sampler().seed).members
+        return method.analyse(sc.background, sc.obs, seed=req.sampler().seed)
 
     def prior_method(
         self,
@@ -192,9 +199,9 @@ class StudioModels:
         den = prior_denoiser(self.network(weights, settings))
         return prior_method(den, self.codec, settings, self.hybrid, workers, progress, cancelled)
 
-    def threedvar_analysis(self, sc: Scenario, progress: bool = False) -> np.ndarray:
-        """The 3D-Var analysis as a one-member ensemble (1, C, H, W) (no progress bar)."""
-        return VariationalMethod(self.threedvar).analyse(sc.background, sc.obs).members
+    def threedvar_analysis(self, sc: Scenario, progress: bool = False) -> Analysis:
+        """The 3D-Var analysis, a one-member ensemble (1, C, H, W) (no progress bar)."""
+        return VariationalMethod(self.threedvar).analyse(sc.background, sc.obs)
 
     def real_fields_note(self) -> str:
         """What the page says about real cases: out of distribution, and what was derived."""

@@ -3,22 +3,20 @@ imply, the cost against the budget, and each analysis that made the state worse.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from alignda.alignment.rewards import FORECAST_HOURS
 from alignda.analysis.score import SamplerSettings
+from alignda.obs.fit import ObsFit
 from alignda.studio.budget import Budget
 from alignda.studio.request import Request
 from alignda.studio.result import (
-    ALIGNED_ROW,
     ANALYSES,
     BACKGROUND,
-    FIT_COLUMN,
     THREEDVAR,
-    UNALIGNED,
 )
 from alignda.world.reanalysis import OUT_OF_DISTRIBUTION_NOTE
 
@@ -144,15 +142,21 @@ def _worse_variables(table: pd.DataFrame, row: str, skip: Collection[str]) -> li
     return worse
 
 
-def quality_notes(table: pd.DataFrame, req: Request, skip: Collection[str] = ()) -> list[str]:
+def quality_notes(
+    table: pd.DataFrame,
+    req: Request,
+    skip: Collection[str] = (),
+    fits: Mapping[str, ObsFit] | None = None,
+) -> list[str]:
     """A warning for each analysis worse than the background against the known truth (any
     mode): overall, or in some variable on its own terms (RMSE in its units; ``skip`` the
-    variables that carry no information, e.g. derived ones); and for each guided prior analysis
-    that fits the observations worse than the background does (O-A > O-B: its guidance pulled
-    it away)."""
+    variables that carry no information, e.g. derived ones); and for each analysis whose own
+    ``fits`` (name -> its method's O-B, O-A) say it fits the observations worse than the
+    background (O-A > O-B: a guided prior's guidance pulled it away; obsfree, which ignores
+    the observations, is not said to)."""
     settings = req.sampler()
     hint = settings.fit_hint()
-    mse, fit = table["MSE"], table[FIT_COLUMN]
+    mse = table["MSE"]
     notes = []
     for row in ANALYSES[::-1]:
         if row not in mse.index:
@@ -171,11 +175,17 @@ def quality_notes(table: pd.DataFrame, req: Request, skip: Collection[str] = ())
                 f"The {row} analysis is worse than the background in {', '.join(worse)}, "
                 "although better overall." + advice
             )
-    for row in (UNALIGNED, ALIGNED_ROW):
-        if settings.observed and row in fit.index and fit[row] > fit[BACKGROUND]:
-            notes.append(
-                f"The {row} fits the observations worse than the background (misfit "
-                f"{fit[row]:.2f} > {fit[BACKGROUND]:.2f}): the guidance diverged; "
-                f"{hint}."
-            )
+    for row in ANALYSES[::-1]:
+        fit = (fits or {}).get(row)
+        if fit is None or not fit.worse or (row != THREEDVAR and not settings.observed):
+            continue
+        why = (
+            f": the guidance diverged; {hint}."
+            if row != THREEDVAR
+            else ": its variational solve moved away from them."
+        )
+        notes.append(
+            f"The {row} fits the observations worse than the background (misfit "
+            f"{fit.analysis:.2f} > {fit.background:.2f}){why}"
+        )
     return notes

@@ -100,6 +100,8 @@ def analysis_netcdf(result: Result, path: str | Path) -> Path:
     req = result.request
     weights = req.weight_dict if result.main == ALIGNED_ROW else normalise_weights({})
     settings = {k: v for k, v in req.to_dict().items() if k != "points_csv"}  # in the JSON
+    fit = result.fits.get(result.main)
+    observed = req.sampler().observed
     ds = analysis_dataset(
         result.analyses[result.main],
         result.grid,
@@ -112,6 +114,7 @@ def analysis_netcdf(result: Result, path: str | Path) -> Path:
             "settings": json.dumps(settings),
             "history": f"{_dt.datetime.now(_dt.timezone.utc).isoformat(timespec='seconds')} "
             "created by the Align-DA Studio app",
+            **(fit.attrs(f"the {result.main}", observed) if fit is not None else {}),
         },
     )
     path = Path(path)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from alignda.alignment.rewards import FORECAST_HOURS
+from alignda.obs.fit import ObsFit
 from alignda.obs.operator import Observations
 from alignda.obs.scenario import Scenario
 from alignda.studio.request import (
@@ -73,6 +74,7 @@ class Baseline:
     scenario: Scenario
     analyses: dict[str, np.ndarray]  # 3D-Var (1, C, H, W) and unaligned prior (M, C, H, W)
     forecasts: dict[str, np.ndarray] = field(default_factory=dict)  # name -> 48 h (C, H, W)
+    fits: dict[str, ObsFit] = field(default_factory=dict)  # name -> the analysis's O-B, O-A
 
 
 @dataclass
@@ -91,6 +93,8 @@ class Result:
     notes: list[str]
     seconds: dict[str, float]
     settings: dict[str, Any] = field(default_factory=dict)
+    #: Each analysis's fit to the observations as its method measured it (O-B, O-A).
+    fits: dict[str, ObsFit] = field(default_factory=dict)
 
     @property
     def main(self) -> str:

@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 
 from alignda.alignment.rewards import FORECAST_HOURS
+from alignda.analysis.methods import Analysis
 from alignda.analysis.score import Cancelled
 from alignda.model.prior import prior_denoiser
 from alignda.runtime import CpuContention, parallel_workers, side_by_side
@@ -65,8 +66,8 @@ from alignda.studio.scoring import result_table
 
 #: A progress callback: (fraction done in [0, 1], description).
 Stage = Callable[[float, str], None]
-#: An analysis to run: (show a progress bar) -> members (M, C, H, W).
-Job = Callable[[bool], np.ndarray]
+#: An analysis to run: (show a progress bar) -> its members (M, C, H, W) and fit.
+Job = Callable[[bool], Analysis]
 
 
 # --- the studio -----------------------------------------------------------------------------------
@@ -127,10 +128,10 @@ class Studio(StudioModels):
             base.forecasts.update({n: f for n, f in new.items() if n != ALIGNED_ROW})
         return {n: new[n] if n in new else base.forecasts[n] for n in names}
 
-    def _solve(self, jobs: dict[str, Job], seconds: dict[str, float]) -> dict[str, np.ndarray]:
+    def _solve(self, jobs: dict[str, Job], seconds: dict[str, float]) -> dict[str, Analysis]:
         """Run analysis jobs (longest first) side by side where the cores allow, each timed."""
 
-        def timed(name: str, tracked: bool) -> np.ndarray:
+        def timed(name: str, tracked: bool) -> Analysis:
             with _timed(seconds, name):
                 return jobs[name](tracked)
 
@@ -184,8 +185,12 @@ class Studio(StudioModels):
         if priors:
             self.budget.learn(req, len(priors), max(priors))
         if base is None:
-            base = Baseline(sc, {n: done[n] for n in (THREEDVAR, UNALIGNED)})
+            kept = (THREEDVAR, UNALIGNED)
+            base = Baseline(
+                sc, {n: done[n].members for n in kept}, fits={n: done[n].fit for n in kept}
+            )
             self._remember(key, base)
+        new = {ALIGNED_ROW: done[ALIGNED_ROW]} if aligned else {}
         result = Result(
             request=req,
             label=str(np.datetime_as_string(sc.time, unit="h")),
@@ -194,11 +199,12 @@ class Studio(StudioModels):
             truth=sc.truth,
             background=sc.background,
             obs=sc.obs,
-            analyses={**base.analyses, **({ALIGNED_ROW: done[ALIGNED_ROW]} if aligned else {})},
+            analyses={**base.analyses, **{n: a.members for n, a in new.items()}},
             table=pd.DataFrame(),
             notes=self._notes(req, sc, cached=THREEDVAR not in jobs)
             + cost_notes(self.budget, cost),
             seconds=seconds,
+            fits={**base.fits, **{n: a.fit for n, a in new.items()}},
         )
         forecasts = None
         if req.forecast and sc.future_truth is not None:
@@ -206,7 +212,7 @@ class Studio(StudioModels):
             stage(0.85, f"{FORECAST_HOURS} h forecasts")
             forecasts = self.forecasts(base, result)
         result.table = result_table(result, self.grid, self.stats, forecasts, sc.future_truth)
-        result.notes += quality_notes(result.table, req, skip=self.derived)
+        result.notes += quality_notes(result.table, req, skip=self.derived, fits=result.fits)
         result.settings = run_settings(result, self.folder, self.cases_path)
         seconds["total (no maps)"] = took = time.perf_counter() - t0
         busy = self.budget.busy_note(cost, took, contention.share())
