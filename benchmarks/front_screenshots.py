@@ -1,10 +1,10 @@
 """Screenshots of the app's trade-off front as the physics weight moves (asserts nothing).
 
-Serves the real app on 127.0.0.1, drives it with headless chromium (playwright): DPS at
-``--steps`` x ``--members`` (default 32 x 4, what the deltas were tuned for) on shipped
+Serves the real app on 127.0.0.1, drives it with headless chromium (playwright): ``--mode``
+(default: the app's, the hybrid) at ``--steps`` x ``--members`` (default 32 x 4) on shipped
 case 0, weights accuracy 1, forecast 1 and physics at each given value; after each run the
 "Trade-off front" button draws the front, and its plot is saved as
-``<out>/front_physics<w>.png``.
+``<out>/front_<mode>_physics<w>.png``.
 
     python benchmarks/front_screenshots.py --physics 0,10 --out docs/images
 """
@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--out", default="docs/images")
     ap.add_argument("--steps", type=int, default=DEFAULT.method.steps)
     ap.add_argument("--members", type=int, default=DEFAULT.method.members)
+    ap.add_argument("--mode", default=DEFAULT.method.mode)
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     args = ap.parse_args()
     from playwright.sync_api import expect, sync_playwright
@@ -55,7 +56,7 @@ def main() -> None:
             page = browser.new_page(viewport={"width": 1600, "height": 1300})
             page.goto(url, wait_until="domcontentloaded")
             page.get_by_role("button", name="Assimilate").wait_for(timeout=60_000)
-            page.get_by_label("dps", exact=True).check()
+            page.get_by_label(args.mode, exact=True).check()
             set_number(page, "#steps input[type=number]", args.steps)
             set_number(page, "#members input[type=number]", args.members)
             for name, value in (("accuracy", 1), ("forecast", 1), ("multi", 0)):
@@ -74,7 +75,7 @@ def main() -> None:
                 page.get_by_role("button", name="Trade-off front").click()
                 expect(plot).not_to_have_attribute("src", before or "", timeout=600_000)
                 page.wait_for_timeout(1000)
-                path = out / f"front_physics{w:g}.png"
+                path = out / f"front_{args.mode}_physics{w:g}.png"
                 page.locator("#tradeoff").screenshot(path=str(path))
                 print(path)
             browser.close()
