@@ -51,6 +51,8 @@ ROLES: dict[str, str] = {
     "aligned": "deltas of the prior, one per reward (accuracy, forecast, physics, multi), each "
     "from Diffusion-DPO or the reward-gradient fine-tune (the manifest names its origin), "
     "mixed as a reward soup",
+    "aligned_hybrid": "the same four deltas tuned through the default mode's own pipeline (the "
+    "hybrid's first guess and variational solve), mixed when the hybrid runs",
     "threedvar_b": "static balanced spectral background-error covariance B of the 3D-Var baseline",
     "world_stats": "per-variable statistics of the twin world (normalisation)",
 }
