@@ -66,11 +66,14 @@ class ModelBundle:
             raise CheckpointError(f"{self.folder} has no 3D-Var background error (threedvar_b)")
         return VariationalMethod(self.threedvar)
 
-    @property
-    def aligned_steps(self) -> tuple[int, ...]:
-        """Sampler step counts the aligned deltas were tuned for (empty: not recorded)."""
-        config = self.manifest.get("aligned", {}).get("config", {})
-        return tuple(config.get("sampler_steps", ()))
+    def tuned_steps(self, settings: SamplerSettings | None = None) -> tuple[int, ...]:
+        """Sampler step counts the deltas mixed under ``settings`` were tuned for (empty: not
+        recorded, or any: the hybrid's own deltas act through its first guess, one denoiser
+        call whatever the step count)."""
+        name = self.delta_set(settings)
+        if name == ALIGNED_HYBRID:
+            return ()
+        return tuple(self.manifest.get(name, {}).get("config", {}).get("sampler_steps", ()))
 
     def delta_set(self, settings: SamplerSettings | None = None) -> str:
         """The delta file the weights mix under ``settings`` (default: the project's): the

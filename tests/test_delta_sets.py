@@ -26,6 +26,7 @@ def test_the_hybrid_mixes_its_own_deltas_where_the_folder_has_them(tmp_path: Pat
     shipped = load_bundle(folder)
     assert shipped.hybrid_soup is None  # until deltas are tuned through the hybrid
     assert shipped.delta_set(HYBRID) == ALIGNED == shipped.delta_set(DPS)
+    assert shipped.tuned_steps(HYBRID) == shipped.tuned_steps(DPS) == (32,)
     weights = {"accuracy": 1.0}
     fallback = shipped.network(weights, HYBRID).state_dict()
     for k, v in shipped.network(weights, DPS).state_dict().items():
@@ -36,6 +37,7 @@ def test_the_hybrid_mixes_its_own_deltas_where_the_folder_has_them(tmp_path: Pat
     bundle = load_bundle(folder)
     assert bundle.hybrid_soup is not None
     assert bundle.delta_set(HYBRID) == ALIGNED_HYBRID and bundle.delta_set(DPS) == ALIGNED
+    assert bundle.tuned_steps(HYBRID) == () and bundle.tuned_steps(DPS) == (32,)
     ref = bundle.prior.state_dict()
     hybrid = bundle.network(weights, HYBRID).state_dict()
     dps = bundle.network(weights, DPS).state_dict()

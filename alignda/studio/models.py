@@ -83,7 +83,7 @@ class StudioModels:
         self.bundle = bundle  # its prior and the deltas of its soup are on self.device
         self.stats, self.threedvar, self.hybrid = bundle.stats, bundle.threedvar, bundle.hybrid
         self.codec = PlacedCodec(bundle.codec, self.device)
-        self.soup_problem, self.aligned_steps = bundle.soup_problem, bundle.aligned_steps
+        self.soup_problem = bundle.soup_problem
         #: The measured effect of the weights per mode (the folder's alignment benchmark).
         self.alignment = read_benchmark(self.folder, ALIGNMENT_NAME)
 
@@ -117,7 +117,11 @@ class StudioModels:
         if not self.aligned_available:
             return ""
         hybrid_tuned = self.bundle.hybrid_soup is not None
-        return weights_note(settings, self.aligned_steps, self.alignment, hybrid_tuned)
+        return weights_note(settings, self.tuned_steps(settings), self.alignment, hybrid_tuned)
+
+    def tuned_steps(self, settings: SamplerSettings) -> tuple[int, ...]:
+        """Step counts the deltas used under ``settings`` were tuned for (empty: any)."""
+        return self.bundle.tuned_steps(settings)
 
     def aligned_note(self) -> str:
         """One line on the aligned deltas (for the page)."""

@@ -253,7 +253,7 @@ class Studio(StudioModels):
         if self.real_fields:
             notes.append(self.real_fields_note())
         has_future = sc.future_truth is not None
-        args = (self.aligned_available, self.aligned_steps, has_future, cached)
+        args = (self.aligned_available, self.tuned_steps(req.sampler()), has_future, cached)
         return notes + request_notes(req, *args)
 
 
