@@ -68,7 +68,10 @@ Several *members* give an ensemble; their *spread* says where the analysis is un
 multi-reward -M delta: each from Diffusion-DPO on preference pairs or from a fine-tune on the
 reward's own gradient, whichever gave the better guided analyses on validation cases. Your
 weights mix them: theta = theta_ref + sum_i w_i delta_i, normalised to sum 1, applied at once
-without retraining. All zero is the unaligned prior.
+without retraining. All zero is the unaligned prior. The guided sampler (DPS, MMPS, ...) reads
+the prior at every step; the default mode (hybrid) reads it once, for its first guess. So the
+hybrid mixes its own deltas, tuned through that first guess and the variational solve; the
+note under the sliders says which deltas act and what they were measured to do.
 The *trade-off front* button under the plot analyses the last scenario with every preset
 (two sampler seeds each: the error bars are sampling noise) and marks your weights: a move
 of a slider is worth reading only where it leaves those error bars.
@@ -138,10 +141,10 @@ LESSONS: dict[str, tuple[dict[str, Any], str, str]] = {
         "why does the analysis that fits the observations best (3D-Var) launch the most "
         "gravity waves, and what does the prior's calmer start cost it in accuracy?",
     ),
-    "physics weight (its delta was tuned on the Geo-Score)": (
-        {"preset": "physics"},
-        "the physics and Geo-Score columns of the aligned and unaligned rows",
-        "does the delta tuned for geostrophy also calm the forecast's start?",
+    "physics weight in the default mode (its delta tuned on the balance score)": (
+        {"preset": "physics", "mode": DEFAULT.method.mode},
+        "the physics (balance) column of the aligned and unaligned rows beside their MSE",
+        "how much calmer does the physics delta make the hybrid's analysis, and at what cost?",
     ),
     "forecast weight, with the 48 h forecast reward": (
         {"preset": "forecast", "forecast": True},

@@ -19,7 +19,7 @@ PATTERN_CHOICES = [(p, p) for p in st.OBS_PATTERNS[:-1]] + [("CSV points (upload
 WEIGHT_LABELS = {
     "accuracy": "accuracy",
     "forecast": "forecast (48 h skill)",
-    "physics": "physics (delta tuned on the Geo-Score)",
+    "physics": "physics (balance)",
     "multi": "paper -M (all three)",
 }
 

@@ -1,6 +1,7 @@
 """The two delta sets: the latent sampler's (``aligned``) and the hybrid's own
 (``aligned_hybrid``), each mixed where it was tuned; the hybrid falls back to the first."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -22,9 +23,14 @@ def test_delta_set_names() -> None:
 
 
 def test_the_hybrid_mixes_its_own_deltas_where_the_folder_has_them(tmp_path: Path) -> None:
+    assert load_bundle().hybrid_soup is not None  # shipped
     folder = Path(shutil.copytree(CHECKPOINT_DIR, tmp_path / "checkpoints"))
+    manifest = folder / "manifest.json"
+    entries = json.loads(manifest.read_text())
+    del entries[ALIGNED_HYBRID]  # a folder whose deltas were tuned on the guided sampler only
+    manifest.write_text(json.dumps(entries))
     shipped = load_bundle(folder)
-    assert shipped.hybrid_soup is None  # until deltas are tuned through the hybrid
+    assert shipped.hybrid_soup is None
     assert shipped.delta_set(HYBRID) == ALIGNED == shipped.delta_set(DPS)
     assert shipped.tuned_steps(HYBRID) == shipped.tuned_steps(DPS) == (32,)
     weights = {"accuracy": 1.0}

@@ -61,7 +61,10 @@ def weights_note(
     elif not settings.observed:
         text = f"{settings.mode} ignores the observations: the weights change the prior alone."
     else:
-        text = f"The weights act on the {settings.mode} sampler."
+        text = (
+            f"The weights act on the {settings.mode} sampler (its physics delta was tuned on "
+            "the Geo-Score)."
+        )
         if aligned_steps and settings.steps not in aligned_steps:
             tuned = "/".join(map(str, aligned_steps))
             text += (
