@@ -67,12 +67,10 @@ class ModelBundle:
         return VariationalMethod(self.threedvar)
 
     def tuned_steps(self, settings: SamplerSettings | None = None) -> tuple[int, ...]:
-        """Sampler step counts the deltas mixed under ``settings`` were tuned for (empty: not
-        recorded, or any: the hybrid's own deltas act through its first guess, one denoiser
-        call whatever the step count)."""
+        """Sampler step counts the deltas mixed under ``settings`` were tuned and selected at
+        (empty: not recorded). The hybrid's own act through its first guess, but its prior
+        members come from the sampler: at 8 steps they are noisy, and the deltas move them."""
         name = self.delta_set(settings)
-        if name == ALIGNED_HYBRID:
-            return ()
         return tuple(self.manifest.get(name, {}).get("config", {}).get("sampler_steps", ()))
 
     def delta_set(self, settings: SamplerSettings | None = None) -> str:

@@ -39,11 +39,11 @@ def test_the_hybrid_mixes_its_own_deltas_where_the_folder_has_them(tmp_path: Pat
         torch.testing.assert_close(fallback[k], v)
 
     own = {n: {k: -0.5 * v for k, v in d.items()} for n, d in shipped.soup.deltas.items()}
-    export_deltas(own, ALIGNED_HYBRID, folder)
+    export_deltas(own, ALIGNED_HYBRID, folder, config={"sampler_steps": [16]})
     bundle = load_bundle(folder)
     assert bundle.hybrid_soup is not None
     assert bundle.delta_set(HYBRID) == ALIGNED_HYBRID and bundle.delta_set(DPS) == ALIGNED
-    assert bundle.tuned_steps(HYBRID) == () and bundle.tuned_steps(DPS) == (32,)
+    assert bundle.tuned_steps(HYBRID) == (16,) and bundle.tuned_steps(DPS) == (32,)
     ref = bundle.prior.state_dict()
     hybrid = bundle.network(weights, HYBRID).state_dict()
     dps = bundle.network(weights, DPS).state_dict()
@@ -61,3 +61,6 @@ def test_the_weights_note_says_where_the_hybrid_deltas_were_tuned(tuned: bool) -
     note = weights_note(HYBRID, (32,), None, hybrid_tuned=tuned)
     assert ("tuned through that first guess" in note) == tuned
     assert ("tuned on guided (DPS)" in note) == (not tuned)
+    assert "steps" not in note
+    at_eight = weights_note(SamplerSettings(mode="hybrid", steps=8), (32,), None, tuned)
+    assert "tuned at 32 steps: at 8 they can make the analysis worse" in at_eight

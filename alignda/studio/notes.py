@@ -65,12 +65,12 @@ def weights_note(
             f"The weights act on the {settings.mode} sampler (its physics delta was tuned on "
             "the Geo-Score)."
         )
-        if aligned_steps and settings.steps not in aligned_steps:
-            tuned = "/".join(map(str, aligned_steps))
-            text += (
-                f" They were tuned at {tuned} steps: at {settings.steps} they can make the "
-                "analysis worse."
-            )
+    if settings.observed and aligned_steps and settings.steps not in aligned_steps:
+        tuned = "/".join(map(str, aligned_steps))
+        text += (
+            f" They were tuned at {tuned} steps: at {settings.steps} they can make the "
+            "analysis worse."
+        )
     rows = [
         r
         for r in ((measured or {}).get("tables", {}).get(settings.mode) or [])
