@@ -264,7 +264,7 @@ DAMAGE: dict[str, tuple[Callable[[Path], Any], Callable[[Path], Any], type, str]
         lambda d: edit_manifest(d, lambda m: m.pop("vae")),
         load_codec,
         FileNotFoundError,
-        r"no checkpoint 'vae' in .*manifest.json \(has \['aligned', 'prior'",
+        r"no checkpoint 'vae' in .*manifest.json \(has \['aligned', 'aligned_hybrid', 'prior'",
     ),
     "manifest entry without sha256": (
         lambda d: edit_manifest(d, lambda m: m["threedvar_b"].pop("sha256")),
