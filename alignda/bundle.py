@@ -79,6 +79,10 @@ class ModelBundle:
         latent = (settings or SamplerSettings()).latent
         return delta_set(latent or self.hybrid_soup is None)
 
+    def soup_for(self, settings: SamplerSettings | None = None) -> RewardSoup | None:
+        """The soup of the :meth:`delta_set` of ``settings`` (None: no usable deltas)."""
+        return self.hybrid_soup if self.delta_set(settings) == ALIGNED_HYBRID else self.soup
+
     def network(
         self,
         weights: Mapping[str, float] | Sequence[float] | None = None,
@@ -94,8 +98,7 @@ class ModelBundle:
                 f"{self.folder} has no usable aligned deltas"
                 + (f": {self.soup_problem}" if self.soup_problem else "")
             )
-        soup = self.hybrid_soup if self.delta_set(settings) == ALIGNED_HYBRID else self.soup
-        return soup.network(weights)
+        return self.soup_for(settings).network(weights)
 
     def prior_method(
         self,

@@ -39,6 +39,7 @@ from alignda.alignment.soup import (
 from alignda.analysis.first_guess import FirstGuessSettings
 from alignda.analysis.score import SamplerSettings
 from alignda.bundle import load_bundle
+from alignda.checkpoints import read_manifest
 from alignda.experiment import DEFAULT
 from alignda.modelcard import write_benchmark
 from alignda.paths import CHECKPOINT_DIR
@@ -64,8 +65,6 @@ def read_deltas(source: str, name: str = ALIGNED) -> dict[str, dict[str, torch.T
     sampler's where it has no ``name``) or a safetensors file."""
     path = Path(source)
     if path.is_dir():
-        from alignda.checkpoints import read_manifest
-
         return load_deltas(name if name in read_manifest(path) else ALIGNED, path)
     with safe_open(str(path), "pt") as f:
         names = json.loads(f.metadata()["deltas"])

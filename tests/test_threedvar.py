@@ -24,7 +24,7 @@ def small():
 
 
 def dense_increment_matrix(var: ThreeDVar) -> np.ndarray:
-    shape = (4, var.sphere.lmax, var.sphere.mmax, 2)
+    shape = var.control_shape
     n = int(np.prod(shape))
     cols = []
     for i in range(n):
@@ -32,6 +32,17 @@ def dense_increment_matrix(var: ThreeDVar) -> np.ndarray:
         e[i] = 1.0
         cols.append(var.increment(e.reshape(shape)).reshape(-1).numpy())
     return np.stack(cols, axis=1)
+
+
+def closed_form_gain(
+    B: np.ndarray, mask: np.ndarray, std: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The observation operator H (picking the masked values) and the gain
+    K = B H^T (H B H^T + R)^-1 of the linear-Gaussian analysis."""
+    H = np.eye(mask.size)[mask.reshape(-1)]
+    variances = np.broadcast_to(std.reshape(-1, 1, 1) ** 2, mask.shape).reshape(-1)
+    R = np.diag(variances[mask.reshape(-1)])
+    return H, B @ H.T @ np.linalg.solve(H @ B @ H.T + R, np.eye(H.shape[0]))
 
 
 def test_matches_closed_form_posterior_mean(small):
@@ -47,10 +58,8 @@ def test_matches_closed_form_posterior_mean(small):
     obs = Observations(mask=mask, values=values.astype(np.float32), noise_std=std)
     xa = var.analyse(xb, obs, rtol=1e-10, maxiter=2000)
 
-    H = np.eye(mask.size)[mask.reshape(-1)]
-    R = np.diag(np.broadcast_to(std.reshape(-1, 1, 1) ** 2, shape).reshape(-1)[mask.reshape(-1)])
+    H, K = closed_form_gain(B, mask, std)
     d = obs.values.astype(np.float64).reshape(-1)[mask.reshape(-1)] - H @ xb.reshape(-1)
-    K = B @ H.T @ np.linalg.solve(H @ B @ H.T + R, np.eye(len(d)))
     expected = xb.reshape(-1) + K @ d
     scale = np.abs(expected - xb.reshape(-1)).reshape(4, -1).max(axis=1)
     err = np.abs(xa.reshape(-1) - expected).reshape(4, -1).max(axis=1)
@@ -70,22 +79,19 @@ def test_differentiable_analysis_matches_the_solve_and_its_jacobian(small):
     std = np.array([5.0, 1.0, 1.0, 0.02])
     values = np.where(mask, guess + rng.normal(size=shape) * 10, 0.0).astype(np.float32)
     obs = Observations(mask=mask, values=values, noise_std=std)
-    control = (4, var.sphere.lmax, var.sphere.mmax, 2)
     x = torch.tensor(guess, requires_grad=True)
-    xa = differentiable_analysis(var.increment, control, x, obs)
+    xa = differentiable_analysis(var.increment, var.control_shape, x, obs)
     assert xa.shape == x.shape
     np.testing.assert_allclose(xa.detach().numpy(), var.analyse(guess, obs), rtol=1e-3, atol=1e-3)
 
     g = rng.normal(size=shape)
     (xa * torch.from_numpy(g)).sum().backward()
-    H = np.eye(mask.size)[mask.reshape(-1)]
-    R = np.diag(np.broadcast_to(std.reshape(-1, 1, 1) ** 2, shape).reshape(-1)[mask.reshape(-1)])
-    K = B @ H.T @ np.linalg.solve(H @ B @ H.T + R, np.eye(H.shape[0]))
+    H, K = closed_form_gain(B, mask, std)
     expected = (np.eye(mask.size) - K @ H).T @ g.reshape(-1)
     got = x.grad.numpy().reshape(-1)
     assert np.abs(got - expected).max() <= 1e-3 * np.abs(expected).max()
     with pytest.raises(ValueError, match="first guess shape"):
-        differentiable_analysis(var.increment, control, x[:2], obs)
+        differentiable_analysis(var.increment, var.control_shape, x[:2], obs)
 
 
 def test_increment_is_geostrophically_coupled(small):

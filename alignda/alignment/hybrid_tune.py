@@ -45,8 +45,7 @@ def hybrid_analyses(
         raise ValueError("need one background latent, observation set and draw set per case")
     s = settings or FirstGuessSettings()
     den = prior_denoiser(net)
-    sphere = threedvar.sphere
-    control = (4, sphere.lmax, sphere.mmax, 2)
+    sphere, control = threedvar.sphere, threedvar.control_shape
     out = []
     for i, o in enumerate(obs):
         view = SampleCodec(codec, den, zb[i : i + 1])

@@ -68,6 +68,11 @@ class ThreeDVar:
         self._beta = berr.beta.double()[ell]
         self.berr = berr
 
+    @property
+    def control_shape(self) -> tuple[int, int, int, int]:
+        """Shape of a control vector: (psi, chi, z_u, q) spectra as real pairs."""
+        return (4, self.sphere.lmax, self.sphere.mmax, 2)
+
     def increment(self, control: torch.Tensor) -> torch.Tensor:
         """L: control (4, lmax, mmax, 2) real -> grid increments (4, nlat, nlon): z, u, v, q."""
         sp = self.sphere
@@ -82,10 +87,11 @@ class ThreeDVar:
         """B e_k: the column of the background-error covariance at one grid value (variable
         index, latitude row, longitude column), as fields (4, nlat, nlon) in physical units.
         It is what 3D-Var spreads a single observation there into (the B-row)."""
-        shape = (4, self.sphere.lmax, self.sphere.mmax, 2)
         unit = torch.zeros((4, *self.sphere.grid.shape), dtype=torch.float64)
         unit[variable, row, col] = 1.0
-        _, adjoint = torch.func.vjp(self.increment, torch.zeros(shape, dtype=torch.float64))
+        _, adjoint = torch.func.vjp(
+            self.increment, torch.zeros(self.control_shape, dtype=torch.float64)
+        )
         with torch.no_grad():
             return self.increment(adjoint(unit)[0]).numpy()
 
@@ -98,9 +104,15 @@ class ThreeDVar:
         progress: bool = False,
     ) -> np.ndarray:
         """Analysis (C, nlat, nlon) from a background and gridded observations."""
-        shape = (4, self.sphere.lmax, self.sphere.mmax, 2)
         return variational_analysis(
-            self.increment, shape, background, obs, maxiter, rtol, progress, "3D-Var CG"
+            self.increment,
+            self.control_shape,
+            background,
+            obs,
+            maxiter,
+            rtol,
+            progress,
+            "3D-Var CG",
         )
 
 

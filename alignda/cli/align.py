@@ -73,7 +73,7 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     )
     from alignda.alignment.reward_tune import TuneData, TuneSetting, TuneTrainer
     from alignda.alignment.selection import scenarios
-    from alignda.alignment.soup import ALIGNED_HYBRID, delta_set, export_deltas
+    from alignda.alignment.soup import delta_set, export_deltas
     from alignda.bundle import load_bundle
 
     kinds = tuple(comma_list(args.kinds, DELTAS, "kind", "--kinds"))
@@ -115,7 +115,7 @@ def cmd_align_select(args: argparse.Namespace) -> None:
     sampler = method_from_args(args, mode=args.mode)
     # the deltas now used in the judged mode: the hybrid's own, else the latent sampler's
     shipped_set = bundle.delta_set(sampler)
-    soup = bundle.hybrid_soup if shipped_set == ALIGNED_HYBRID else bundle.soup
+    soup = bundle.soup_for(sampler)
     shipped = soup.deltas if soup is not None else None
     if shipped is None:  # no or foreign deltas: nothing to compare with
         print(f"no shipped deltas to compare: {bundle.soup_problem or 'none in ' + str(folder)}")

@@ -120,7 +120,8 @@ class StudioModels:
         return weights_note(settings, self.tuned_steps(settings), self.alignment, hybrid_tuned)
 
     def tuned_steps(self, settings: SamplerSettings) -> tuple[int, ...]:
-        """Step counts the deltas used under ``settings`` were tuned for (empty: any)."""
+        """Step counts the deltas used under ``settings`` were tuned for (empty: not
+        recorded)."""
         return self.bundle.tuned_steps(settings)
 
     def aligned_note(self) -> str:
