@@ -45,6 +45,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # alignda from the clone
 
 from alignda.analysis.hybrid import HybridEnVar  # noqa: E402
+from alignda.analysis.threedvar import ThreeDVar, fit_background_error  # noqa: E402
 from alignda.bundle import load_bundle  # noqa: E402
 from alignda.experiment import DEFAULT  # noqa: E402
 from alignda.obs.operator import observe_case  # noqa: E402
@@ -63,6 +64,8 @@ class Case:
     truth0: np.ndarray  # truth at the start of the forecast
     forcing0: torch.Tensor | None  # the truth's forcing then (spectral)
     start: np.ndarray  # what the background starts from (analysis or perturbed truth)
+    prior: np.ndarray | None  # the background that analysis came from (cycled only)
+    obs: object | None  # the observations it used (cycled only)
     background: np.ndarray
     truth: np.ndarray  # truth at the analysis time (48 h later)
 
@@ -88,8 +91,12 @@ def world_models(
     return ShallowWaterModel(world), ShallowWaterModel(world.imperfect())
 
 
-def run_cases(args: argparse.Namespace, models, init: str, bundle) -> list[Case]:
-    """The cases of one configuration (see the module docstring)."""
+def run_cases(
+    args: argparse.Namespace, models, init: str, chain: ThreeDVar
+) -> tuple[list[Case], list[tuple[np.ndarray, np.ndarray]]]:
+    """The cases of one configuration (see the module docstring), and the (background,
+    truth) pairs of its analysis chain (``cycled``: a 3D-Var, ``chain``, every
+    ``--cycle-hours`` of ``--cycle-density`` random observations)."""
     truth_model, fc = models
     world = truth_model.config
     gen = torch.Generator().manual_seed(args.seed)
@@ -97,9 +104,11 @@ def run_cases(args: argparse.Namespace, models, init: str, bundle) -> list[Case]
     s, forcing = truth_model.random_state(n, gen), truth_model.new_forcing(n, gen)
     s, forcing = truth_model.run(s, int(args.spinup_days * 24 * HOUR / world.dt), forcing, gen)
     steps = int(LEAD_H * HOUR / world.dt)
+    sub = int(args.cycle_hours * HOUR / world.dt)
     # the first cycle starts from a perturbed truth, whatever the configuration
     start = fc.to_physical(s + fc.perturbation(n, INIT_WIND, gen)).numpy()
-    cases = []
+    prior, used = [None] * n, [None] * n
+    cases, pairs = [], []
     for c in range(args.cycles):
         truth0, forcing0 = truth_model.to_physical(s).numpy(), forcing
         if init == "perturbed":  # world v1: from the truth plus a balanced perturbation
@@ -107,23 +116,54 @@ def run_cases(args: argparse.Namespace, models, init: str, bundle) -> list[Case]
             start = fc.to_physical(x0).numpy()
         sb, _ = fc.run(fc.from_physical(torch.from_numpy(start)), steps)
         background = fc.to_physical(sb).numpy()
-        s, forcing = truth_model.run(s, steps, forcing, gen)
+        if init == "perturbed":
+            s, forcing = truth_model.run(s, steps, forcing, gen)
+        else:  # the analysis chain over the window; its last analysis starts the next case
+            xa = start
+            for k in range(steps // sub):
+                sc, _ = fc.run(fc.from_physical(torch.from_numpy(xa)), sub)
+                prior = list(fc.to_physical(sc).numpy())
+                s, forcing = truth_model.run(s, sub, forcing, gen)
+                truth_k = truth_model.to_physical(s).numpy()
+                used = [
+                    observe_case(truth_k[j], 1000 * (c * 100 + k) + j, density=args.cycle_density)
+                    for j in range(n)
+                ]
+                xa = np.stack([chain.analyse(prior[j], used[j]) for j in range(n)])
+                if c >= args.spinup_cycles:
+                    pairs.append((np.stack(prior), truth_k))
         truth = truth_model.to_physical(s).numpy()
         if c >= args.spinup_cycles:
             for j in range(n):
                 f0 = None if forcing0 is None else forcing0[j : j + 1]
-                cases.append(Case(truth0[j], f0, start[j], background[j], truth[j]))
-        if init == "cycled":  # the next background starts from this cycle's analysis
-            start = np.stack(
-                [
-                    bundle.threedvar.analyse(
-                        background[j],
-                        observe_case(truth[j], 1000 * c + j, density=args.density),
-                    )
-                    for j in range(n)
-                ]
-            )
-    return cases
+                cases.append(
+                    Case(truth0[j], f0, start[j], prior[j], used[j], background[j], truth[j])
+                )
+        if init == "cycled":
+            start = xa
+    return cases, pairs
+
+
+def refit(backgrounds: np.ndarray, truths: np.ndarray) -> ThreeDVar:
+    """A 3D-Var whose B is fitted to these background errors (as an OSSE tunes its B)."""
+    return ThreeDVar(fit_background_error(backgrounds, truths))
+
+
+def eda_starts(var: ThreeDVar, case: Case, m: int, gen: torch.Generator) -> np.ndarray:
+    """Initial states of an ensemble of data assimilations: 3D-Var analyses of the case's
+    prior background plus B-distributed perturbations, against perturbed observations. Their
+    spread samples the analysis error (I - KH) e_b + K e_o, small near observations."""
+    out = []
+    for _ in range(m):
+        xi = torch.randn(var.control_shape, generator=gen, dtype=torch.float64)
+        with torch.no_grad():
+            eb = var.increment(xi).numpy()
+        obs = case.obs
+        noise = np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen)))
+        std = obs.noise_std.reshape(-1, 1, 1)
+        values = np.where(obs.mask, obs.values + std * noise.standard_normal(obs.values.shape), 0)
+        out.append(var.analyse(case.prior + eb, replace(obs, values=values)))
+    return np.stack(out)
 
 
 def local_correlation(spread: np.ndarray, error: np.ndarray) -> float:
@@ -137,15 +177,18 @@ def local_correlation(spread: np.ndarray, error: np.ndarray) -> float:
     return float(np.mean(out))
 
 
-def budget(args: argparse.Namespace, cases: list[Case], models, bundle) -> dict:
-    """The figures of one configuration's cases."""
+def budget(
+    args: argparse.Namespace, cases: list[Case], models, var: ThreeDVar, chain: ThreeDVar, std
+) -> dict:
+    """The figures of one configuration's cases (``var``: their 3D-Var; ``chain``: the one
+    that made their initial states)."""
     truth_model, fc = models
     world = truth_model.config
     grid = Grid()
-    w, std = grid.weights, np.asarray(bundle.stats.std, dtype=np.float64)
+    w = grid.weights
     steps = int(LEAD_H * HOUR / world.dt)
     gen = torch.Generator().manual_seed(args.seed + 1)
-    hybrid = {b: HybridEnVar(bundle.threedvar, beta=b) for b in args.beta}
+    hybrid = {b: HybridEnVar(var, beta=b) for b in args.beta}
     rows: dict[str, list[float]] = {}
 
     def add(name: str, value: float) -> None:
@@ -169,15 +212,18 @@ def budget(args: argparse.Namespace, cases: list[Case], models, bundle) -> dict:
             add("doubling time h", LEAD_H * math.log(2) / math.log(e48 / e0))
         # the oracle ensemble: forecasts from the analysis plus perturbations of its error size
         m = args.members
-        pert = fc.perturbation(m, e0, gen)
-        sm, _ = fc.run(fc.from_physical(x_a.expand(m, -1, -1, -1)) + pert, steps)
+        if case.prior is not None and args.oracle == "eda":
+            s0 = fc.from_physical(torch.from_numpy(eda_starts(chain, case, m, gen)))
+        else:
+            s0 = fc.from_physical(x_a.expand(m, -1, -1, -1)) + fc.perturbation(m, e0, gen)
+        sm, _ = fc.run(s0, steps)
         members = fc.to_physical(sm).numpy()
         mean = members.mean(0)
         spread2 = (members.var(0, ddof=1) / std.reshape(-1, 1, 1) ** 2 * w.reshape(-1, 1)).mean()
         add("spread/error", math.sqrt(float(spread2) / weighted_mse(mean, case.truth, std, w)))
         add("local corr", local_correlation(members.std(0, ddof=1), mean - case.truth))
         obs = observe_case(case.truth, 7919 + k, density=args.density)
-        var3d = weighted_mse(bundle.threedvar.analyse(case.background, obs), case.truth, std, w)
+        var3d = weighted_mse(var.analyse(case.background, obs), case.truth, std, w)
         add("3D-Var MSE", var3d)
         for b, h in hybrid.items():
             env = h.centre(members, obs, case.background)
@@ -217,12 +263,36 @@ def main() -> None:
         "--density", type=float, default=DEFAULT.observing.density, help="random observations"
     )
     ap.add_argument("--beta", default="0.5,0.9", help="EnVar ensemble weights")
+    ap.add_argument(
+        "--cycle-hours", type=int, default=48, help="cycled: hours between the chain's analyses"
+    )
+    ap.add_argument(
+        "--cycle-density", type=float, help="cycled: the chain's random observations (--density)"
+    )
+    ap.add_argument(
+        "--oracle",
+        choices=("balanced", "eda"),
+        default="balanced",
+        help="oracle members from balanced perturbations, or (cycled) perturbed 3D-Var analyses",
+    )
+    ap.add_argument(
+        "--refit-b",
+        action="store_true",
+        help="cycle once more with a B fitted to the first pass's background errors",
+    )
     ap.add_argument("--seed", type=int, default=99, help="a world seed never trained on")
     ap.add_argument(
         "--world", default="", help="world parameters to change, e.g. drag_days=30,jet_speed=60"
     )
     args = ap.parse_args()
-    args.world = {k: float(v) for k, v in (kv.split("=") for kv in args.world.split(",") if kv)}
+    args.world = {
+        k: int(v) if v.isdigit() else float(v)
+        for k, v in (kv.split("=") for kv in args.world.split(",") if kv)
+    }
+    if args.cycle_density is None:
+        args.cycle_density = args.density
+    if LEAD_H % args.cycle_hours:
+        ap.error(f"--cycle-hours must divide {LEAD_H}")
     args.beta = [float(b) for b in args.beta.split(",")]
     torch.set_num_threads(1)
     bundle = load_bundle(CHECKPOINT_DIR)
@@ -231,8 +301,20 @@ def main() -> None:
         for init in args.init.split(","):
             t0 = time.perf_counter()
             models = world_models(args, noise)
-            cases = run_cases(args, models, init, bundle)
-            results[(noise, init)] = budget(args, cases, models, bundle)
+            var = chain = bundle.threedvar
+            cases, pairs = run_cases(args, models, init, chain)
+            if args.refit_b and pairs:  # the chain's B from its own background errors
+                chain = refit(*(np.concatenate(x) for x in zip(*pairs, strict=True)))
+                cases, pairs = run_cases(args, models, init, chain)
+            if args.refit_b:  # the cases' B from theirs
+                var = refit(
+                    *(
+                        np.stack(x)
+                        for x in zip(*[(c.background, c.truth) for c in cases], strict=True)
+                    )
+                )
+            std = np.asarray(bundle.stats.std, dtype=np.float64)
+            results[(noise, init)] = budget(args, cases, models, var, chain, std)
             print(
                 f"noise x{noise:g}, {init}: {len(cases)} cases, {time.perf_counter() - t0:.0f} s",
                 flush=True,

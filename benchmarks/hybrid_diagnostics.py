@@ -30,7 +30,8 @@ from alignda.analysis.hybrid import HybridEnVar
 from alignda.bundle import load_bundle
 from alignda.experiment import DEFAULT
 from alignda.obs.operator import observe_case
-from alignda.world.cases import Cases, GenerateConfig
+from alignda.world.cases import Cases
+from alignda.world.generation import GenerateConfig
 from alignda.world.grid import Grid
 from alignda.world.model import HOUR, ShallowWaterModel
 

@@ -14,7 +14,8 @@ from alignda.bundle import load_bundle
 from alignda.evaluation.experiments import baseline_table
 from alignda.evaluation.scorecard import format_table
 from alignda.paths import SHIPPED_CASES
-from alignda.world.cases import Cases, GenerateConfig, generate
+from alignda.world.cases import Cases
+from alignda.world.generation import GenerateConfig, generate
 from alignda.world.model import DAY, ShallowWaterModel
 
 

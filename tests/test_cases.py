@@ -1,5 +1,6 @@
 """Case generation, splits, netCDF I/O and the shipped test cases."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,8 @@ import pytest
 
 from alignda.cli import main
 from alignda.paths import SHIPPED_CASES
-from alignda.world.cases import Cases, GenerateConfig, generate, shipped_subset, split
+from alignda.world.cases import Cases, shipped_subset
+from alignda.world.generation import GenerateConfig, generate, split
 from alignda.world.state import stack
 from alignda.world.variables import VARIABLE_NAMES
 
@@ -42,6 +44,39 @@ def test_generation_is_reproducible(tiny):
     cfg, cases = tiny
     again = generate(cfg, progress=False)
     np.testing.assert_array_equal(stack(again.background), stack(cases.background))
+
+
+@pytest.mark.slow
+def test_cycled_backgrounds_start_from_a_3dvar_chain():
+    """World v2's backgrounds: forecasts from a cycled 3D-Var of the truth. The cases begin
+    after the chain's spin-up, the chain's analyses are closer to the truth than its own
+    backgrounds, the 48 h backgrounds are finite forecasts, the file says its world, and the
+    generation is reproducible."""
+    cfg = GenerateConfig(
+        n_trajectories=2,
+        spinup_days=0.5,
+        record_days=3.0,
+        chain_spinup_days=0.5,
+        backgrounds="cycled",
+        version="v2-test",
+        batch=16,
+        seed=3,
+    )
+    assert cfg.analysis_indices()[0] == 8 + 2
+    cases = generate(cfg, progress=False)
+    assert len(cases) == 2 * len(cfg.analysis_indices())
+    assert cases.attrs["world_version"] == "v2-test"
+    assert "3D-Var" in cases.background.attrs["description"]
+    for v in ("z", "u", "v"):
+        a, b = (cases.attrs[f"chain_{k}_rmse_{v}"] for k in ("analysis", "background"))
+        assert 0 < a < b, (v, a, b)
+    bg, truth = cases.pairs()
+    assert np.isfinite(bg).all() and np.all(np.abs(bg - truth).max(axis=(0, 2, 3)) > 0)
+    assert GenerateConfig.from_dict(json.loads(cases.attrs["generate_config"])) == cfg
+    again = generate(cfg, progress=False)
+    np.testing.assert_array_equal(stack(again.background), stack(cases.background))
+    with pytest.raises(ValueError, match="backgrounds must be"):
+        GenerateConfig(backgrounds="oracle")
 
 
 @pytest.mark.slow

@@ -90,6 +90,28 @@ def test_imperfect_model_differs():
     assert imp.noise_amplitude == 0.0 and imp.drag_days != cfg.drag_days
     with pytest.raises(ValueError, match="divide"):
         _ = replace(cfg, dt=1000.0).steps_per_6h
+    # world v1's imperfect model, exactly as it was defined before model_error scaled it
+    assert (imp.drag_days, imp.relax_days, imp.hyperdiff_hours) == (12 * 0.6, 5 * 1.5, 6 * 0.5)
+    assert (imp.jet_speed, imp.tracer_relax_days) == (45 * 0.9, 15 * 2.0)
+    closer = replace(cfg, model_error=0.5).imperfect()
+    assert cfg.drag_days > closer.drag_days > imp.drag_days
+
+
+def test_steady_forcing_is_a_fixed_pattern_of_the_world():
+    """The steady forcing is the same in every model of a world (its seed), differs between
+    seeds, drives the flow without noise, and the imperfect model has a weaker one."""
+    cfg = replace(WorldConfig(), steady_amplitude=3e-11, noise_amplitude=0.0, model_error=0.5)
+    a, b = ShallowWaterModel(cfg), ShallowWaterModel(cfg)
+    assert torch.equal(a.steady, b.steady) and a.steady.abs().max() > 0
+    other = ShallowWaterModel(replace(cfg, steady_seed=1))
+    assert (other.steady - a.steady).abs().max() > 0.5 * a.steady.abs().max()
+    weaker = ShallowWaterModel(cfg.imperfect()).steady
+    torch.testing.assert_close(weaker, a.steady * 0.95)
+    assert not ShallowWaterModel(WorldConfig()).steady.abs().max() > 0  # world v1: none
+    s0 = a.random_state(1, torch.Generator().manual_seed(0))
+    forced, _ = a.run(s0, 18)
+    free, _ = ShallowWaterModel(replace(cfg, steady_amplitude=0.0)).run(s0, 18)
+    assert (forced[:, 1] - free[:, 1]).abs().max() > 1e-3 * free[:, 1].abs().max()
 
 
 @pytest.mark.parametrize(

@@ -12,15 +12,8 @@ from pathlib import Path
 from alignda.cli.common import add_choice, add_command, add_out, checked_out, out_path
 from alignda.obs.networks import PATTERNS
 from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
-from alignda.world.cases import (
-    Cases,
-    GenerateConfig,
-    estimate,
-    generate,
-    measure_speed,
-    shipped_subset,
-    split,
-)
+from alignda.world.cases import Cases, shipped_subset
+from alignda.world.generation import GenerateConfig, estimate, generate, measure_speed, split
 from alignda.world.model import ShallowWaterModel
 
 

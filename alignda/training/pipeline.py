@@ -25,7 +25,8 @@ from alignda.model.nn.vae import VAEConfig
 from alignda.paths import CHECKPOINT_DIR
 from alignda.runtime import default_device
 from alignda.training.loop import TrainConfig, last_log
-from alignda.world.cases import Cases, GenerateConfig, generate, split
+from alignda.world.cases import Cases
+from alignda.world.generation import GenerateConfig, generate, split
 from alignda.world.stats import WorldStats
 
 STAGES = ("data", "stats", "vae", "prior")

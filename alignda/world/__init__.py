@@ -8,7 +8,9 @@
 - :mod:`~alignda.world.balance`: geostrophic balance, heights from winds and winds from heights;
 - :mod:`~alignda.world.controls`: balanced control variables (psi, chi, z_unbalanced, q);
 - :mod:`~alignda.world.state`: stacked state arrays <-> CF-annotated xarray Datasets;
-- :mod:`~alignda.world.cases`: truth trajectories with 48 h backgrounds, generated and saved;
+- :mod:`~alignda.world.cases`: truth trajectories with 48 h backgrounds, saved and opened;
+- :mod:`~alignda.world.generation`: generating cases from a seed (world v1 and v2), the split;
+- :mod:`~alignda.world.osse`: world v2's backgrounds, forecasts from a cycled 3D-Var;
 - :mod:`~alignda.world.stats`: per-variable scales and the climatology of training data;
 - :mod:`~alignda.world.geography`: the shipped Natural Earth coastlines, land and a land mask;
 - :mod:`~alignda.world.reading`: real netCDF or zarr files standardised to one level;
@@ -39,7 +41,8 @@ _EXPORTS = {
     ),
     "controls": ("CONTROL_NAMES", "ControlTransform", "balanced_height"),
     "state": ("stack", "to_dataset"),
-    "cases": ("Cases", "GenerateConfig", "as_cases", "generate", "split"),
+    "cases": ("Cases", "as_cases", "shipped_subset"),
+    "generation": ("BACKGROUNDS", "GenerateConfig", "generate", "split"),
     "stats": ("WorldStats",),
     "geography": ("coastlines", "land_mask", "land_polygons"),
     "reading": ("open_reanalysis",),

@@ -8,11 +8,15 @@ Forcing and damping keep long runs statistically stationary:
 - Newtonian relaxation of the height towards a balanced zonal state with mid-latitude jets
   (a "radiative" forcing that keeps rebuilding barotropically unstable jets),
 - red-noise (AR(1)) stochastic vorticity forcing at synoptic scales (weather variability),
+- optionally a steady vorticity forcing at the same scales, one fixed pattern of the world
+  (like its orography and land-sea contrast): a deterministic energy source whose flow is
+  turbulent and chaotic, so errors grow by themselves,
 - Rayleigh drag on the winds, relaxation of the tracer to a pole-to-pole gradient,
 - del^8 hyperdiffusion.
 
 The *imperfect* model used for backgrounds (:meth:`WorldConfig.imperfect`) has no stochastic
-forcing and different drag, relaxation and hyperdiffusion.
+forcing, a weaker steady forcing, and different drag, relaxation and hyperdiffusion, by
+``model_error`` (1: world v1's differences).
 """
 
 from __future__ import annotations
@@ -49,17 +53,27 @@ class WorldConfig:
     noise_lmax: int = 20
     noise_hours: float = 24.0  # correlation time of the red-noise forcing
     tracer_relax_days: float = 15.0
+    steady_amplitude: float = 0.0  # s-2, rms steady vorticity forcing per mode (0: none)
+    steady_seed: int = 0  # the steady forcing's pattern (a property of the world)
+    model_error: float = 1.0  # how far the imperfect model is from this one (1: world v1's)
 
     def imperfect(self) -> WorldConfig:
         """The forecast model of the backgrounds: no stochastic forcing, other dissipation."""
+        m = self.model_error
+
+        def off(factor: float) -> float:  # world v1's factor at model_error 1
+            return 1.0 + m * (factor - 1.0)
+
         return replace(
             self,
             noise_amplitude=0.0,
-            drag_days=self.drag_days * 0.6,
-            relax_days=self.relax_days * 1.5,
-            hyperdiff_hours=self.hyperdiff_hours * 0.5,
-            jet_speed=self.jet_speed * 0.9,
-            tracer_relax_days=self.tracer_relax_days * 2.0,
+            drag_days=self.drag_days * off(0.6),
+            relax_days=self.relax_days * off(1.5),
+            hyperdiff_hours=self.hyperdiff_hours * off(0.5),
+            jet_speed=self.jet_speed * off(0.9),
+            tracer_relax_days=self.tracer_relax_days * off(2.0),
+            steady_amplitude=self.steady_amplitude * off(0.9),
+            model_error=0.0,
         )
 
     @property
@@ -97,6 +111,8 @@ class ShallowWaterModel(torch.nn.Module):
         band = (ell >= cfg.noise_lmin) & (ell <= cfg.noise_lmax)
         band &= torch.ones_like(ell, dtype=torch.bool).tril()  # m <= l
         self.register_buffer("noise_band", band)
+        pattern = torch.Generator().manual_seed(cfg.steady_seed)
+        self.register_buffer("steady", self._white(1, pattern)[0] * cfg.steady_amplitude)
 
     # --- physical <-> spectral -------------------------------------------------------------
     def to_physical(self, s: torch.Tensor) -> torch.Tensor:
@@ -129,7 +145,7 @@ class ShallowWaterModel(torch.nn.Module):
         fy = torch.stack((v * abs_vrt, v * phi, v * g[:, 3]), dim=1)
         curl, div = sp.vrtdiv(fx, fy)
         energy = sp.to_spec(g[:, 0] + 0.5 * (u**2 + v**2))
-        dvrt = -div[:, 0] - vrt_s / (cfg.drag_days * DAY)
+        dvrt = -div[:, 0] - vrt_s / (cfg.drag_days * DAY) + self.steady
         if vort_forcing is not None:
             dvrt = dvrt + vort_forcing
         ddiv = curl[:, 0] - sp.lap * energy - div_s / (cfg.drag_days * DAY)

@@ -1,0 +1,243 @@
+"""Generating the twin world's cases: truth trajectories and their 48 h backgrounds.
+
+:class:`GenerateConfig` says everything a generation depends on (with the seed, it is
+reproducible); :func:`generate` integrates the truth 6-hourly and makes the backgrounds, from
+the perturbed truth (world v1) or from a cycled 3D-Var of it (world v2, :mod:`alignda.world.osse`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time as _time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from alignda.world.cases import EPOCH, SIX_HOURS, Cases
+from alignda.world.grid import Grid
+from alignda.world.model import DAY, HOUR, ShallowWaterModel, WorldConfig
+from alignda.world.state import to_dataset
+
+#: Where backgrounds start: the truth plus a balanced perturbation (world v1), or the analyses
+#: of a cycled 3D-Var of the truth (world v2, :mod:`alignda.world.osse`).
+BACKGROUNDS = ("perturbed", "cycled")
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """How a set of cases is generated (all of it reproducible from this and the seed)."""
+
+    n_trajectories: int = 16
+    spinup_days: float = 20.0
+    record_days: float = 40.0
+    analysis_every_hours: int = 12
+    lead_hours: int = 48
+    perturbation_wind: float = 1.5  # m/s rms of the balanced initial-state error (perturbed)
+    backgrounds: str = "perturbed"  # from the perturbed truth (world v1) or "cycled" (v2)
+    cycle_hours: int = 6  # cycled: the 3D-Var chain's analysis interval
+    cycle_density: float = 0.01  # cycled: its random observations, a fraction of the grid
+    chain_spinup_days: float = 8.0  # cycled: chain days before the first analysis case
+    version: str = "v1"  # the world's version (recorded in case files and manifests)
+    splits: tuple[float, float, float] = (0.75, 0.125, 0.125)  # train / val / test
+    batch: int = 32
+    seed: int = 0
+    world: WorldConfig = field(default_factory=WorldConfig)
+
+    def __post_init__(self) -> None:
+        if self.n_trajectories < 1:
+            raise ValueError("n_trajectories must be >= 1")
+        if self.record_days * 24 <= self.lead_hours:
+            raise ValueError("record_days must exceed the background lead time")
+        if self.lead_hours % 6 or self.analysis_every_hours % 6:
+            raise ValueError("lead_hours and analysis_every_hours must be multiples of 6")
+        if self.backgrounds not in BACKGROUNDS:
+            raise ValueError(f"backgrounds must be one of {BACKGROUNDS}, not {self.backgrounds!r}")
+        if self.cycle_hours % 6 or 24 % self.cycle_hours:
+            raise ValueError("cycle_hours must be 6, 12 or 24")
+        if abs(sum(self.splits) - 1) > 1e-6 or min(self.splits) < 0:
+            raise ValueError("splits must be three non-negative fractions summing to 1")
+
+    def to_json(self) -> str:
+        """Serialise (with the world parameters) for file attributes and manifests."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GenerateConfig:
+        """Inverse of ``asdict`` (nested world config, splits as tuple)."""
+        d = dict(d)
+        if "world" in d:
+            d["world"] = WorldConfig(**d["world"])
+        if "splits" in d:
+            d["splits"] = tuple(d["splits"])
+        return cls(**d)
+
+    @property
+    def states_per_trajectory(self) -> int:
+        """6-hourly truth states recorded per trajectory."""
+        return int(self.record_days * 4) + 1
+
+    def analysis_indices(self) -> list[int]:
+        """Indices (into a trajectory's states) of the analysis times with a background (after
+        the chain's spin-up, when the backgrounds are cycled)."""
+        first = self.lead_hours // 6
+        if self.backgrounds == "cycled":
+            first += self.chain_spinup_steps
+        step = self.analysis_every_hours // 6
+        return list(range(first, self.states_per_trajectory, step))
+
+    @property
+    def chain_spinup_steps(self) -> int:
+        """6-hourly states of the chain's spin-up, a whole number of its cycles."""
+        every = self.cycle_hours // 6
+        return int(round(self.chain_spinup_days * 4 / every)) * every
+
+    def model_days(self) -> tuple[float, float]:
+        """(truth, background) model-days the generation integrates, for time estimates."""
+        truth = self.n_trajectories * (self.spinup_days + self.record_days)
+        bg = self.n_trajectories * len(self.analysis_indices()) * self.lead_hours / 24
+        return truth, bg
+
+
+def estimate(config: GenerateConfig, seconds_per_model_day: float) -> dict[str, float]:
+    """Predicted output size (MB, float32) and run time (s) of a generation."""
+    g = Grid(config.world.nlat, config.world.nlon)
+    state_mb = 4 * 4 * g.nlat * g.nlon / 1e6
+    n_bg = config.n_trajectories * len(config.analysis_indices())
+    n_truth = config.n_trajectories * config.states_per_trajectory
+    return {
+        "megabytes": (n_truth + n_bg) * state_mb,
+        "seconds": sum(config.model_days()) * seconds_per_model_day,
+    }
+
+
+def measure_speed(model: ShallowWaterModel, batch: int, steps: int = 4) -> float:
+    """Wall seconds per model day per member, measured with a short batched run."""
+    s = model.random_state(batch, torch.Generator().manual_seed(0))
+    model.run(s, 1)
+    t0 = _time.perf_counter()
+    model.run(s, steps)
+    per_step = (_time.perf_counter() - t0) / steps / batch
+    return per_step * DAY / model.config.dt
+
+
+def generate(
+    config: GenerateConfig, progress: bool = True, device: torch.device | str = "cpu"
+) -> Cases:
+    """Integrate truth trajectories and their 48 h imperfect-model backgrounds.
+
+    Random draws come from a CPU generator seeded by ``config.seed`` on any ``device``; a GPU
+    run integrates the same equations with other rounding, so its (chaotic) trajectories
+    differ from a CPU run's of the same seed.
+    """
+    torch.manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(config.seed)
+    truth_model = ShallowWaterModel(config.world).to(device)
+    fc_model = ShallowWaterModel(config.world.imperfect()).to(device)
+    n, nrec = config.n_trajectories, config.states_per_trajectory
+    spd = config.world.steps_per_6h
+
+    # Truth: all trajectories in one batch; spin up, then record 6-hourly.
+    s = truth_model.random_state(n, gen)
+    forcing = truth_model.new_forcing(n, gen)
+    spin_chunks = int(round(config.spinup_days * 4))
+    truth = np.empty((n, nrec, 4, *truth_model.sphere.grid.shape), np.float32)
+    bar = tqdm(total=spin_chunks + nrec - 1, desc="truth (6 h chunks)", disable=not progress)
+    for _ in range(spin_chunks):
+        s, forcing = truth_model.run(s, spd, forcing, gen)
+        bar.update()
+    truth[:, 0] = truth_model.to_physical(s).cpu().numpy()
+    for k in range(1, nrec):
+        s, forcing = truth_model.run(s, spd, forcing, gen)
+        truth[:, k] = truth_model.to_physical(s).cpu().numpy()
+        bar.update()
+    bar.close()
+
+    jobs = [(j, k) for j in range(n) for k in config.analysis_indices()]
+    if config.backgrounds == "cycled":
+        from alignda.world.osse import cycled_backgrounds
+
+        bgs, chain = cycled_backgrounds(
+            truth,
+            fc_model,
+            jobs,
+            config.lead_hours,
+            config.cycle_hours,
+            config.cycle_density,
+            config.seed,
+            config.chain_spinup_steps,
+            config.batch,
+            progress,
+        )
+        source = "48 h forecast of the imperfect model from a cycled 3D-Var analysis"
+    else:
+        bgs, chain = perturbed_backgrounds(truth, fc_model, jobs, config, gen, progress), {}
+        source = "48 h forecast of the imperfect model from perturbed truth"
+
+    # Each trajectory gets its own stretch of a fictional calendar (unique, readable times).
+    stride = int(math.ceil(config.record_days)) + 5
+    times = np.array(
+        [
+            EPOCH + np.timedelta64(j * stride, "D") + k * SIX_HOURS
+            for j in range(n)
+            for k in range(nrec)
+        ]
+    ).astype("datetime64[ns]")
+    truth_ds = to_dataset(truth.reshape(n * nrec, 4, *truth.shape[-2:]), leading=[("time", times)])
+    truth_ds = truth_ds.assign_coords(trajectory=("time", np.repeat(np.arange(n), nrec)))
+    bg_times = np.array([times[j * nrec + k] for j, k in jobs])
+    bg_ds = to_dataset(bgs, leading=[("time", bg_times)], attrs={"lead_hours": config.lead_hours})
+    bg_ds.attrs["description"] = source
+    attrs = {
+        "generate_config": config.to_json(),
+        "source": "alignda shallow-water twin world",
+        "world_version": config.version,
+        **chain,
+    }
+    return Cases(truth_ds, bg_ds, attrs)
+
+
+def perturbed_backgrounds(
+    truth: np.ndarray,
+    fc_model: ShallowWaterModel,
+    jobs: list[tuple[int, int]],
+    config: GenerateConfig,
+    gen: torch.Generator,
+    progress: bool,
+) -> np.ndarray:
+    """World v1's backgrounds for (trajectory, state index) ``jobs``: imperfect-model forecasts
+    from the truth ``lead_hours`` earlier plus a balanced perturbation, batched."""
+    device = fc_model.noise_band.device
+    lead = config.lead_hours // 6
+    bgs = np.empty((len(jobs), 4, *fc_model.sphere.grid.shape), np.float32)
+    steps = int(round(config.lead_hours * HOUR / fc_model.config.dt))
+    for i in tqdm(range(0, len(jobs), config.batch), desc="backgrounds", disable=not progress):
+        chunk = jobs[i : i + config.batch]
+        x0 = torch.from_numpy(np.stack([truth[j, k - lead] for j, k in chunk])).to(device)
+        s0 = fc_model.from_physical(x0) + fc_model.perturbation(
+            len(chunk), config.perturbation_wind, gen
+        )
+        sf, _ = fc_model.run(s0, steps)
+        bgs[i : i + len(chunk)] = fc_model.to_physical(sf).cpu().numpy()
+    return bgs
+
+
+def split(cases: Cases, config: GenerateConfig) -> dict[str, Cases]:
+    """Train/val/test split by trajectory (seeded permutation)."""
+    n = config.n_trajectories
+    order = np.random.default_rng(config.seed).permutation(n)
+    n_val = int(round(config.splits[1] * n))
+    n_test = int(round(config.splits[2] * n))
+    if n >= 3:
+        n_val, n_test = max(n_val, 1), max(n_test, 1)
+    bounds = {"test": order[:n_test], "val": order[n_test : n_test + n_val]}
+    bounds["train"] = order[n_test + n_val :]
+    out = {}
+    for name, trajs in bounds.items():
+        tsel = cases.truth.trajectory.isin(trajs)
+        truth = cases.truth.sel(time=tsel)
+        bg = cases.background.sel(time=np.isin(cases.background.time, truth.time))
+        out[name] = Cases(truth, bg, {**cases.attrs, "split": name})
+    return out

@@ -1,0 +1,137 @@
+"""World v2's backgrounds: 48 h forecasts from the analyses of a cycled 3D-Var of the truth.
+
+This is how observing-system simulation experiments make backgrounds: the truth is observed
+every ``cycle_hours`` by ``cycle_density`` random observations, a 3D-Var analyses them on the
+imperfect model's forecast from its previous analysis (the *chain*), and each background is
+the imperfect model's ``lead_hours`` forecast from the chain's analysis at that time. Its error
+is then the error of the day: the analysis error (largest where observations were sparse),
+grown by the flow, plus the model error. World v1 started its backgrounds from the truth plus
+a random balanced perturbation instead.
+
+The chain's static B is fitted to its own 6 h background errors (:func:`chain_background_error`:
+a first pass with a B from perturbed-truth forecasts, as an OSSE tunes its B), on the first
+trajectories. Every draw (initial errors, observation networks and noise) is seeded by the
+generation's seed, the trajectory and the time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from alignda.analysis.threedvar import BackgroundError, ThreeDVar, fit_background_error
+from alignda.obs.operator import observe_case
+from alignda.world.grid import Grid
+from alignda.world.model import HOUR, ShallowWaterModel
+from alignda.world.variables import VARIABLE_NAMES
+
+#: rms wind (m/s) of the balanced perturbation that starts each chain, and of the forecasts
+#: the first-pass B is fitted to.
+START_WIND = 3.0
+#: Trajectories the chain's B is calibrated on (the first ones of the generation).
+CALIBRATION_TRAJECTORIES = 8
+
+
+def network_seed(seed: int, trajectory: int, index: int) -> int:
+    """The observation network's seed at one truth state of one trajectory."""
+    return int(np.random.SeedSequence([seed, trajectory, index]).generate_state(1)[0])
+
+
+def run_chain(
+    truth: np.ndarray,
+    model: ShallowWaterModel,
+    var: ThreeDVar,
+    cycle_hours: int,
+    density: float,
+    seed: int,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cycled 3D-Var of 6-hourly truth states (n, T, C, H, W), all trajectories at once:
+    returns its analyses and its backgrounds (n, T, C, H, W; at the times it analysed, every
+    ``cycle_hours``, else NaN). The chain starts at the first state from the truth plus a
+    balanced perturbation of :data:`START_WIND`."""
+    n, nt = truth.shape[:2]
+    dev = model.noise_band.device
+    every = cycle_hours // 6
+    steps = int(round(cycle_hours * HOUR / model.config.dt))
+    gen = torch.Generator().manual_seed(seed)
+    s = model.from_physical(torch.from_numpy(truth[:, 0]).to(dev))
+    s = s + model.perturbation(n, START_WIND, gen)
+    analyses = np.full(truth.shape, np.nan, np.float32)
+    backgrounds = np.full(truth.shape, np.nan, np.float32)
+    analyses[:, 0] = model.to_physical(s).cpu().numpy()
+    for k in tqdm(range(every, nt, every), desc="3D-Var chain", disable=not progress):
+        s, _ = model.run(s, steps)
+        xb = model.to_physical(s).cpu().numpy()
+        obs = [
+            observe_case(truth[j, k], network_seed(seed, j, k), density=density) for j in range(n)
+        ]
+        xa = var.analyse_batch(xb, obs)
+        backgrounds[:, k], analyses[:, k] = xb, xa
+        s = model.from_physical(torch.from_numpy(xa).to(dev))
+    return analyses, backgrounds
+
+
+def chain_background_error(
+    truth: np.ndarray,
+    model: ShallowWaterModel,
+    cycle_hours: int,
+    density: float,
+    seed: int,
+    spinup_steps: int,
+) -> BackgroundError:
+    """The chain's B: fitted to 6 h forecasts of perturbed truths, then refitted to the
+    background errors of a chain run with that B (after ``spinup_steps`` 6-hourly states),
+    on the first :data:`CALIBRATION_TRAJECTORIES` trajectories of ``truth`` (n, T, C, H, W)."""
+    part = truth[:CALIBRATION_TRAJECTORIES]
+    gen = torch.Generator().manual_seed(seed)
+    steps = int(round(cycle_hours * HOUR / model.config.dt))
+    every = cycle_hours // 6
+    starts = part[:, :-every:every].reshape(-1, *part.shape[2:])
+    ends = part[:, every::every].reshape(-1, *part.shape[2:])
+    s = model.from_physical(torch.from_numpy(starts).to(model.noise_band.device))
+    s = s + model.perturbation(len(starts), START_WIND, gen)
+    first = model.to_physical(model.run(s, steps)[0]).cpu().numpy()
+    var = ThreeDVar(fit_background_error(first, ends))
+    _, bgs = run_chain(part, model, var, cycle_hours, density, seed)
+    keep = np.isfinite(bgs[:, spinup_steps:, 0, 0, 0])
+    return fit_background_error(bgs[:, spinup_steps:][keep], part[:, spinup_steps:][keep])
+
+
+def cycled_backgrounds(
+    truth: np.ndarray,
+    model: ShallowWaterModel,
+    jobs: list[tuple[int, int]],
+    lead_hours: int,
+    cycle_hours: int,
+    density: float,
+    seed: int,
+    spinup_steps: int,
+    batch: int,
+    progress: bool = False,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """Backgrounds (len(jobs), C, H, W) for (trajectory, state index) ``jobs``: the ``model``'s
+    ``lead_hours`` forecasts from the chain's analyses ``lead_hours`` earlier; and the chain's
+    figures (rms analysis and background error per variable, after its spin-up)."""
+    berr = chain_background_error(truth, model, cycle_hours, density, seed + 1, spinup_steps)
+    analyses, bgs = run_chain(truth, model, ThreeDVar(berr), cycle_hours, density, seed, progress)
+    lead = lead_hours // 6
+    steps = int(round(lead_hours * HOUR / model.config.dt))
+    out = np.empty((len(jobs), *truth.shape[2:]), np.float32)
+    for i in tqdm(range(0, len(jobs), batch), desc="backgrounds", disable=not progress):
+        chunk = jobs[i : i + batch]
+        x0 = torch.from_numpy(np.stack([analyses[j, k - lead] for j, k in chunk]))
+        x0 = x0.to(model.noise_band.device)
+        sf, _ = model.run(model.from_physical(x0), steps)
+        out[i : i + len(chunk)] = model.to_physical(sf).cpu().numpy()
+    w = Grid(*truth.shape[-2:]).weights.reshape(-1, 1)
+    figures = {}
+    for label, x in (("analysis", analyses), ("background", bgs)):
+        err = (x - truth)[:, spinup_steps:]
+        keep = np.isfinite(err[:, :, 0, 0, 0])
+        rms = np.sqrt(np.mean(err[keep] ** 2 * w, axis=(0, 2, 3)))
+        figures.update(
+            {f"chain_{label}_rmse_{v}": float(r) for v, r in zip(VARIABLE_NAMES, rms, strict=True)}
+        )
+    return out, figures
