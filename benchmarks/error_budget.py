@@ -111,6 +111,7 @@ def run_cases(
     cases, pairs = [], []
     for c in range(args.cycles):
         truth0, forcing0 = truth_model.to_physical(s).numpy(), forcing
+        prior0, used0 = prior, used  # what made this case's initial state
         if init == "perturbed":  # world v1: from the truth plus a balanced perturbation
             x0 = fc.from_physical(torch.from_numpy(truth0)) + fc.perturbation(n, INIT_WIND, gen)
             start = fc.to_physical(x0).numpy()
@@ -126,10 +127,15 @@ def run_cases(
                 s, forcing = truth_model.run(s, sub, forcing, gen)
                 truth_k = truth_model.to_physical(s).numpy()
                 used = [
-                    observe_case(truth_k[j], 1000 * (c * 100 + k) + j, density=args.cycle_density)
+                    observe_case(
+                        truth_k[j],
+                        1000 * (c * 100 + k) + j,
+                        pattern=args.cycle_pattern,
+                        density=args.cycle_density,
+                    )
                     for j in range(n)
                 ]
-                xa = np.stack([chain.analyse(prior[j], used[j]) for j in range(n)])
+                xa = chain.analyse_batch(np.stack(prior), used)
                 if c >= args.spinup_cycles:
                     pairs.append((np.stack(prior), truth_k))
         truth = truth_model.to_physical(s).numpy()
@@ -137,7 +143,7 @@ def run_cases(
             for j in range(n):
                 f0 = None if forcing0 is None else forcing0[j : j + 1]
                 cases.append(
-                    Case(truth0[j], f0, start[j], prior[j], used[j], background[j], truth[j])
+                    Case(truth0[j], f0, start[j], prior0[j], used0[j], background[j], truth[j])
                 )
         if init == "cycled":
             start = xa
@@ -153,17 +159,17 @@ def eda_starts(var: ThreeDVar, case: Case, m: int, gen: torch.Generator) -> np.n
     """Initial states of an ensemble of data assimilations: 3D-Var analyses of the case's
     prior background plus B-distributed perturbations, against perturbed observations. Their
     spread samples the analysis error (I - KH) e_b + K e_o, small near observations."""
-    out = []
+    starts, sets = [], []
     for _ in range(m):
         xi = torch.randn(var.control_shape, generator=gen, dtype=torch.float64)
         with torch.no_grad():
-            eb = var.increment(xi).numpy()
+            starts.append(case.prior + var.increment(xi).numpy())
         obs = case.obs
         noise = np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen)))
         std = obs.noise_std.reshape(-1, 1, 1)
         values = np.where(obs.mask, obs.values + std * noise.standard_normal(obs.values.shape), 0)
-        out.append(var.analyse(case.prior + eb, replace(obs, values=values)))
-    return np.stack(out)
+        sets.append(replace(obs, values=values))
+    return var.analyse_batch(np.stack(starts), sets)
 
 
 def local_correlation(spread: np.ndarray, error: np.ndarray) -> float:
@@ -233,7 +239,27 @@ def budget(
         add("truth max zonal-mean u", float(np.abs(u.mean(-1)).max()))
         eddies = case.truth[1:3] - case.truth[1:3].mean(-1, keepdims=True)
         add("truth eddy KE", float(0.5 * ((eddies**2).sum(0) * w.reshape(-1, 1)).mean()))
+        spectrum = kinetic_energy_spectrum(fc, case.truth, w)
+        for lo, hi in SPECTRUM_BANDS:
+            add(f"truth KE share l {lo}-{hi}", float(spectrum[lo : hi + 1].sum() / spectrum.sum()))
+        ell = np.arange(8, 31)
+        add("truth KE slope l 8-30", float(np.polyfit(np.log(ell), np.log(spectrum[ell]), 1)[0]))
     return {k: (float(np.mean(v)), len(v)) for k, v in rows.items()}
+
+
+SPECTRUM_BANDS = ((1, 5), (6, 10), (11, 20), (21, 42))
+
+
+def kinetic_energy_spectrum(model: ShallowWaterModel, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Area-mean kinetic energy (m2/s2) of a state's wind per total wavenumber l (index l)."""
+    sp = model.sphere
+    spec = model.from_physical(torch.from_numpy(x[None]))[0]
+    out = np.zeros(sp.lmax)
+    for n in range(1, sp.lmax):
+        keep = sp.ell == n
+        u, v = sp.uv(spec[1] * keep, spec[2] * keep)
+        out[n] = float((0.5 * (u**2 + v**2) * torch.from_numpy(w).reshape(-1, 1)).mean())
+    return out
 
 
 def _decay_run(model: ShallowWaterModel, x: torch.Tensor, forcing, steps: int) -> np.ndarray:
@@ -265,6 +291,9 @@ def main() -> None:
     ap.add_argument("--beta", default="0.5,0.9", help="EnVar ensemble weights")
     ap.add_argument(
         "--cycle-hours", type=int, default=48, help="cycled: hours between the chain's analyses"
+    )
+    ap.add_argument(
+        "--cycle-pattern", default="random", help="cycled: the chain's observation network"
     )
     ap.add_argument(
         "--cycle-density", type=float, help="cycled: the chain's random observations (--density)"

@@ -1,6 +1,7 @@
 """Case generation, splits, netCDF I/O and the shipped test cases."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from alignda.cli import main
 from alignda.paths import SHIPPED_CASES
 from alignda.world.cases import Cases, shipped_subset
-from alignda.world.generation import GenerateConfig, generate, split
+from alignda.world.generation import WORLDS, GenerateConfig, generate, split, with_world
 from alignda.world.state import stack
 from alignda.world.variables import VARIABLE_NAMES
 
@@ -44,6 +45,20 @@ def test_generation_is_reproducible(tiny):
     cfg, cases = tiny
     again = generate(cfg, progress=False)
     np.testing.assert_array_equal(stack(again.background), stack(cases.background))
+
+
+def test_world_versions_set_the_world_and_keep_the_sizes():
+    """v1 is the default configuration (old case files read back as v1); v2 swaps the model and
+    where backgrounds start, keeping a generation's sizes and seed."""
+    assert WORLDS["v1"] == GenerateConfig()
+    assert GenerateConfig.from_dict({"n_trajectories": 2}).version == "v1"
+    cfg = with_world(GenerateConfig(n_trajectories=7, seed=3, batch=8), "v2")
+    assert (cfg.version, cfg.backgrounds, cfg.world) == ("v2", "cycled", WORLDS["v2"].world)
+    assert (cfg.n_trajectories, cfg.seed, cfg.batch) == (7, 3, 8)
+    assert cfg.world.noise_amplitude == 0 and cfg.world.steady_amplitude > 0
+    assert with_world(cfg, "v1") == replace(GenerateConfig(), n_trajectories=7, seed=3, batch=8)
+    with pytest.raises(ValueError, match="unknown world version"):
+        with_world(cfg, "v3")
 
 
 @pytest.mark.slow

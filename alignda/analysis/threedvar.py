@@ -69,6 +69,17 @@ class ThreeDVar:
         self._beta = berr.beta.double()[ell]
         self.berr = berr
 
+    def to(self, device: torch.device | str) -> ThreeDVar:
+        """Move its operators to ``device`` (float64 there too); returns itself."""
+        self.sphere = self.sphere.to(device)
+        self._sigma, self._beta = self._sigma.to(device), self._beta.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        """Where its operators live (analyses come back as numpy arrays from anywhere)."""
+        return self._sigma.device
+
     @property
     def control_shape(self) -> tuple[int, int, int, int]:
         """Shape of a control vector: (psi, chi, z_u, q) spectra as real pairs."""
@@ -126,7 +137,9 @@ class ThreeDVar:
     ) -> np.ndarray:
         """Analyses (N, C, nlat, nlon) of N independent backgrounds and observation sets,
         solved together (:func:`batched_analysis`): as :meth:`analyse` on each, faster."""
-        return batched_analysis(self.increment, self.control_shape, backgrounds, obs, maxiter, rtol)
+        return batched_analysis(
+            self.increment, self.control_shape, backgrounds, obs, maxiter, rtol, self.device
+        )
 
 
 def fit_background_error(

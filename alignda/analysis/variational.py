@@ -107,12 +107,13 @@ def batched_analysis(
     obs: Sequence[Observations],
     maxiter: int = 300,
     rtol: float = 1e-4,
+    device: torch.device | str = "cpu",
 ) -> np.ndarray:
     """:func:`variational_analysis` of N independent problems (backgrounds (N, C, H, W), one
     observation set each) by one conjugate gradient over the batch: each problem stops at
     its own tolerance (|r| <= rtol |b|, as scipy's), and the spectral transforms run batched.
-    ``increment`` must map leading batch dimensions through."""
-    xb = torch.as_tensor(np.asarray(backgrounds), dtype=torch.float64)
+    ``increment`` must map leading batch dimensions through; it runs on ``device``."""
+    xb = torch.as_tensor(np.asarray(backgrounds), dtype=torch.float64, device=device)
     if xb.ndim != 4 or len(obs) != len(xb):
         raise ValueError(
             f"need backgrounds (N, C, H, W) and N observation sets, got "
@@ -124,8 +125,11 @@ def batched_analysis(
         raise ValueError("background contains NaN or inf")
     if any(o.count == 0 for o in obs):
         raise ValueError("no observations to assimilate")
-    rinv, values = (torch.stack(x) for x in zip(*(precision(o) for o in obs), strict=True))
-    _, adjoint = torch.func.vjp(increment, torch.zeros((len(xb), *shape), dtype=torch.float64))
+    rinv, values = (
+        torch.stack(x).to(device) for x in zip(*(precision(o) for o in obs), strict=True)
+    )
+    zero = torch.zeros((len(xb), *shape), dtype=torch.float64, device=device)
+    _, adjoint = torch.func.vjp(increment, zero)
     dims = tuple(range(1, len(shape) + 1))
 
     def dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -146,7 +150,7 @@ def batched_analysis(
             rs_new = dot(r, r)
             p = r + torch.where(active, rs_new / rs.clamp(min=1e-300), 0.0) * p
             rs = torch.where(active, rs_new, rs)
-        return (xb + increment(x)).numpy().astype(np.float32)
+        return (xb + increment(x)).cpu().numpy().astype(np.float32)
 
 
 class _Analysis(torch.autograd.Function):

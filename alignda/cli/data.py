@@ -13,7 +13,15 @@ from alignda.cli.common import add_choice, add_command, add_out, checked_out, ou
 from alignda.obs.networks import PATTERNS
 from alignda.paths import CHECKPOINT_DIR, SHIPPED_CASES
 from alignda.world.cases import Cases, shipped_subset
-from alignda.world.generation import GenerateConfig, estimate, generate, measure_speed, split
+from alignda.world.generation import (
+    WORLDS,
+    GenerateConfig,
+    estimate,
+    generate,
+    measure_speed,
+    split,
+    with_world,
+)
 from alignda.world.model import ShallowWaterModel
 
 
@@ -21,6 +29,8 @@ def _generate_config(args: argparse.Namespace) -> GenerateConfig:
     cfg = GenerateConfig()
     if args.config:
         cfg = GenerateConfig.from_dict(json.loads(Path(args.config).read_text()))
+    if args.world:
+        cfg = with_world(cfg, args.world)
     overrides = {
         f.name: getattr(args, f.name)
         for f in fields(GenerateConfig)
@@ -185,6 +195,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument(
         "--config",
         help="JSON file of GenerateConfig fields (the options below override it)",
+    )
+    g.add_argument(
+        "--world",
+        choices=tuple(WORLDS),
+        help="world version: v1 (backgrounds from the perturbed truth, stochastic forcing) or "
+        "v2 (backgrounds from a cycled 3D-Var, a flow chaotic by itself); default: --config's, "
+        "else v1",
     )
     g.add_argument(
         "--n-trajectories",

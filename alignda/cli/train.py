@@ -22,6 +22,7 @@ from alignda.paths import CHECKPOINT_DIR
 from alignda.training.loop import TrainConfig, last_log
 from alignda.training.pipeline import ALL_STAGES, Recipe
 from alignda.upload import upload
+from alignda.world.generation import WORLDS, with_world
 
 
 def vae_configs(args: argparse.Namespace) -> tuple[VAEConfig, TrainConfig]:
@@ -139,7 +140,10 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
 
     stages = tuple(comma_list(args.stages, ALL_STAGES, "stage", "--stages"))
     out = out_path(args)
-    recipe = scaled(Recipe(), args.scale) if args.scale != 1.0 else Recipe()
+    recipe = Recipe()
+    if args.world:
+        recipe = replace(recipe, generate=with_world(recipe.generate, args.world))
+    recipe = scaled(recipe, args.scale) if args.scale != 1.0 else recipe
     if args.vae_steps:
         recipe = replace(recipe, vae_train=replace(recipe.vae_train, steps=args.vae_steps))
     if args.prior_steps:
@@ -264,6 +268,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     rb.add_argument(
         "--runs", default="runs/rebuild", help="folder of the resumable training states"
+    )
+    rb.add_argument(
+        "--world",
+        choices=tuple(WORLDS),
+        help=f"world version of the data (default: the recipe's, {recipe.generate.version})",
     )
     rb.add_argument(
         "--stages",

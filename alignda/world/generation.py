@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time as _time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -99,6 +99,43 @@ class GenerateConfig:
         truth = self.n_trajectories * (self.spinup_days + self.record_days)
         bg = self.n_trajectories * len(self.analysis_indices()) * self.lead_hours / 24
         return truth, bg
+
+
+#: World v2's model: a steady vorticity forcing (a fixed pattern, like orography) instead of the
+#: stochastic one, weaker hyperdiffusion, an imperfect model half as far from the truth's. Its
+#: flow is turbulent by itself, so analysis errors grow (doubling in about two days) and make
+#: most of the 48 h background error (the error budget in docs/error_budget.md).
+WORLD_V2 = replace(
+    WorldConfig(),
+    noise_amplitude=0.0,
+    steady_amplitude=3e-11,
+    hyperdiff_hours=24.0,
+    model_error=0.5,
+)
+
+#: The world versions: what defines each (model, where backgrounds start, record length).
+WORLDS: dict[str, GenerateConfig] = {
+    "v1": GenerateConfig(),
+    "v2": GenerateConfig(version="v2", backgrounds="cycled", record_days=48.0, world=WORLD_V2),
+}
+#: The GenerateConfig fields a world version sets (the rest: sizes, seed, batching).
+WORLD_FIELDS = (
+    "version",
+    "world",
+    "backgrounds",
+    "cycle_hours",
+    "cycle_density",
+    "chain_spinup_days",
+    "perturbation_wind",
+    "record_days",
+)
+
+
+def with_world(config: GenerateConfig, version: str) -> GenerateConfig:
+    """``config`` with the world of ``version`` (:data:`WORLDS`), its sizes and seed kept."""
+    if version not in WORLDS:
+        raise ValueError(f"unknown world version {version!r}; known: {', '.join(WORLDS)}")
+    return replace(config, **{f: getattr(WORLDS[version], f) for f in WORLD_FIELDS})
 
 
 def estimate(config: GenerateConfig, seconds_per_model_day: float) -> dict[str, float]:

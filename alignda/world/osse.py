@@ -93,7 +93,7 @@ def chain_background_error(
     s = model.from_physical(torch.from_numpy(starts).to(model.noise_band.device))
     s = s + model.perturbation(len(starts), START_WIND, gen)
     first = model.to_physical(model.run(s, steps)[0]).cpu().numpy()
-    var = ThreeDVar(fit_background_error(first, ends))
+    var = ThreeDVar(fit_background_error(first, ends)).to(model.noise_band.device)
     _, bgs = run_chain(part, model, var, cycle_hours, density, seed)
     keep = np.isfinite(bgs[:, spinup_steps:, 0, 0, 0])
     return fit_background_error(bgs[:, spinup_steps:][keep], part[:, spinup_steps:][keep])
@@ -115,7 +115,8 @@ def cycled_backgrounds(
     ``lead_hours`` forecasts from the chain's analyses ``lead_hours`` earlier; and the chain's
     figures (rms analysis and background error per variable, after its spin-up)."""
     berr = chain_background_error(truth, model, cycle_hours, density, seed + 1, spinup_steps)
-    analyses, bgs = run_chain(truth, model, ThreeDVar(berr), cycle_hours, density, seed, progress)
+    var = ThreeDVar(berr).to(model.noise_band.device)
+    analyses, bgs = run_chain(truth, model, var, cycle_hours, density, seed, progress)
     lead = lead_hours // 6
     steps = int(round(lead_hours * HOUR / model.config.dt))
     out = np.empty((len(jobs), *truth.shape[2:]), np.float32)
