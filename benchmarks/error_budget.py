@@ -184,7 +184,13 @@ def local_correlation(spread: np.ndarray, error: np.ndarray) -> float:
 
 
 def budget(
-    args: argparse.Namespace, cases: list[Case], models, var: ThreeDVar, chain: ThreeDVar, std
+    args: argparse.Namespace,
+    cases: list[Case],
+    models,
+    var: ThreeDVar,
+    chain: ThreeDVar,
+    std,
+    bundle=None,
 ) -> dict:
     """The figures of one configuration's cases (``var``: their 3D-Var; ``chain``: the one
     that made their initial states)."""
@@ -239,6 +245,15 @@ def budget(
         add("truth max zonal-mean u", float(np.abs(u.mean(-1)).max()))
         eddies = case.truth[1:3] - case.truth[1:3].mean(-1, keepdims=True)
         add("truth eddy KE", float(0.5 * ((eddies**2).sum(0) * w.reshape(-1, 1)).mean()))
+        if bundle is not None:  # can the shipped VAE represent this world's truths?
+            with torch.no_grad():
+                x = torch.from_numpy(case.truth[None])
+                rec = bundle.codec.decode(bundle.codec.encode(x)).numpy()[0]
+            add(
+                "shipped VAE round-trip z RMSE (m)",
+                float(np.sqrt(((rec - case.truth)[0] ** 2 * w.reshape(-1, 1)).mean())),
+            )
+            add("shipped VAE round-trip wind RMSE (m/s)", wind_rms(rec - case.truth, w))
         spectrum = kinetic_energy_spectrum(fc, case.truth, w)
         for lo, hi in SPECTRUM_BANDS:
             add(f"truth KE share l {lo}-{hi}", float(spectrum[lo : hi + 1].sum() / spectrum.sum()))
@@ -343,7 +358,7 @@ def main() -> None:
                     )
                 )
             std = np.asarray(bundle.stats.std, dtype=np.float64)
-            results[(noise, init)] = budget(args, cases, models, var, chain, std)
+            results[(noise, init)] = budget(args, cases, models, var, chain, std, bundle)
             print(
                 f"noise x{noise:g}, {init}: {len(cases)} cases, {time.perf_counter() - t0:.0f} s",
                 flush=True,
