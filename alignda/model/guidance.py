@@ -9,8 +9,9 @@ prior samples into analyses:
 - ``dps``: the Tweedie estimate moves against the gradient, through the decoder, of the
   whitened misfit ||(y - H(D(z_hat))) / sigma_y|| (DPS's normalised step), strength zeta;
 - ``mmps``: moment-matching posterior sampling (Rozet et al. 2024) with A = H o D (beyond the
-  paper), written with reverse-mode autograd only (see :class:`MMPSDenoiser`), so that
-  several analyses may run in threads side by side.
+  paper), its linear solve whitened by the observation errors, written with reverse-mode
+  autograd only (see :class:`MMPSDenoiser`), so that several analyses may run in threads
+  side by side.
 
 The observation operator in latent space is A(z) = H(D(z)): decode, then take the
 observed grid values. The observation noise std enters every likelihood.
@@ -141,6 +142,14 @@ class MMPSDenoiser(_Guided):
     given x_t, with A' the Jacobian of A at x_hat. M^-1 is applied by a few GMRES iterations,
     each a matrix-free product with M; the products with A' use :func:`vjp_jvp`, so only
     reverse-mode autograd is used (thread-safe).
+
+    ``whiten`` (default): GMRES solves the system whitened by the observation errors,
+    (I + W A' gamma_t J_x A'^T W) u = W r with W = Sigma_y^-1/2 and M^-1 r = W u (the same
+    solution, a symmetric diagonal preconditioner; W is ``cov_y.inv.color``, symmetric for the
+    diagonal Sigma_y used here). Unwhitened, the Krylov space is built from the residual in
+    physical units, where the heights' (metres) dwarf the winds' and the tracer's, so a few
+    iterations fit the heights and leave the other variables almost unguided
+    (``docs/mmps.md``).
     """
 
     def __init__(
@@ -149,10 +158,12 @@ class MMPSDenoiser(_Guided):
         obs: LatentObservation,
         cov_y: Covariance,
         iterations: int = 1,
+        whiten: bool = True,
     ) -> None:
         super().__init__(denoiser, obs)
         self.cov_y = cov_y
         self.iterations = iterations
+        self.whiten = whiten
 
     def forward(self, x_t: Tensor, t: Tensor, **kwargs) -> DiracPosterior:
         alpha, sigma = self.schedule(t)
@@ -166,14 +177,23 @@ class MMPSDenoiser(_Guided):
             def a_t(w: Tensor) -> Tensor:  # A'^T w
                 return torch.autograd.grad(y_hat, x_hat, w, retain_graph=True)[0]
 
-            def tweedie_cov(v: Tensor) -> Tensor:  # gamma_t J_x v (J_x is symmetric)
+            def tweedie_cov(v: Tensor) -> Tensor:  # gamma_t J_x^T v (J_x ~ J_x^T, see docs/mmps.md)
                 return gamma * torch.autograd.grad(x_hat, x_t, v, retain_graph=True)[0]
 
             def cov_y_given_xt(w: Tensor) -> Tensor:  # M w
                 return self.cov_y(w) + a_v(tweedie_cov(a_t(w)))
 
             residual = self.obs.y.to(y_hat.dtype) - y_hat.detach()
-            solved = gmres(cov_y_given_xt, residual, iterations=self.iterations)
+            if self.whiten:
+                root = self.cov_y.inv.color  # Sigma_y^-1/2 (diagonal: symmetric)
+                white = gmres(
+                    lambda u: root(cov_y_given_xt(root(u))),
+                    root(residual),
+                    iterations=self.iterations,
+                )
+                solved = root(white)
+            else:
+                solved = gmres(cov_y_given_xt, residual, iterations=self.iterations)
             (shift,) = torch.autograd.grad(y_hat, x_t, solved)
         return DiracPosterior(mean=x_hat.detach() + gamma * shift)
 
