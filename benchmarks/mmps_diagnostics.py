@@ -38,6 +38,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 import alignda.model.guidance as guidance
 from alignda.analysis.score import SampleCodec, SamplerSettings, latent_background
 from alignda.bundle import load_bundle
+from alignda.experiment import DEFAULT
 from alignda.model.guidance import LatentObservation, MMPSDenoiser, vjp_jvp
 from alignda.model.prior import prior_denoiser
 from alignda.obs.operator import observe_case
@@ -186,11 +187,9 @@ def table(bundle, args) -> None:
         f"{1.0:>11.2f}{'':>8}{'':>6}{secs:>7.1f}"
     )
     for name in args.variants.split(","):
-        if name == "dps":
-            mode, variant = "dps", mmps_variant(1, True)
-        else:
-            kind, its = name.split(":")
-            mode, variant = "mmps", mmps_variant(int(its), kind == "white")
+        kind, _, its = name.partition(":")
+        mode, whiten = KINDS[kind]
+        variant = mmps_variant(int(its or 1), whiten)
         method = bundle.prior_method(SamplerSettings(mode, args.steps, members=args.members))
         with variant:
             out = [
@@ -207,13 +206,18 @@ def table(bundle, args) -> None:
         )
 
 
+#: A variant's kind -> (guidance mode, whether MMPS's solve is whitened); "plain:5" is MMPS
+#: unwhitened with 5 GMRES iterations, "dps" the DPS guidance for comparison.
+KINDS = {"plain": ("mmps", False), "white": ("mmps", True), "dps": ("dps", True)}
+
+
 def main() -> None:
     """Probe or table (module docstring)."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--cases", default="assets/test_cases.nc")
     p.add_argument("--n-cases", dest="n_cases", type=int, default=4)
     p.add_argument("--members", type=int, default=2)
-    p.add_argument("--steps", type=int, default=32)
+    p.add_argument("--steps", type=int, default=DEFAULT.method.steps)
     p.add_argument("--variants", default="plain:1,white:1")
     p.add_argument("--probe", action="store_true", help="the one-step probe instead of the table")
     args = p.parse_args()
