@@ -200,7 +200,7 @@ def budget(
     w = grid.weights
     steps = int(LEAD_H * HOUR / world.dt)
     gen = torch.Generator().manual_seed(args.seed + 1)
-    hybrid = {b: HybridEnVar(var, beta=b) for b in args.beta}
+    hybrid = {b: HybridEnVar(var, beta=b, localisation_km=args.loc_km) for b in args.beta}
     rows: dict[str, list[float]] = {}
 
     def add(name: str, value: float) -> None:
@@ -304,6 +304,9 @@ def main() -> None:
         "--density", type=float, default=DEFAULT.observing.density, help="random observations"
     )
     ap.add_argument("--beta", default="0.5,0.9", help="EnVar ensemble weights")
+    ap.add_argument(
+        "--loc-km", dest="loc_km", type=float, default=1500.0, help="EnVar localisation length"
+    )
     ap.add_argument(
         "--cycle-hours", type=int, default=48, help="cycled: hours between the chain's analyses"
     )
