@@ -32,7 +32,7 @@ from alignda.experiment import DEFAULT
 from alignda.obs.fit import NO_FIT, ObsFit, obs_fit
 from alignda.obs.operator import observe_case
 from alignda.world.grid import Grid
-from alignda.world.model import HOUR, ShallowWaterModel, WorldConfig
+from alignda.world.model import ShallowWaterModel, WorldConfig
 from alignda.world.variables import VARIABLE_NAMES
 
 #: The method name of the forecast chain without analyses.
@@ -119,7 +119,7 @@ def cycle(
     truth_model = ShallowWaterModel(config.world)
     fc = ShallowWaterModel(config.world.imperfect())
     gen = torch.Generator().manual_seed(config.seed)
-    steps = int(round(config.hours * HOUR / config.world.dt))
+    steps = config.world.steps(config.hours)
     scale = np.asarray(scale, dtype=np.float64)
     grid = Grid(*np.shape(truth0)[-2:])
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time as _time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 
 from alignda.world.cases import EPOCH, SIX_HOURS, Cases
 from alignda.world.grid import Grid
-from alignda.world.model import DAY, HOUR, ShallowWaterModel, WorldConfig
+from alignda.world.model import DAY, ShallowWaterModel, WorldConfig
 from alignda.world.state import to_dataset
 
 #: Where backgrounds start: the truth plus a balanced perturbation (world v1), or the analyses
@@ -193,25 +194,35 @@ def generate(
     bar.close()
 
     jobs = [(j, k) for j in range(n) for k in config.analysis_indices()]
+    lead = config.lead_hours // 6
     if config.backgrounds == "cycled":
-        from alignda.world.osse import cycled_backgrounds
+        from alignda.world.osse import chain_analyses
 
-        bgs, chain = cycled_backgrounds(
+        starts, chain = chain_analyses(
             truth,
             fc_model,
-            jobs,
-            config.lead_hours,
             config.cycle_hours,
             config.cycle_density,
             config.seed,
             config.chain_spinup_steps,
-            config.batch,
             progress,
         )
+
+        def initial(chunk: list[tuple[int, int]]) -> torch.Tensor:
+            x0 = np.stack([starts[j, k - lead] for j, k in chunk])
+            return fc_model.from_physical(torch.from_numpy(x0).to(device))
+
         source = "48 h forecast of the imperfect model from a cycled 3D-Var analysis"
     else:
-        bgs, chain = perturbed_backgrounds(truth, fc_model, jobs, config, gen, progress), {}
+        chain = {}
+
+        def initial(chunk: list[tuple[int, int]]) -> torch.Tensor:
+            x0 = torch.from_numpy(np.stack([truth[j, k - lead] for j, k in chunk])).to(device)
+            pert = fc_model.perturbation(len(chunk), config.perturbation_wind, gen)
+            return fc_model.from_physical(x0) + pert
+
         source = "48 h forecast of the imperfect model from perturbed truth"
+    bgs = forecasts(fc_model, jobs, initial, config.lead_hours, config.batch, progress)
 
     # Each trajectory gets its own stretch of a fictional calendar (unique, readable times).
     stride = int(math.ceil(config.record_days)) + 5
@@ -236,29 +247,24 @@ def generate(
     return Cases(truth_ds, bg_ds, attrs)
 
 
-def perturbed_backgrounds(
-    truth: np.ndarray,
-    fc_model: ShallowWaterModel,
+def forecasts(
+    model: ShallowWaterModel,
     jobs: list[tuple[int, int]],
-    config: GenerateConfig,
-    gen: torch.Generator,
+    initial: Callable[[list[tuple[int, int]]], torch.Tensor],
+    hours: int,
+    batch: int,
     progress: bool,
 ) -> np.ndarray:
-    """World v1's backgrounds for (trajectory, state index) ``jobs``: imperfect-model forecasts
-    from the truth ``lead_hours`` earlier plus a balanced perturbation, batched."""
-    device = fc_model.noise_band.device
-    lead = config.lead_hours // 6
-    bgs = np.empty((len(jobs), 4, *fc_model.sphere.grid.shape), np.float32)
-    steps = int(round(config.lead_hours * HOUR / fc_model.config.dt))
-    for i in tqdm(range(0, len(jobs), config.batch), desc="backgrounds", disable=not progress):
-        chunk = jobs[i : i + config.batch]
-        x0 = torch.from_numpy(np.stack([truth[j, k - lead] for j, k in chunk])).to(device)
-        s0 = fc_model.from_physical(x0) + fc_model.perturbation(
-            len(chunk), config.perturbation_wind, gen
-        )
-        sf, _ = fc_model.run(s0, steps)
-        bgs[i : i + len(chunk)] = fc_model.to_physical(sf).cpu().numpy()
-    return bgs
+    """Physical states (len(jobs), C, H, W): ``model``'s ``hours`` forecasts from the spectral
+    initial states ``initial(chunk)`` of the (trajectory, state index) ``jobs``, ``batch`` at a
+    time (``initial`` is called once per chunk, in order)."""
+    out = np.empty((len(jobs), 4, *model.sphere.grid.shape), np.float32)
+    steps = model.config.steps(hours)
+    for i in tqdm(range(0, len(jobs), batch), desc="backgrounds", disable=not progress):
+        chunk = jobs[i : i + batch]
+        sf, _ = model.run(initial(chunk), steps)
+        out[i : i + len(chunk)] = model.to_physical(sf).cpu().numpy()
+    return out
 
 
 def split(cases: Cases, config: GenerateConfig) -> dict[str, Cases]:

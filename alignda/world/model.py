@@ -76,6 +76,10 @@ class WorldConfig:
             model_error=0.0,
         )
 
+    def steps(self, hours: float) -> int:
+        """Time steps in ``hours`` (rounded to the nearest step)."""
+        return int(round(hours * HOUR / self.dt))
+
     @property
     def steps_per_6h(self) -> int:
         """Time steps per 6-hourly output interval."""
@@ -210,9 +214,8 @@ class ShallowWaterModel(torch.nn.Module):
         Uses this model's dissipation with no stochastic forcing (what a forecaster runs).
         ``grad``: differentiable with respect to ``x`` (backpropagation through every step).
         """
-        steps = int(round(hours * HOUR / self.config.dt))
         with torch.set_grad_enabled(grad and torch.is_grad_enabled()):
-            s, _ = self.run(self.from_physical(x), steps, grad=grad)
+            s, _ = self.run(self.from_physical(x), self.config.steps(hours), grad=grad)
             return self.to_physical(s)
 
     # --- diagnostics -----------------------------------------------------------------------

@@ -3,7 +3,8 @@
 This is how observing-system simulation experiments make backgrounds: the truth is observed
 every ``cycle_hours`` by ``cycle_density`` random observations, a 3D-Var analyses them on the
 imperfect model's forecast from its previous analysis (the *chain*), and each background is
-the imperfect model's ``lead_hours`` forecast from the chain's analysis at that time. Its error
+the imperfect model's ``lead_hours`` forecast from the chain's analysis at that time (made by
+:func:`alignda.world.generation.generate`, as world v1's from the perturbed truth). Its error
 is then the error of the day: the analysis error (largest where observations were sparse),
 grown by the flow, plus the model error. World v1 started its backgrounds from the truth plus
 a random balanced perturbation instead.
@@ -23,7 +24,7 @@ from tqdm.auto import tqdm
 from alignda.analysis.threedvar import BackgroundError, ThreeDVar, fit_background_error
 from alignda.obs.operator import observe_case
 from alignda.world.grid import Grid
-from alignda.world.model import HOUR, ShallowWaterModel
+from alignda.world.model import ShallowWaterModel
 from alignda.world.variables import VARIABLE_NAMES
 
 #: rms wind (m/s) of the balanced perturbation that starts each chain, and of the forecasts
@@ -54,7 +55,7 @@ def run_chain(
     n, nt = truth.shape[:2]
     dev = model.noise_band.device
     every = cycle_hours // 6
-    steps = int(round(cycle_hours * HOUR / model.config.dt))
+    steps = model.config.steps(cycle_hours)
     gen = torch.Generator().manual_seed(seed)
     s = model.from_physical(torch.from_numpy(truth[:, 0]).to(dev))
     s = s + model.perturbation(n, START_WIND, gen)
@@ -86,7 +87,7 @@ def chain_background_error(
     on the first :data:`CALIBRATION_TRAJECTORIES` trajectories of ``truth`` (n, T, C, H, W)."""
     part = truth[:CALIBRATION_TRAJECTORIES]
     gen = torch.Generator().manual_seed(seed)
-    steps = int(round(cycle_hours * HOUR / model.config.dt))
+    steps = model.config.steps(cycle_hours)
     every = cycle_hours // 6
     starts = part[:, :-every:every].reshape(-1, *part.shape[2:])
     ends = part[:, every::every].reshape(-1, *part.shape[2:])
@@ -99,33 +100,21 @@ def chain_background_error(
     return fit_background_error(bgs[:, spinup_steps:][keep], part[:, spinup_steps:][keep])
 
 
-def cycled_backgrounds(
+def chain_analyses(
     truth: np.ndarray,
     model: ShallowWaterModel,
-    jobs: list[tuple[int, int]],
-    lead_hours: int,
     cycle_hours: int,
     density: float,
     seed: int,
     spinup_steps: int,
-    batch: int,
     progress: bool = False,
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """Backgrounds (len(jobs), C, H, W) for (trajectory, state index) ``jobs``: the ``model``'s
-    ``lead_hours`` forecasts from the chain's analyses ``lead_hours`` earlier; and the chain's
-    figures (rms analysis and background error per variable, after its spin-up)."""
+    """The analyses (n, T, C, H, W) of the chain over 6-hourly truth states (n, T, C, H, W),
+    its B calibrated first (:func:`chain_background_error`); and its figures: rms analysis and
+    background error per variable, area-weighted, after ``spinup_steps`` states."""
     berr = chain_background_error(truth, model, cycle_hours, density, seed + 1, spinup_steps)
     var = ThreeDVar(berr).to(model.noise_band.device)
     analyses, bgs = run_chain(truth, model, var, cycle_hours, density, seed, progress)
-    lead = lead_hours // 6
-    steps = int(round(lead_hours * HOUR / model.config.dt))
-    out = np.empty((len(jobs), *truth.shape[2:]), np.float32)
-    for i in tqdm(range(0, len(jobs), batch), desc="backgrounds", disable=not progress):
-        chunk = jobs[i : i + batch]
-        x0 = torch.from_numpy(np.stack([analyses[j, k - lead] for j, k in chunk]))
-        x0 = x0.to(model.noise_band.device)
-        sf, _ = model.run(model.from_physical(x0), steps)
-        out[i : i + len(chunk)] = model.to_physical(sf).cpu().numpy()
     w = Grid(*truth.shape[-2:]).weights.reshape(-1, 1)
     figures = {}
     for label, x in (("analysis", analyses), ("background", bgs)):
@@ -135,4 +124,4 @@ def cycled_backgrounds(
         figures.update(
             {f"chain_{label}_rmse_{v}": float(r) for v, r in zip(VARIABLE_NAMES, rms, strict=True)}
         )
-    return out, figures
+    return analyses, figures
