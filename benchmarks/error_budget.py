@@ -164,11 +164,8 @@ def eda_starts(var: ThreeDVar, case: Case, m: int, gen: torch.Generator) -> np.n
         xi = torch.randn(var.control_shape, generator=gen, dtype=torch.float64)
         with torch.no_grad():
             starts.append(case.prior + var.increment(xi).numpy())
-        obs = case.obs
         noise = np.random.default_rng(int(torch.randint(2**31, (1,), generator=gen)))
-        std = obs.noise_std.reshape(-1, 1, 1)
-        values = np.where(obs.mask, obs.values + std * noise.standard_normal(obs.values.shape), 0)
-        sets.append(replace(obs, values=values))
+        sets.append(case.obs.perturbed(noise))
     return var.analyse_batch(np.stack(starts), sets)
 
 

@@ -94,14 +94,10 @@ class HybridEnVar:
         guess = background if first_guess is None else first_guess
         first = torch.as_tensor(np.asarray(guess), dtype=torch.float64) + (x - x.mean(0))
         rng = np.random.default_rng(seed)
-        std = np.broadcast_to(np.asarray(obs.noise_std).reshape(-1, 1, 1), obs.values.shape)
-        out = []
-        for start in first:
-            noisy = obs.values + np.where(obs.mask, rng.standard_normal(obs.values.shape), 0) * std
-            perturbed = Observations(mask=obs.mask, values=noisy, noise_std=obs.noise_std)
-            out.append(
-                variational_analysis(increment, shape, start.numpy(), perturbed, maxiter, rtol)
-            )
+        out = [
+            variational_analysis(increment, shape, start.numpy(), obs.perturbed(rng), maxiter, rtol)
+            for start in first
+        ]
         ens = np.stack(out)
         # Recentre on the deterministic analysis of the first guess and the observations.
         centre = variational_analysis(increment, shape, guess, obs, maxiter, rtol)

@@ -26,6 +26,19 @@ from alignda.obs.operator import Observations
 Increment = Callable[[torch.Tensor], torch.Tensor]
 
 
+def checked_background(
+    background: np.ndarray, shape: tuple[int, ...], device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """The background(s) as float64 on ``device``, refused unless of the observations'
+    ``shape`` and finite."""
+    xb = torch.as_tensor(np.asarray(background), dtype=torch.float64, device=device)
+    if tuple(xb.shape) != tuple(shape):
+        raise ValueError(f"background shape {tuple(xb.shape)} != obs {tuple(shape)}")
+    if not torch.isfinite(xb).all():
+        raise ValueError("background contains NaN or inf")
+    return xb
+
+
 def precision(obs: Observations) -> tuple[torch.Tensor, torch.Tensor]:
     """R^-1 on the grid (zero where unobserved) and the observed values, float64 (C, H, W)."""
     mask = torch.as_tensor(obs.mask)
@@ -88,11 +101,7 @@ def variational_analysis(
 ) -> np.ndarray:
     """x_b + L c* where c* minimises |c|^2 / 2 + |R^-1/2 (y - H(x_b + L c))|^2 / 2
     (module docstring); ``increment`` is L, of controls of ``shape``."""
-    xb = torch.as_tensor(np.asarray(background), dtype=torch.float64)
-    if xb.shape != obs.mask.shape:
-        raise ValueError(f"background shape {tuple(xb.shape)} != obs {obs.mask.shape}")
-    if not torch.isfinite(xb).all():
-        raise ValueError("background contains NaN or inf")
+    xb = checked_background(background, obs.mask.shape)
     equations = NormalEquations(increment, shape, obs, maxiter, rtol)
     bar = tqdm(total=maxiter, desc=label, disable=not progress, leave=False)
     dx = equations.correction(xb, bar)
@@ -113,16 +122,12 @@ def batched_analysis(
     observation set each) by one conjugate gradient over the batch: each problem stops at
     its own tolerance (|r| <= rtol |b|, as scipy's), and the spectral transforms run batched.
     ``increment`` must map leading batch dimensions through; it runs on ``device``."""
-    xb = torch.as_tensor(np.asarray(backgrounds), dtype=torch.float64, device=device)
-    if xb.ndim != 4 or len(obs) != len(xb):
+    if np.ndim(backgrounds) != 4 or len(obs) != len(backgrounds):
         raise ValueError(
             f"need backgrounds (N, C, H, W) and N observation sets, got "
-            f"{tuple(xb.shape)} and {len(obs)}"
+            f"{np.shape(backgrounds)} and {len(obs)}"
         )
-    if tuple(xb.shape[1:]) != obs[0].mask.shape:
-        raise ValueError(f"background shape {tuple(xb.shape[1:])} != obs {obs[0].mask.shape}")
-    if not torch.isfinite(xb).all():
-        raise ValueError("background contains NaN or inf")
+    xb = checked_background(backgrounds, (len(obs), *obs[0].mask.shape), device)
     if any(o.count == 0 for o in obs):
         raise ValueError("no observations to assimilate")
     rinv, values = (

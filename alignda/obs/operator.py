@@ -74,6 +74,14 @@ class Observations:
         """Number of observations per variable."""
         return {name: int(m.sum()) for name, m in zip(VARIABLE_NAMES, self.mask, strict=True)}
 
+    def perturbed(self, rng: np.random.Generator) -> Observations:
+        """The same observations with their values perturbed by draws of their errors (one
+        ``rng.standard_normal`` over the whole grid), as randomised-maximum-likelihood and
+        ensemble-of-data-assimilation members use."""
+        std = np.broadcast_to(np.asarray(self.noise_std).reshape(-1, 1, 1), self.values.shape)
+        noisy = self.values + np.where(self.mask, rng.standard_normal(self.values.shape), 0) * std
+        return Observations(mask=self.mask, values=noisy, noise_std=self.noise_std)
+
     def misfit(self, state: np.ndarray) -> float:
         """RMS of the normalised innovations (y - H x) / sigma_o of a state (C, nlat, nlon).
 
