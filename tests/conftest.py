@@ -1,4 +1,5 @@
-"""Shared fixtures: one real app server for the whole test session.
+"""Shared fixtures: one real app server for the whole test session, and the guidance tests' real
+setting (the shipped prior on a shipped case).
 
 Starting the app loads the models and calibrates the compute budget (a few seconds), so the
 HTTP tests (``test_app``, ``test_scenarios``, ``test_browser``) share one server on
@@ -33,3 +34,20 @@ def client(app_url: str):
     from gradio_client import Client
 
     return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="session")
+def shipped_prior_case():
+    """The shipped prior's denoiser and codec, shipped case 0's background and its 1 % random
+    observations (network seed 0): the guidance tests' real setting."""
+    from alignda.model.codec import load_codec
+    from alignda.model.prior import load_prior, prior_denoiser
+    from alignda.obs.operator import observe_case
+    from alignda.paths import SHIPPED_CASES
+    from alignda.world.cases import Cases
+
+    cases = Cases.open(SHIPPED_CASES)
+    t = cases.times[0]
+    truth, bg = cases.truth_state(t), cases.background_state(t)
+    obs = observe_case(truth, 0, pattern="random", density=0.01)
+    return prior_denoiser(load_prior()), load_codec(), bg, obs

@@ -115,21 +115,6 @@ def test_more_iterations_approach_the_conditional_mean(problem):
     assert errs[2] < 1e-6
 
 
-@pytest.fixture(scope="module")
-def shipped_case():
-    from alignda.model.codec import load_codec
-    from alignda.model.prior import load_prior, prior_denoiser
-    from alignda.obs.operator import observe_case
-    from alignda.paths import SHIPPED_CASES
-    from alignda.world.cases import Cases
-
-    cases = Cases.open(SHIPPED_CASES)
-    t = cases.times[0]
-    truth, bg = cases.truth_state(t), cases.background_state(t)
-    obs = observe_case(truth, 0, pattern="random", density=0.01)
-    return prior_denoiser(load_prior()), load_codec(), bg, obs
-
-
 def fit_per_variable(obs, state: np.ndarray) -> np.ndarray:
     """rms of (y - x) / sigma_y over the observed points of each variable."""
     r = (obs.values - state) / obs.noise_std.reshape(-1, 1, 1)
@@ -137,14 +122,16 @@ def fit_per_variable(obs, state: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_mmps_analysis_fits_every_observed_variable_on_a_shipped_case(shipped_case, monkeypatch):
+def test_mmps_analysis_fits_every_observed_variable_on_a_shipped_case(
+    shipped_prior_case, monkeypatch
+):
     """The shipped prior, 1 % random observations: MMPS's default (whitened, one iteration)
     fits heights, winds and tracer far better than the background; the unwhitened solve
     fitted the heights only."""
     import alignda.model.guidance as guidance
     from alignda.analysis.score import SamplerSettings, analyse
 
-    den, codec, bg, obs = shipped_case
+    den, codec, bg, obs = shipped_prior_case
     settings = SamplerSettings(mode="mmps", steps=16, members=1)
     before = fit_per_variable(obs, bg)
     analysis = analyse(den, codec, bg, obs, settings)[0]

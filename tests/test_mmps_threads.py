@@ -12,13 +12,8 @@ import pytest
 import torch
 
 from alignda.analysis.score import SamplerSettings, analyse
-from alignda.model.codec import load_codec
 from alignda.model.guidance import MMPSDenoiser, guided, vjp_jvp
-from alignda.model.prior import load_prior, prior_denoiser
-from alignda.obs.operator import observe_case
-from alignda.paths import SHIPPED_CASES
 from alignda.runtime import side_by_side
-from alignda.world.cases import Cases
 
 
 def test_double_vjp_equals_forward_mode_jvp():
@@ -40,17 +35,8 @@ def test_double_vjp_equals_forward_mode_jvp():
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
 
 
-@pytest.fixture(scope="module")
-def setting():
-    cases = Cases.open(SHIPPED_CASES)
-    t = cases.times[0]
-    truth, bg = cases.truth_state(t), cases.background_state(t)
-    obs = observe_case(truth, 0, pattern="random", density=0.01)
-    return prior_denoiser(load_prior()), load_codec(), bg, obs
-
-
-def test_mmps_is_ours_and_thread_safe_by_construction(setting):
-    den, codec, _, obs = setting
+def test_mmps_is_ours_and_thread_safe_by_construction(shipped_prior_case):
+    den, codec, _, obs = shipped_prior_case
     from alignda.model.guidance import LatentObservation
 
     lobs = LatentObservation(codec.decode, codec.encode, obs)
@@ -58,9 +44,9 @@ def test_mmps_is_ours_and_thread_safe_by_construction(setting):
 
 
 @pytest.mark.slow
-def test_two_mmps_analyses_side_by_side_finish_and_match_serial(setting):
+def test_two_mmps_analyses_side_by_side_finish_and_match_serial(shipped_prior_case):
     """The studio's situation: two MMPS analyses (two seeds) in two threads at once."""
-    den, codec, bg, obs = setting
+    den, codec, bg, obs = shipped_prior_case
     runs = {s: SamplerSettings(mode="mmps", steps=4, members=1, seed=s) for s in (1, 2)}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
