@@ -9,8 +9,15 @@ import pytest
 
 from alignda.cli import main
 from alignda.paths import SHIPPED_CASES
-from alignda.world.cases import Cases, shipped_subset
-from alignda.world.generation import WORLDS, GenerateConfig, generate, split, with_world
+from alignda.world.cases import Cases, concatenate, shipped_subset
+from alignda.world.generation import (
+    WORLDS,
+    GenerateConfig,
+    generate,
+    in_parts,
+    split,
+    with_world,
+)
 from alignda.world.state import stack
 from alignda.world.variables import VARIABLE_NAMES
 
@@ -102,6 +109,36 @@ def test_split_by_trajectory(tiny):
     assert sum(len(t) for t in trajs) == 3
     assert all(a.isdisjoint(b) for i, a in enumerate(trajs) for b in trajs[i + 1 :])
     assert sum(len(p) for p in parts.values()) == len(cases)
+
+
+def test_parts_split_the_trajectories_and_seeds():
+    cfg = GenerateConfig(n_trajectories=12, seed=4)
+    assert in_parts(cfg, 1) == [cfg]
+    ps = in_parts(cfg, 3)
+    assert [p.first_trajectory for p in ps] == [0, 4, 8]
+    assert {p.n_trajectories for p in ps} == {4}
+    assert len({p.seed for p in ps}) == 3 and cfg.seed not in {p.seed for p in ps}
+    for count in (5, 6):  # uneven, and parts of fewer than 3 trajectories
+        with pytest.raises(ValueError, match="parts of 3"):
+            in_parts(cfg, count)
+
+
+@pytest.mark.slow
+def test_parts_concatenate_into_one_split(tiny):
+    cfg, first = tiny
+    second_cfg = replace(cfg, seed=6, first_trajectory=3)
+    second = generate(second_cfg, progress=False)
+    assert set(np.unique(second.truth.trajectory.values)) == {3, 4, 5}
+    pieces = [split(first, cfg), split(second, second_cfg)]
+    whole = {n: concatenate([p[n] for p in pieces]) for n in ("train", "val", "test")}
+    trajs = [set(np.unique(c.truth.trajectory.values)) for c in whole.values()]
+    assert set().union(*trajs) == set(range(6))
+    assert all(a.isdisjoint(b) for i, a in enumerate(trajs) for b in trajs[i + 1 :])
+    assert sum(len(c) for c in whole.values()) == len(first) + len(second)
+    bg, truth = whole["train"].pairs()
+    assert bg.shape == truth.shape and len(bg) == len(whole["train"])
+    with pytest.raises(ValueError, match="share truth times"):
+        concatenate([first, first])
 
 
 @pytest.mark.slow

@@ -26,6 +26,7 @@ from alignda.training.prior import export_prior
 from alignda.training.vae import ReconstructionLoss
 from alignda.world.cases import Cases
 from alignda.world.controls import ControlTransform, balanced_height
+from alignda.world.generation import GenerateConfig
 from alignda.world.stats import WorldStats
 
 CASES = "assets/test_cases.nc"
@@ -152,6 +153,25 @@ def test_budget_cuts_steps_and_never_raises() -> None:
     assert both.vae_train.steps == int(0.85 * 0.5 * 600 / 0.1)
     small = scaled(r, 0.01)
     assert small.generate.n_trajectories == 3 and small.vae_train.steps == 120
+    assert scaled(replace(r, data_parts=8), 0.01).generate.n_trajectories == 24
+
+
+@pytest.mark.slow
+def test_rebuild_data_in_parts_resumes_at_the_parts_kept(tmp_path, capsys) -> None:
+    from alignda.training.pipeline import rebuild
+
+    gen = GenerateConfig(n_trajectories=6, spinup_days=0.25, record_days=2.5, seed=3)
+    recipe = replace(Recipe(), generate=gen, data_parts=2)
+    kw = {"out": tmp_path / "ck", "data": tmp_path / "data", "runs": tmp_path / "runs"}
+    rebuild(recipe, stages=("data", "stats"), progress=False, **kw)
+    assert "part 2/2 generated" in capsys.readouterr().out
+    (tmp_path / "data" / "part_01" / "train.nc").unlink()  # a stage stopped in part 2
+    rebuild(recipe, stages=("data", "stats"), progress=False, **kw)
+    said = capsys.readouterr().out
+    assert "reading cases from" in said and "part_00" in said
+    assert "part 2/2 generated" in said and "part 1/2 generated" not in said
+    train = Cases.open(tmp_path / "data" / "part_01" / "train.nc")
+    assert set(np.unique(train.truth.trajectory.values)) <= {3, 4, 5}
 
 
 @pytest.mark.slow

@@ -143,6 +143,8 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
     recipe = Recipe()
     if args.world:
         recipe = replace(recipe, generate=with_world(recipe.generate, args.world))
+    if args.data_parts:
+        recipe = replace(recipe, data_parts=args.data_parts)
     recipe = scaled(recipe, args.scale) if args.scale != 1.0 else recipe
     if args.vae_steps:
         recipe = replace(recipe, vae_train=replace(recipe.vae_train, steps=args.vae_steps))
@@ -273,6 +275,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--world",
         choices=tuple(WORLDS),
         help=f"world version of the data (default: the recipe's, {recipe.generate.version})",
+    )
+    rb.add_argument(
+        "--data-parts",
+        dest="data_parts",
+        type=int,
+        help="generate the data in this many parts, each kept as it finishes (a stopped data "
+        f"stage resumes at the part it was on; default {recipe.data_parts})",
     )
     rb.add_argument(
         "--stages",

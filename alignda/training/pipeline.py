@@ -25,8 +25,8 @@ from alignda.model.nn.vae import VAEConfig
 from alignda.paths import CHECKPOINT_DIR
 from alignda.runtime import default_device
 from alignda.training.loop import TrainConfig, last_log
-from alignda.world.cases import Cases
-from alignda.world.generation import GenerateConfig, generate, split
+from alignda.world.cases import Cases, concatenate
+from alignda.world.generation import GenerateConfig, generate, in_parts, split
 from alignda.world.stats import WorldStats
 
 STAGES = ("data", "stats", "vae", "prior")
@@ -57,6 +57,8 @@ class Recipe:
             steps=12000, batch=64, lr=3e-4, warmup=200, val_every=1000, save_every=500, ema=0.0
         )
     )
+    #: generations the data are cut into (each kept as it finishes: a resumable data stage)
+    data_parts: int = 1
     kl_weight: float = 1e-6
     balance_weight: float = 1.0
     prior: DiTConfig = field(
@@ -80,7 +82,8 @@ def scaled(recipe: Recipe, factor: float) -> Recipe:
         n = max(2, int(t.steps * factor))
         return replace(t, steps=n, warmup=min(t.warmup, n), val_every=n, save_every=n)
 
-    n_traj = max(3, int(recipe.generate.n_trajectories * factor))
+    parts = recipe.data_parts
+    n_traj = max(3 * parts, int(recipe.generate.n_trajectories * factor) // parts * parts)
     return replace(
         recipe,
         generate=replace(recipe.generate, n_trajectories=n_traj),
@@ -214,7 +217,7 @@ def rebuild(
     dev = default_device()
     _say(f"device {dev}; stages {stages}; recipe {json.dumps(recipe.to_dict())}")
     figures: dict[str, dict] = {}
-    parts = _cases(recipe.generate, data, save_data, progress, dev)
+    parts = _cases(recipe.generate, recipe.data_parts, data, save_data, progress, dev)
     source = {"generate": asdict(recipe.generate), "data": str(data)}
     train_pairs = len(parts["train"])
     _say(f"cases: {', '.join(f'{k} {len(v)}' for k, v in parts.items())} (analysis times)")
@@ -322,20 +325,30 @@ def rebuild(
 
 
 def _cases(
-    cfg: GenerateConfig, data: Path, save: bool, progress: bool, dev: torch.device
+    cfg: GenerateConfig,
+    count: int,
+    data: Path,
+    save: bool,
+    progress: bool,
+    dev: torch.device,
 ) -> dict[str, Cases]:
-    """The train/val/test cases of ``cfg``: read from ``data`` if there, else generated."""
+    """The train/val/test cases of ``cfg`` generated in ``count`` parts (``in_parts``), each
+    read from ``data`` (``data/part_K`` for several) if there, else generated and kept."""
     names = ("train", "val", "test")
-    stamp = data / "generate_config.json"
-    if stamp.exists() and stamp.read_text() == cfg.to_json():
-        if all((data / f"{n}.nc").exists() for n in names):
-            _say(f"reading cases from {data}")
-            return {n: Cases.open(data / f"{n}.nc") for n in names}
-    t0 = time.perf_counter()
-    parts = split(generate(cfg, progress=progress, device=dev), cfg)
-    _say(f"generated in {time.perf_counter() - t0:.0f} s on {dev}")
-    if save:
-        for n, part in parts.items():
-            part.save(data / f"{n}.nc", compress=False)
-        stamp.write_text(cfg.to_json())
-    return parts
+    pieces = []
+    for k, part in enumerate(in_parts(cfg, count)):
+        folder = data if count == 1 else data / f"part_{k:02d}"
+        stamp = folder / "generate_config.json"
+        if stamp.exists() and stamp.read_text() == part.to_json():
+            if all((folder / f"{n}.nc").exists() for n in names):
+                _say(f"reading cases from {folder}")
+                pieces.append({n: Cases.open(folder / f"{n}.nc") for n in names})
+                continue
+        t0 = time.perf_counter()
+        pieces.append(split(generate(part, progress=progress, device=dev), part))
+        _say(f"part {k + 1}/{count} generated in {time.perf_counter() - t0:.0f} s on {dev}")
+        if save:
+            for n, cases in pieces[-1].items():
+                cases.save(folder / f"{n}.nc", compress=False)
+            stamp.write_text(part.to_json())
+    return {n: concatenate([p[n] for p in pieces]) for n in names}

@@ -147,6 +147,18 @@ class Cases:
         return cls(groups["truth"], groups["background"], attrs)
 
 
+def concatenate(sets: list[Cases]) -> Cases:
+    """One case set of several with distinct times (e.g. the parts of a generation); the
+    attributes are the first set's."""
+    if len(sets) == 1:
+        return sets[0]
+    truth = xr.concat([c.truth for c in sets], dim="time")
+    if np.unique(truth.time.values).size < truth.sizes["time"]:
+        raise ValueError("the case sets share truth times: they cannot be concatenated")
+    background = xr.concat([c.background for c in sets], dim="time")
+    return Cases(truth, background, sets[0].attrs)
+
+
 def as_cases(cases: Cases | str | Path) -> Cases:
     """A case set, opened from a path if need be."""
     return cases if isinstance(cases, Cases) else Cases.open(cases)

@@ -45,11 +45,14 @@ class GenerateConfig:
     splits: tuple[float, float, float] = (0.75, 0.125, 0.125)  # train / val / test
     batch: int = 32
     seed: int = 0
+    first_trajectory: int = 0  # this set's first trajectory number (a part of a larger set)
     world: WorldConfig = field(default_factory=WorldConfig)
 
     def __post_init__(self) -> None:
         if self.n_trajectories < 1:
             raise ValueError("n_trajectories must be >= 1")
+        if self.first_trajectory < 0:
+            raise ValueError("first_trajectory must be >= 0")
         if self.record_days * 24 <= self.lead_hours:
             raise ValueError("record_days must exceed the background lead time")
         if self.lead_hours % 6 or self.analysis_every_hours % 6:
@@ -226,15 +229,16 @@ def generate(
 
     # Each trajectory gets its own stretch of a fictional calendar (unique, readable times).
     stride = int(math.ceil(config.record_days)) + 5
+    numbers = config.first_trajectory + np.arange(n)
     times = np.array(
         [
-            EPOCH + np.timedelta64(j * stride, "D") + k * SIX_HOURS
-            for j in range(n)
+            EPOCH + np.timedelta64(int(j) * stride, "D") + k * SIX_HOURS
+            for j in numbers
             for k in range(nrec)
         ]
     ).astype("datetime64[ns]")
     truth_ds = to_dataset(truth.reshape(n * nrec, 4, *truth.shape[-2:]), leading=[("time", times)])
-    truth_ds = truth_ds.assign_coords(trajectory=("time", np.repeat(np.arange(n), nrec)))
+    truth_ds = truth_ds.assign_coords(trajectory=("time", np.repeat(numbers, nrec)))
     bg_times = np.array([times[j * nrec + k] for j, k in jobs])
     bg_ds = to_dataset(bgs, leading=[("time", bg_times)], attrs={"lead_hours": config.lead_hours})
     bg_ds.attrs["description"] = source
@@ -267,10 +271,29 @@ def forecasts(
     return out
 
 
+def in_parts(config: GenerateConfig, count: int) -> list[GenerateConfig]:
+    """``config`` cut into ``count`` generations of its trajectories, each with its own seed
+    (drawn from ``config.seed``) and stretch of trajectory numbers and calendar, so that each
+    can be generated, split and kept on its own (a resumable data stage); one part is
+    ``config`` itself."""
+    if count == 1:
+        return [config]
+    n, rest = divmod(config.n_trajectories, count)
+    if rest or n < 3:
+        raise ValueError(
+            f"{config.n_trajectories} trajectories do not cut into {count} parts of 3 or more"
+        )
+    seeds = np.random.SeedSequence(config.seed).generate_state(count)
+    return [
+        replace(config, n_trajectories=n, seed=int(seeds[k]), first_trajectory=k * n)
+        for k in range(count)
+    ]
+
+
 def split(cases: Cases, config: GenerateConfig) -> dict[str, Cases]:
     """Train/val/test split by trajectory (seeded permutation)."""
     n = config.n_trajectories
-    order = np.random.default_rng(config.seed).permutation(n)
+    order = config.first_trajectory + np.random.default_rng(config.seed).permutation(n)
     n_val = int(round(config.splits[1] * n))
     n_test = int(round(config.splits[2] * n))
     if n >= 3:
