@@ -32,6 +32,7 @@ from alignda.checkpoints import CheckpointError, checkpoint_dir, read_manifest, 
 from alignda.model.codec import LatentCodec, load_codec
 from alignda.model.nn.dit import DiT
 from alignda.model.prior import load_prior, prior_denoiser
+from alignda.world.model import WorldConfig
 from alignda.world.stats import WorldStats
 
 
@@ -59,6 +60,13 @@ class ModelBundle:
 
     def __post_init__(self) -> None:
         self.hybrid = HybridEnVar(self.threedvar) if self.threedvar else None
+
+    @property
+    def world(self) -> WorldConfig:
+        """The truth's world the prior was trained on (its manifest's data record), whose
+        imperfect model forecasts and cycles its analyses."""
+        record = self.manifest.get("prior", {}).get("data", {}).get("generate")
+        return WorldConfig.of_generation(record)
 
     def variational(self) -> VariationalMethod:
         """3D-Var as an :class:`~alignda.analysis.methods.AnalysisMethod`."""

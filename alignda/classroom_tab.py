@@ -149,8 +149,8 @@ def cycle(
         raise gr.Error(f"cycles must be 1..20, not {cycles}")
     if not 0 < float(density_pct) <= 100:
         raise gr.Error(f"density must be in (0, 100] %, not {density_pct}")
-    config = CycleConfig(cycles=int(cycles), density=float(density_pct) / 100.0)
     studio = st.default_studio()
+    config = CycleConfig(cycles=int(cycles), density=float(density_pct) / 100.0, world=studio.world)
     steps: queue.Queue = queue.Queue()
     stop, left = threading.Event(), client_left()
     outcome: dict[str, Any] = {}

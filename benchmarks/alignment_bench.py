@@ -126,8 +126,9 @@ def main() -> None:
     settings = {m: SamplerSettings(mode=m, steps=args.steps, members=args.members) for m in modes}
     deltas = {m: read_deltas(args.deltas, delta_set(s.latent)) for m, s in settings.items()}
     soups = {m: RewardSoup(ref, d) for m, d in deltas.items()}
-    cases = scenarios(Cases.open(args.cases), args.n, args.density / 100.0)
-    forecaster = Forecaster()
+    opened = Cases.open(args.cases)
+    cases = scenarios(opened, args.n, args.density / 100.0)
+    forecaster = Forecaster(opened.world)
     # cached per case set, deltas content and sampler (a new export is judged afresh)
     tag = f"{Path(args.cases).parent.name}_{Path(args.cases).stem}_n{args.n}"
     tag += f"_s{args.steps}_m{args.members}_d{args.density:g}"

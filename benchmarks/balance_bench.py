@@ -57,8 +57,8 @@ def main() -> None:
         }
         x = np.stack([np.asarray(s) for s in states.values()])
         figures = zip(
-            height_tendency(x),
-            balance_score(x, truth),
+            height_tendency(x, world=cases.world),
+            balance_score(x, truth, cases.world),
             geo_score(x, truth),
             normalised_mse(x, truth, bundle.stats.std),
             strict=True,

@@ -45,7 +45,7 @@ def main() -> None:
     print(f"ensemble of 8 members: {ens[0]:.1f} s (slowest {ens[1]:.1f} s)")
     names = [st.THREEDVAR, cl.DEFAULT_MODE]
     per_step: list[float] = []
-    config = CycleConfig(cycles=args.cycles)
+    config = CycleConfig(cycles=args.cycles, world=studio.world)
     t0 = time.perf_counter()
     ds = cl.cycling_experiment(
         studio, "0", names, config, on_step=lambda s: per_step.append(time.perf_counter())

@@ -68,6 +68,7 @@ class Case:
     obs: object | None  # the observations it used (cycled only)
     background: np.ndarray
     truth: np.ndarray  # truth at the analysis time (48 h later)
+    members0: np.ndarray | None = None  # a cycled EDA's analyses at the start (eda-cycled)
 
 
 def weighted_mse(a: np.ndarray, b: np.ndarray, std: np.ndarray, w: np.ndarray) -> float:
@@ -92,11 +93,13 @@ def world_models(
 
 
 def run_cases(
-    args: argparse.Namespace, models, init: str, chain: ThreeDVar
+    args: argparse.Namespace, models, init: str, chain: ThreeDVar, ensemble: int = 0
 ) -> tuple[list[Case], list[tuple[np.ndarray, np.ndarray]]]:
     """The cases of one configuration (see the module docstring), and the (background,
     truth) pairs of its analysis chain (``cycled``: a 3D-Var, ``chain``, every
-    ``--cycle-hours`` of ``--cycle-density`` random observations)."""
+    ``--cycle-hours`` of ``--cycle-density`` random observations). ``ensemble`` (cycled):
+    members of an ensemble of data assimilations cycled beside the chain, each analysing its
+    own perturbed copy of the chain's observations (its own draws: the chain is unchanged)."""
     truth_model, fc = models
     world = truth_model.config
     gen = torch.Generator().manual_seed(args.seed)
@@ -109,9 +112,15 @@ def run_cases(
     start = fc.to_physical(s + fc.perturbation(n, INIT_WIND, gen)).numpy()
     prior, used = [None] * n, [None] * n
     cases, pairs = [], []
+    ens = None
+    if ensemble and init == "cycled":
+        egen = torch.Generator().manual_seed(args.seed + 2)
+        flat = fc.from_physical(torch.from_numpy(np.repeat(start, ensemble, axis=0)))
+        flat = flat + fc.perturbation(len(flat), INIT_WIND, egen)
+        ens = fc.to_physical(flat).numpy().reshape(n, ensemble, *start.shape[1:])
     for c in range(args.cycles):
         truth0, forcing0 = truth_model.to_physical(s).numpy(), forcing
-        prior0, used0 = prior, used  # what made this case's initial state
+        prior0, used0, ens0 = prior, used, ens  # what made this case's initial state(s)
         if init == "perturbed":  # world v1: from the truth plus a balanced perturbation
             x0 = fc.from_physical(torch.from_numpy(truth0)) + fc.perturbation(n, INIT_WIND, gen)
             start = fc.to_physical(x0).numpy()
@@ -136,14 +145,21 @@ def run_cases(
                     for j in range(n)
                 ]
                 xa = chain.analyse_batch(np.stack(prior), used)
+                if ens is not None:
+                    flat = torch.from_numpy(ens.reshape(-1, *ens.shape[2:]))
+                    fe = fc.to_physical(fc.run(fc.from_physical(flat), sub)[0]).numpy()
+                    rng = np.random.default_rng([args.seed, c, k])
+                    sets = [used[j].perturbed(rng) for j in range(n) for _ in range(ensemble)]
+                    ens = chain.analyse_batch(fe, sets).reshape(ens.shape)
                 if c >= args.spinup_cycles:
                     pairs.append((np.stack(prior), truth_k))
         truth = truth_model.to_physical(s).numpy()
         if c >= args.spinup_cycles:
             for j in range(n):
                 f0 = None if forcing0 is None else forcing0[j : j + 1]
+                m0 = None if ens0 is None else ens0[j]
                 cases.append(
-                    Case(truth0[j], f0, start[j], prior0[j], used0[j], background[j], truth[j])
+                    Case(truth0[j], f0, start[j], prior0[j], used0[j], background[j], truth[j], m0)
                 )
         if init == "cycled":
             start = xa
@@ -221,7 +237,9 @@ def budget(
             add("doubling time h", LEAD_H * math.log(2) / math.log(e48 / e0))
         # the oracle ensemble: forecasts from the analysis plus perturbations of its error size
         m = args.members
-        if case.prior is not None and args.oracle == "eda":
+        if case.members0 is not None:  # eda-cycled
+            s0 = fc.from_physical(torch.from_numpy(case.members0))
+        elif case.prior is not None and args.oracle == "eda":
             s0 = fc.from_physical(torch.from_numpy(eda_starts(chain, case, m, gen)))
         else:
             s0 = fc.from_physical(x_a.expand(m, -1, -1, -1)) + fc.perturbation(m, e0, gen)
@@ -315,9 +333,11 @@ def main() -> None:
     )
     ap.add_argument(
         "--oracle",
-        choices=("balanced", "eda"),
+        choices=("balanced", "eda", "eda-cycled"),
         default="balanced",
-        help="oracle members from balanced perturbations, or (cycled) perturbed 3D-Var analyses",
+        help="oracle members from balanced perturbations, or (cycled) perturbed 3D-Var analyses "
+        "of B-perturbed backgrounds (eda), or the members of an ensemble of data assimilations "
+        "cycled beside the chain (eda-cycled, its own perturbed observations)",
     )
     ap.add_argument(
         "--refit-b",
@@ -346,10 +366,11 @@ def main() -> None:
             t0 = time.perf_counter()
             models = world_models(args, noise)
             var = chain = bundle.threedvar
-            cases, pairs = run_cases(args, models, init, chain)
+            ensemble = args.members if args.oracle == "eda-cycled" else 0
+            cases, pairs = run_cases(args, models, init, chain, 0 if args.refit_b else ensemble)
             if args.refit_b and pairs:  # the chain's B from its own background errors
                 chain = refit(*(np.concatenate(x) for x in zip(*pairs, strict=True)))
-                cases, pairs = run_cases(args, models, init, chain)
+                cases, pairs = run_cases(args, models, init, chain, ensemble)
             if args.refit_b:  # the cases' B from theirs
                 var = refit(
                     *(

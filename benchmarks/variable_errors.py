@@ -44,8 +44,9 @@ def main() -> None:
     torch.set_num_threads(1)
     bundle = load_bundle(args.checkpoints)
     scale = bundle.stats.std
-    cases = scenarios(Cases.open(args.cases), args.n, args.density)
-    forecast = Forecaster()
+    opened = Cases.open(args.cases)
+    cases = scenarios(opened, args.n, args.density)
+    forecast = Forecaster(opened.world)
 
     def per_variable(x: np.ndarray, truth: np.ndarray) -> np.ndarray:
         return ((x - truth) ** 2).mean(axis=(-2, -1)) / scale**2

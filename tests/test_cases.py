@@ -54,6 +54,30 @@ def test_generation_is_reproducible(tiny):
     np.testing.assert_array_equal(stack(again.background), stack(cases.background))
 
 
+def test_the_truths_world_is_read_from_the_generation_record():
+    """Case files and manifests record their generation: the world whose imperfect model
+    forecasts, cycles and measures the balance is read from there (v1 where none is)."""
+    from alignda.alignment.rewards import Forecaster
+    from alignda.bundle import load_bundle
+    from alignda.world.model import WorldConfig
+    from alignda.world.shock import height_tendency
+
+    v2 = with_world(GenerateConfig(), "v2")
+    assert WorldConfig.of_generation(v2.to_json()) == WORLDS["v2"].world
+    assert WorldConfig.of_generation(json.loads(v2.to_json())) == WORLDS["v2"].world
+    assert WorldConfig.of_generation(None) == WorldConfig()
+    shipped = Cases.open(SHIPPED_CASES)
+    assert shipped.world == WorldConfig() == load_bundle().world
+    assert Cases(shipped.truth, shipped.background, {"generate_config": v2.to_json()}).world == (
+        WORLDS["v2"].world
+    )
+    t = shipped.times[0]
+    x = np.stack([shipped.background_state(t)])
+    one, two = Forecaster()(x, hours=6), Forecaster(WORLDS["v2"].world)(x, hours=6)
+    assert np.abs(one - two).max() > 1e-3  # each world's own model
+    assert height_tendency(x, world=WORLDS["v2"].world)[0] != height_tendency(x)[0]
+
+
 def test_world_versions_set_the_world_and_keep_the_sizes():
     """v1 is the default configuration (old case files read back as v1); v2 swaps the model and
     where backgrounds start, keeping a generation's sizes and seed."""

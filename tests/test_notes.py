@@ -39,3 +39,32 @@ def test_steps_outside_the_tuning_are_flagged() -> None:
 
 def test_a_folder_without_measurements_says_so() -> None:
     assert "not measured" in weights_note(SamplerSettings(mode="dps"), TUNED, None)
+
+
+@pytest.mark.slow
+def test_cases_of_another_world_are_said_and_scored_in_their_world(tmp_path) -> None:
+    """Twin-world cases of another world version than the models': the page says the prior is
+    outside its training distribution, and forecasts and the balance run in the cases' world."""
+    from dataclasses import replace
+
+    from alignda import studio as st
+    from alignda.paths import SHIPPED_CASES
+    from alignda.studio.notes import OTHER_WORLD_NOTE
+    from alignda.world.cases import Cases
+    from alignda.world.generation import GenerateConfig, with_world
+
+    shipped = st.Studio()
+    assert not shipped.other_world and shipped.world == shipped.bundle.world
+    cases = Cases.open(SHIPPED_CASES)
+    v2 = with_world(GenerateConfig(), "v2")
+    relabelled = Cases(
+        cases.truth, cases.background, {**cases.attrs, "generate_config": v2.to_json()}
+    )
+    path = relabelled.save(tmp_path / "v2.nc")
+    studio = st.Studio(cases=path)
+    assert studio.other_world and studio.world == v2.world != studio.bundle.world
+    assert studio.forecaster.world == v2.world
+    req = replace(st.Request(case="0"), mode="dps", steps=4, members=1)
+    result = studio.run(req)
+    assert OTHER_WORLD_NOTE in result.notes and result.world == v2.world
+    assert OTHER_WORLD_NOTE not in shipped.run(req).notes

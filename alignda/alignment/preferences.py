@@ -220,7 +220,7 @@ def generate_preferences(
     times = [times[i] for i in evenly_spaced(len(times), cfg.backgrounds)]
     order = np.random.default_rng(cfg.seed).permutation(len(times))
     denoiser = prior_denoiser(net)
-    forecaster = Forecaster(batch=max(32, cfg.candidates))
+    forecaster = Forecaster(cases.world, max(32, cfg.candidates))
     gen = torch.Generator().manual_seed(cfg.seed)
     config = {**asdict(cfg), "seconds_per_background": None}
     zbs, zs, ts, rewards = [], [], [], {k: [] for k in REWARDS}

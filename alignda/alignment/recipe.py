@@ -32,6 +32,7 @@ from alignda.analysis.score import SamplerSettings
 from alignda.model.codec import LatentCodec
 from alignda.obs.scenario import Scenario
 from alignda.training.loop import TrainConfig
+from alignda.world.model import WorldConfig
 
 
 @dataclass(frozen=True)
@@ -133,15 +134,17 @@ def select(
     shipped: dict[str, dict[str, torch.Tensor]] | None = None,
     log=print,
     hybrid: HybridEnVar | None = None,
+    world: WorldConfig | None = None,
 ) -> dict:
     """Train, evaluate and pick the best delta per kind; returns (and writes) the selection.
 
     Every snapshot is judged as it is; the last one also times each of ``delta_scales``.
-    A hybrid ``sampler`` judges with ``hybrid`` (its variational solve).
+    A hybrid ``sampler`` judges with ``hybrid`` (its variational solve). ``world``: the
+    truth's world of ``val_cases`` (its imperfect model forecasts; default v1).
     """
     workdir = Path(workdir)
     cache = ResultCache(workdir / "evaluations.json")
-    forecaster = Forecaster()
+    forecaster = Forecaster(world)
 
     def judged(key: str, net: nn.Module) -> dict:
         def run() -> dict:

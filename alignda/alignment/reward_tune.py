@@ -61,6 +61,7 @@ from alignda.obs.networks import DEFAULT_DENSITY
 from alignda.obs.operator import Observations, observe_case
 from alignda.training.loop import TrainConfig, train
 from alignda.world.cases import Cases
+from alignda.world.model import WorldConfig
 from alignda.world.shock import height_tendency
 
 
@@ -135,7 +136,9 @@ class TuneData:
         with torch.no_grad():
             self.zb = torch.cat([codec.encode(b) for b in self.background.split(32)])
             self.z = torch.cat([codec.encode(x) for x in self.truth.split(32)])
-        self.shock_truth = height_tendency(self.truth)
+        #: The truth's world (its imperfect model forecasts and measures the balance).
+        self.world = cases.world
+        self.shock_truth = height_tendency(self.truth, world=self.world)
 
     def __len__(self) -> int:
         return len(self.truth)
@@ -150,9 +153,9 @@ class RewardTerms:
     #: truth has a physics term of 0).
     FLOOR = 1e-2
 
-    def __init__(self, scale: np.ndarray) -> None:
+    def __init__(self, scale: np.ndarray, world: WorldConfig | None = None) -> None:
         self.scale = np.asarray(scale)
-        self.forecaster = Forecaster()
+        self.forecaster = Forecaster(world)
 
     def __call__(
         self, kind: str, states: torch.Tensor, data: TuneData, idx: torch.Tensor
@@ -302,7 +305,7 @@ def reward_tune(
     ref = ref.eval().requires_grad_(False)
     model = copy.deepcopy(ref).requires_grad_(True)
     codec = codec.eval().requires_grad_(False)
-    terms = RewardTerms(scale)
+    terms = RewardTerms(scale, data.world)
     ref_state = ref.state_dict()
     snapshots = SnapshotWriter(workdir, cfg.train)
 

@@ -96,12 +96,12 @@ def normalised_mse(states: np.ndarray, truth: np.ndarray, scale: np.ndarray) -> 
 
 
 class Forecaster:
-    """The forecaster's model: deterministic 48 h forecasts of batches of states."""
+    """The forecaster's model, the imperfect model of the truth's ``world`` (default: world
+    v1): deterministic 48 h forecasts of batches of states."""
 
-    def __init__(
-        self, config: WorldConfig | None = None, batch: int = 32, workers: int = 1
-    ) -> None:
-        self.model = ShallowWaterModel(config or WorldConfig().imperfect())
+    def __init__(self, world: WorldConfig | None = None, batch: int = 32, workers: int = 1) -> None:
+        self.world = world or WorldConfig()
+        self.model = ShallowWaterModel(self.world.imperfect())
         self.batch = batch
         self.workers = workers  # states split over this many threads (one torch thread each)
 
@@ -147,11 +147,15 @@ def geo_score(states: np.ndarray, truth: np.ndarray) -> np.ndarray:
     return np.minimum(1.0, d_truth / np.maximum(d, 1e-12))
 
 
-def balance_score(states: np.ndarray, truth: np.ndarray) -> np.ndarray:
+def balance_score(
+    states: np.ndarray, truth: np.ndarray, world: WorldConfig | None = None
+) -> np.ndarray:
     """Balance score min(1, T_truth / T) of each state (N,), in (0, 1]: T the initialisation
-    shock (:func:`alignda.world.shock.height_tendency`) of the state, T_truth the truth's."""
-    shock = height_tendency(_check_states(states, "states"))
-    shock_truth = height_tendency(_check_states(np.asarray(truth)[None], "truth"))[0]
+    shock (:func:`alignda.world.shock.height_tendency`, by the forecaster's model of the
+    truth's ``world``) of the state, T_truth the truth's."""
+    shock = height_tendency(_check_states(states, "states"), world=world)
+    truth = _check_states(np.asarray(truth)[None], "truth")
+    shock_truth = height_tendency(truth, world=world)[0]
     return np.minimum(1.0, shock_truth / np.maximum(shock, 1e-12))
 
 
@@ -159,12 +163,14 @@ def balance_score(states: np.ndarray, truth: np.ndarray) -> np.ndarray:
 class RewardCase:
     """What every reward scores candidates against: the truth at the analysis time, the
     truth ``FORECAST_HOURS`` later and the candidates' forecasts to it (either None: no
-    forecast reward), and the per-variable scales (C,) of the forecast MSE."""
+    forecast reward), the per-variable scales (C,) of the forecast MSE and the truth's world
+    (whose model measures the balance; None: world v1)."""
 
     truth: np.ndarray
     future_truth: np.ndarray | None = None
     forecasts: np.ndarray | None = None
     scale: np.ndarray | None = None
+    world: WorldConfig | None = None
 
 
 class Reward(Protocol):
@@ -188,7 +194,7 @@ def forecast(candidates: np.ndarray, case: RewardCase) -> np.ndarray:
 
 def physics(candidates: np.ndarray, case: RewardCase) -> np.ndarray:
     """The physics reward (:func:`balance_score`) as a :class:`Reward`."""
-    return balance_score(candidates, case.truth)
+    return balance_score(candidates, case.truth, case.world)
 
 
 @dataclass(frozen=True)
@@ -226,7 +232,8 @@ def physics_term(states: torch.Tensor, case: TermCase) -> torch.Tensor:
     """The physics term: the initialisation shock beyond the truth's, relative,
     max(0, T / T_truth - 1) = 1 / balance score - 1. Relative to the truth, so a calmer state
     than the truth gains nothing (damping the flow is not balance)."""
-    return torch.relu(height_tendency(states) / case.shock_truth - 1.0)
+    shock = height_tendency(states, world=case.forecaster.world)
+    return torch.relu(shock / case.shock_truth - 1.0)
 
 
 @dataclass(frozen=True)
@@ -253,10 +260,11 @@ def candidate_rewards(
     forecasts: np.ndarray | None,
     future_truth: np.ndarray | None,
     scale: np.ndarray,
+    world: WorldConfig | None = None,
 ) -> dict[str, np.ndarray]:
     """The three rewards of a candidate set (each (N,)) from its 48 h forecasts (NaN forecast
-    reward when ``forecasts`` or ``future_truth`` is None)."""
-    case = RewardCase(truth, future_truth, forecasts, scale)
+    reward when ``forecasts`` or ``future_truth`` is None) in the truth's ``world``."""
+    case = RewardCase(truth, future_truth, forecasts, scale, world)
     return {name: reward(candidates, case) for name, reward in REWARD_FUNCTIONS.items()}
 
 
@@ -268,4 +276,5 @@ def all_rewards(
     forecaster: Forecaster,
 ) -> dict[str, np.ndarray]:
     """The three rewards of a candidate set (each (N,)); runs the 48 h forecasts."""
-    return candidate_rewards(candidates, truth, forecaster(candidates), future_truth, scale)
+    fcs = forecaster(candidates)
+    return candidate_rewards(candidates, truth, fcs, future_truth, scale, forecaster.world)

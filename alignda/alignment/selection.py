@@ -82,7 +82,7 @@ def analysis_figures(
     fc = forecaster(mean)
     return {
         "mse": float(normalised_mse(mean, sc.truth, scale)[0]),
-        "balance": float(balance_score(mean, sc.truth)[0]),
+        "balance": float(balance_score(mean, sc.truth, forecaster.world)[0]),
         "geo": float(geo_score(mean, sc.truth)[0]),
         "geo_members": float(geo_score(members, sc.truth).mean()),
         "fc_mse": float(normalised_mse(fc, sc.future_truth, scale)[0]),

@@ -136,6 +136,7 @@ def cmd_align_select(args: argparse.Namespace) -> None:
         tuple(float(c) for c in args.delta_scales.split(",")),
         shipped,
         hybrid=bundle.hybrid,
+        world=bundle.world,
     )
     save_selected(selection, Path(args.workdir) / "selected.safetensors")
     # what stays shipped keeps its record

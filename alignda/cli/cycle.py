@@ -31,6 +31,9 @@ def cmd_cycle(args: argparse.Namespace) -> None:
     names = comma_list(args.methods, (THREEDVAR, *ANALYSIS_MODES), "method", "--methods")
     out = out_path(args)
     o = observing_from_args(args)
+    cases = Cases.open(args.cases)
+    truth0 = cases.truth_state(cases.time_of(args.case))
+    bundle = load_bundle(args.checkpoints)
     config = CycleConfig(
         cycles=args.cycles,
         hours=args.hours,
@@ -38,10 +41,8 @@ def cmd_cycle(args: argparse.Namespace) -> None:
         density=o.density,
         noise_scale=o.noise_scale,
         seed=args.seed,
+        world=cases.world,
     )
-    cases = Cases.open(args.cases)
-    truth0 = cases.truth_state(cases.time_of(args.case))
-    bundle = load_bundle(args.checkpoints)
     weights = weights_from_args(args)
     methods = {
         ("3D-Var" if name == THREEDVAR else name): bundle.variational()

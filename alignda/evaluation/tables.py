@@ -76,7 +76,7 @@ class Evaluator:
         workers: int = 1,
     ) -> None:
         self.bundle, self.stats = bundle, bundle.stats
-        self.forecaster = forecaster or Forecaster(workers=workers)
+        self.forecaster = forecaster or Forecaster(bundle.world, workers=workers)
         self.progress = progress
         self.workers = workers  # members (and forecasts) split over this many threads
 
@@ -163,7 +163,12 @@ class Evaluator:
         states = [np.stack([rows[k][i] for k in names]) for i in range(len(truth))]
         per_case = [
             candidate_rewards(
-                x, truth[i], np.stack([forecasts[k][i] for k in names]), future[i], self.stats.std
+                x,
+                truth[i],
+                np.stack([forecasts[k][i] for k in names]),
+                future[i],
+                self.stats.std,
+                self.forecaster.world,
             )
             for i, x in enumerate(states)
         ]

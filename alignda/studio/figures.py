@@ -101,7 +101,7 @@ def tendency_fields(result: Result, analysis: str = ALIGNED_ROW) -> dict[str, np
     names = [n for n in (BACKGROUND, THREEDVAR, prior) if n == BACKGROUND or n in result.analyses]
     states = np.stack([result.truth, *(result.mean(n) for n in names)])
     start = WAVE_HOURS - SHOCK_HOURS
-    fields = height_tendency_field(states, SHOCK_HOURS, start=start)
+    fields = height_tendency_field(states, SHOCK_HOURS, start=start, world=result.world)
     label, members = prior, len(result.analyses[prior])
     if prior == ALIGNED_ROW:
         label += f" ({weights_text(result.request.weight_dict)})"

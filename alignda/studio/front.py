@@ -26,6 +26,7 @@ from alignda.runtime import parallel_workers
 from alignda.studio.budget import Budget
 from alignda.studio.request import OverBudget, Request, StudioError
 from alignda.studio.result import ALIGNED_ROW, THREEDVAR, UNALIGNED, Result
+from alignda.world.model import WorldConfig
 from alignda.world.stats import WorldStats
 
 
@@ -36,6 +37,7 @@ class FrontStudio(Protocol):
     aligned_available: bool
     budget: Budget
     stats: WorldStats
+    world: WorldConfig
 
     def scenario(self, req: Request) -> Scenario:
         """The request's case observed."""
@@ -79,9 +81,12 @@ class FrontPoint:
     physics_std: float
 
 
-def physics_score(members: np.ndarray, truth: np.ndarray) -> float:
-    """The physics reward (balance score, %) of an ensemble's mean (members (M, C, H, W))."""
-    return 100.0 * float(balance_score(members.mean(0)[None], truth)[0])
+def physics_score(
+    members: np.ndarray, truth: np.ndarray, world: WorldConfig | None = None
+) -> float:
+    """The physics reward (balance score, %) of an ensemble's mean (members (M, C, H, W)) in
+    the truth's ``world``."""
+    return 100.0 * float(balance_score(members.mean(0)[None], truth, world)[0])
 
 
 def front_seconds(studio: FrontStudio, req: Request, seeds: int = DEFAULT_SEEDS) -> float:
@@ -128,7 +133,7 @@ def tradeoff_front(
                 run, weights, sc, progress=False, workers=parallel_workers(), cancelled=cancelled
             ).members
             mse.append(float(normalised_mse(members.mean(0)[None], sc.truth, scale)[0]))
-            physics.append(physics_score(members, sc.truth))
+            physics.append(physics_score(members, sc.truth, studio.world))
         points.append(
             FrontPoint(
                 preset, weights, np.mean(mse), np.std(mse), np.mean(physics), np.std(physics)
@@ -168,10 +173,10 @@ def front_figure(points: list[FrontPoint], result: Result | None = None) -> Figu
     if result is not None:
         table = result.table
         if THREEDVAR in table.index:
-            x = physics_score(result.analyses[THREEDVAR], result.truth)
+            x = physics_score(result.analyses[THREEDVAR], result.truth, result.world)
             ax.scatter(x, table.loc[THREEDVAR, "MSE"], marker="^", c="black", s=50, label="3D-Var")
         mine = ALIGNED_ROW if ALIGNED_ROW in table.index else UNALIGNED
-        x = physics_score(result.analyses[mine], result.truth)
+        x = physics_score(result.analyses[mine], result.truth, result.world)
         ax.scatter(
             x,
             table.loc[mine, "MSE"],

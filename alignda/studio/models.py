@@ -41,6 +41,7 @@ from alignda.studio.request import (
 from alignda.studio.result import Scenario
 from alignda.world.cases import Cases
 from alignda.world.grid import Grid
+from alignda.world.model import WorldConfig
 from alignda.world.reanalysis import is_reanalysis, provenance
 from alignda.world.variables import VARIABLE_NAMES
 
@@ -106,10 +107,22 @@ class StudioModels:
         return [str(np.datetime_as_string(t, unit="h")) for t in self.cases.times]
 
     @property
+    def world(self) -> WorldConfig:
+        """The truth's world of the cases (for real fields, the models'), whose imperfect model
+        forecasts, cycles and measures the balance."""
+        return self.bundle.world if self.real_fields else self.cases.world
+
+    @property
+    def other_world(self) -> bool:
+        """Whether the twin-world cases come from another world than the models were trained
+        on (the prior is then outside its training distribution)."""
+        return not self.real_fields and self.cases.world != self.bundle.world
+
+    @property
     def forecaster(self) -> Forecaster:
         """The 48 h forecast model (built on first use)."""
         if self._forecaster is None:
-            self._forecaster = Forecaster(workers=parallel_workers())
+            self._forecaster = Forecaster(self.world, workers=parallel_workers())
         return self._forecaster
 
     def weights_note(self, settings: SamplerSettings) -> str:

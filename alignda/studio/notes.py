@@ -86,6 +86,14 @@ def weights_note(
     return f"{text} Measured analysis MSE change ({measured.get('cases', '')}): {effects}."
 
 
+#: What the page says when the cases' twin world is not the one the models were trained on.
+OTHER_WORLD_NOTE = (
+    "These cases come from another version of the twin world than the models were trained on "
+    "(the world recorded in the case file and in the checkpoints' manifest): the prior is "
+    "outside its training distribution; forecasts and the balance use the cases' world."
+)
+
+
 def real_fields_note(provenance: str) -> str:
     """What the page says about real cases: out of distribution, and what was derived."""
     said = f" {provenance}." if provenance else ""

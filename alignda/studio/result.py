@@ -17,6 +17,7 @@ from alignda.studio.request import (
     Request,
 )
 from alignda.world.grid import Grid
+from alignda.world.model import WorldConfig
 from alignda.world.variables import VARIABLE_NAMES, VARIABLES
 
 WIND_SPEED = "wind speed"
@@ -95,6 +96,8 @@ class Result:
     settings: dict[str, Any] = field(default_factory=dict)
     #: Each analysis's fit to the observations as its method measured it (O-B, O-A).
     fits: dict[str, ObsFit] = field(default_factory=dict)
+    #: The truth's world (whose imperfect model forecasts and measures balance; None: v1).
+    world: WorldConfig | None = None
 
     @property
     def main(self) -> str:

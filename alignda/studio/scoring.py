@@ -48,7 +48,7 @@ def result_table(
     table = table.rename(columns=lambda c: unit_header(c, table.attrs["units"]))
     table[FIT_COLUMN] = [result.obs.misfit(m) for m in means]
     fcs = None if forecasts is None else np.stack([forecasts[n] for n in names])
-    r = candidate_rewards(means, result.truth, fcs, future, stats.std)
+    r = candidate_rewards(means, result.truth, fcs, future, stats.std, result.world)
     values = (r["accuracy"], r["forecast"], 100 * r["physics"])
     for column, v in zip(REWARD_COLUMNS, values, strict=True):
         table[column] = v

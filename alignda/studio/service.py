@@ -43,6 +43,7 @@ from alignda.studio.budget import Budget, Speeds, calibrate
 from alignda.studio.front import DEFAULT_SEEDS, FrontPoint, front_seconds, tradeoff_front
 from alignda.studio.models import StudioModels
 from alignda.studio.notes import (
+    OTHER_WORLD_NOTE,
     cost_notes,
     quality_notes,
     request_notes,
@@ -205,6 +206,7 @@ class Studio(StudioModels):
             + cost_notes(self.budget, cost),
             seconds=seconds,
             fits={**base.fits, **{n: a.fit for n, a in new.items()}},
+            world=self.world,
         )
         forecasts = None
         if req.forecast and sc.future_truth is not None:
@@ -252,6 +254,8 @@ class Studio(StudioModels):
         notes = [self.aligned_note()]
         if self.real_fields:
             notes.append(self.real_fields_note())
+        if self.other_world:
+            notes.append(OTHER_WORLD_NOTE)
         has_future = sc.future_truth is not None
         args = (self.aligned_available, self.tuned_steps(req.sampler()), has_future, cached)
         return notes + request_notes(req, *args)

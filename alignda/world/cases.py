@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from alignda.world.model import WorldConfig
 from alignda.world.state import stack
 from alignda.world.variables import VARIABLE_NAMES
 
@@ -39,6 +40,11 @@ class Cases:
 
     def __len__(self) -> int:
         return self.background.sizes["time"]
+
+    @property
+    def world(self) -> WorldConfig:
+        """The truth's world, as the generation recorded it (world v1's if not recorded)."""
+        return WorldConfig.of_generation(self.attrs.get("generate_config"))
 
     @property
     def lead_hours(self) -> int:

@@ -21,7 +21,9 @@ forcing, a weaker steady forcing, and different drag, relaxation and hyperdiffus
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -91,6 +93,14 @@ class WorldConfig:
     def to_dict(self) -> dict[str, float | int]:
         """Plain dict for manifests and netCDF attributes."""
         return asdict(self)
+
+    @classmethod
+    def of_generation(cls, record: Mapping | str | None) -> WorldConfig:
+        """The truth's world of a generation ``record`` (its config as the dict or JSON that
+        case files and manifests keep); world v1's where none is recorded."""
+        if isinstance(record, str):
+            record = json.loads(record)
+        return cls(**(record or {}).get("world", {}))
 
 
 class ShallowWaterModel(torch.nn.Module):

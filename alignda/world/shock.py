@@ -30,20 +30,23 @@ SHOCK_HOURS = 1.0
 WAVE_HOURS = 6.0
 
 
-@lru_cache(maxsize=1)
-def forecast_model() -> ShallowWaterModel:
-    """The forecaster's (imperfect) model, built once."""
-    return ShallowWaterModel(WorldConfig().imperfect())
+@lru_cache(maxsize=4)
+def forecast_model(world: WorldConfig | None = None) -> ShallowWaterModel:
+    """The forecaster's (imperfect) model of the truth's ``world`` (default: world v1's),
+    built once per world."""
+    return ShallowWaterModel((world or WorldConfig()).imperfect())
 
 
-def _tendency(states: np.ndarray | torch.Tensor, hours: float, start: float) -> torch.Tensor:
+def _tendency(
+    states: np.ndarray | torch.Tensor, hours: float, start: float, world: WorldConfig | None
+) -> torch.Tensor:
     """(z(start + hours) - z(start)) / hours as a tensor (N, H, W), float32 for arrays."""
     x = states if torch.is_tensor(states) else torch.as_tensor(np.asarray(states, np.float32))
     if x.ndim != 4 or x.shape[1] < 1:
         raise ValueError(f"states must be (N, C, nlat, nlon), got {tuple(x.shape)}")
     if not (np.isfinite(hours) and hours > 0 and np.isfinite(start) and start >= 0):
         raise ValueError(f"need hours > 0 and start >= 0, got hours={hours}, start={start}")
-    model, grad = forecast_model(), torch.is_tensor(states)
+    model, grad = forecast_model(world), torch.is_tensor(states)
     first = model.forecast(x, start, grad=grad) if start > 0 else x
     later = model.forecast(first, hours, grad=grad)
     return (later[:, 0] - first[:, 0].to(later.dtype)) / hours
@@ -59,16 +62,23 @@ def _out(value: torch.Tensor, like: np.ndarray | torch.Tensor) -> np.ndarray | t
 
 
 def height_tendency_field(
-    states: np.ndarray | torch.Tensor, hours: float = SHOCK_HOURS, start: float = 0.0
+    states: np.ndarray | torch.Tensor,
+    hours: float = SHOCK_HOURS,
+    start: float = 0.0,
+    world: WorldConfig | None = None,
 ) -> np.ndarray | torch.Tensor:
     """(z(start + hours) - z(start)) / hours (m/h) of each state (N, C, H, W) -> (N, H, W),
-    from a forecast by the forecaster's model; a tensor gives a differentiable tensor."""
-    return _out(_tendency(states, hours, start), states)
+    from a forecast by the forecaster's model of ``world`` (:func:`forecast_model`); a tensor
+    gives a differentiable tensor."""
+    return _out(_tendency(states, hours, start, world), states)
 
 
 def height_tendency(
-    states: np.ndarray | torch.Tensor, hours: float = SHOCK_HOURS, start: float = 0.0
+    states: np.ndarray | torch.Tensor,
+    hours: float = SHOCK_HOURS,
+    start: float = 0.0,
+    world: WorldConfig | None = None,
 ) -> np.ndarray | torch.Tensor:
     """Area-weighted rms of :func:`height_tendency_field` (m/h) of each state (N, C, H, W)
     -> (N,); the default is the shock, the first hour. A tensor gives a differentiable tensor."""
-    return _out(_rms(_tendency(states, hours, start)), states)
+    return _out(_rms(_tendency(states, hours, start, world)), states)
