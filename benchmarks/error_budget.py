@@ -47,11 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # alignda from the
 from alignda.analysis.hybrid import HybridEnVar  # noqa: E402
 from alignda.analysis.threedvar import ThreeDVar, fit_background_error  # noqa: E402
 from alignda.bundle import load_bundle  # noqa: E402
+from alignda.evaluation.ensemble import spread_error_correlation  # noqa: E402
 from alignda.experiment import DEFAULT  # noqa: E402
 from alignda.obs.operator import observe_case  # noqa: E402
 from alignda.paths import CHECKPOINT_DIR  # noqa: E402
 from alignda.world.grid import Grid  # noqa: E402
 from alignda.world.model import HOUR, ShallowWaterModel, WorldConfig  # noqa: E402
+from alignda.world.state import to_dataset  # noqa: E402
 
 LEAD_H = 48
 INIT_WIND = 1.5  # m/s, world v1's initial perturbation
@@ -185,17 +187,6 @@ def eda_starts(var: ThreeDVar, case: Case, m: int, gen: torch.Generator) -> np.n
     return var.analyse_batch(np.stack(starts), sets)
 
 
-def local_correlation(spread: np.ndarray, error: np.ndarray) -> float:
-    """Correlation of local spread and |error| (C, nlat, nlon), zonal means removed, pooled
-    over the variables (each standardised)."""
-    out = []
-    for s, e in zip(spread, np.abs(error), strict=True):
-        s = s - s.mean(axis=-1, keepdims=True)
-        e = e - e.mean(axis=-1, keepdims=True)
-        out.append(float((s * e).sum() / math.sqrt((s**2).sum() * (e**2).sum())))
-    return float(np.mean(out))
-
-
 def budget(
     args: argparse.Namespace,
     cases: list[Case],
@@ -248,7 +239,9 @@ def budget(
         mean = members.mean(0)
         spread2 = (members.var(0, ddof=1) / std.reshape(-1, 1, 1) ** 2 * w.reshape(-1, 1)).mean()
         add("spread/error", math.sqrt(float(spread2) / weighted_mse(mean, case.truth, std, w)))
-        add("local corr", local_correlation(members.std(0, ddof=1), mean - case.truth))
+        ens = to_dataset(members, leading=[("member", np.arange(m))])
+        where = spread_error_correlation(ens, to_dataset(case.truth))
+        add("local corr", float(where.to_array().mean()))
         obs = observe_case(case.truth, 7919 + k, density=args.density)
         var3d = weighted_mse(var.analyse(case.background, obs), case.truth, std, w)
         add("3D-Var MSE", var3d)

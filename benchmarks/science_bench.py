@@ -4,8 +4,10 @@ Run: ``python benchmarks/science_bench.py [--cases assets/test_cases.nc] [--n-ca
 (prints figures, asserts nothing). For each case set and observation network it prints, per
 method (background, 3D-Var and every guidance mode): the normalised MSE of the analysis
 (ensemble mean), its ratio to 3D-Var's with a paired bootstrap 90 % interval over cases, the
-RMSE of z (m) and u (m/s), the Geo-Score (%), the ensemble spread/skill ratio and CRPS
-(normalised, mean over variables), the observation misfit O-A beside O-B (rms of
+RMSE of z (m) and u (m/s), the Geo-Score (%), the ensemble spread/skill ratio, whether its
+spread knows where the error is (``where``: the correlation of local spread and local error,
+zonal means removed, mean over variables) and CRPS (normalised, mean over variables), the
+observation misfit O-A beside O-B (rms of
 innovations / obs std), and how many cases diverged (non-finite, or O-A > O-B).
 Also prints decode(encode(truth)): RMSE per variable and Geo-Score.
 """
@@ -54,6 +56,7 @@ def ensemble_figures(
         spread = ensemble.spread(ens).to_array().values
         out["spread2"] = float(np.mean((spread / std) ** 2)) * (m + 1) / m
         out["crps"] = float(np.mean(ensemble.crps(ens, ref).to_array().values / std))
+        out["where"] = float(ensemble.spread_error_correlation(ens, ref).to_array().mean())
     return out
 
 
@@ -121,7 +124,8 @@ def main() -> None:
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     header = (
         f"{'network':<15}{'method':<10}{'MSE':>8}{'x3DVar':>8}{'90% CI':>14}{'z m':>7}"
-        f"{'u m/s':>7}{'Geo%':>6}{'ss':>6}{'CRPS':>7}{'O-A':>6}{'O-B':>6}{'div':>4}{'s':>6}"
+        f"{'u m/s':>7}{'Geo%':>6}{'ss':>6}{'where':>6}{'CRPS':>7}{'O-A':>6}{'O-B':>6}{'div':>4}"
+        f"{'s':>6}"
     )
     print(header)
     for pattern, density in networks:
@@ -181,6 +185,7 @@ def main() -> None:
                     "rmse_z_m": mean("rmse_z"),
                     "geo_score_pct": 100 * mean("geo"),
                     "spread_skill": float(ss) if np.isfinite(ss) else None,
+                    "spread_error_correlation": mean("where"),
                     "o_minus_a": float(np.nanmean(oa)),
                     "o_minus_b": float(ob.mean()),
                     "diverged": div,
@@ -189,7 +194,8 @@ def main() -> None:
             print(
                 f"{pattern + f' {density:.1%}':<15}{name:<10}{np.nanmean(mse):>8.4f}{ratio:>8.2f}"
                 f"{f'[{lo:.2f},{hi:.2f}]':>14}{mean('rmse_z'):>7.2f}{mean('rmse_u'):>7.3f}"
-                f"{100 * mean('geo'):>6.1f}{ss:>6.2f}{mean('crps'):>7.4f}{np.nanmean(oa):>6.2f}"
+                f"{100 * mean('geo'):>6.1f}{ss:>6.2f}{mean('where'):>6.2f}{mean('crps'):>7.4f}"
+                f"{np.nanmean(oa):>6.2f}"
                 f"{ob.mean():>6.2f}{div:>4}{secs[name]:>6.1f}"
             )
     if args.json:

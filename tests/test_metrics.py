@@ -244,6 +244,28 @@ def test_spread_and_spread_skill() -> None:
     assert float(ssr_c["u"]) == pytest.approx(s * R2 / d * math.sqrt(3 / 2), rel=1e-12)
 
 
+def test_spread_error_correlation_knows_where() -> None:
+    """+1 when the spread is large exactly where the mean's error is, -1 when the opposite,
+    whatever the zonal means; 0 when its zonal variation is orthogonal to the error's."""
+    truth = smooth_truth(2)
+    lon = np.deg2rad(LON)
+    pattern = 1.0 + 0.5 * np.cos(lon)[None, :] + 0.2 * np.arange(4)[:, None]  # (lat, lon) > 0
+    error = dataset({v: pattern for v in VARS}, 2)
+    spread = dataset({v: 0.1 * pattern + 0.7 for v in VARS}, 2)  # an affine map of it
+    ens = members(truth + error + spread, truth + error - spread)
+    r = E.spread_error_correlation(ens, truth)
+    assert set(r.data_vars) == set(VARS)
+    np.testing.assert_allclose(r.to_array().values, 1.0, atol=1e-12)
+    opposite = dataset({v: 2.0 - 0.1 * pattern for v in VARS}, 2)
+    ens = members(truth + error + opposite, truth + error - opposite)
+    np.testing.assert_allclose(E.spread_error_correlation(ens, truth).to_array(), -1.0, atol=1e-12)
+    shifted = dataset({v: 1.0 + 0.5 * np.sin(lon)[None, :] + 0 * pattern for v in VARS}, 2)
+    ens = members(truth + error + shifted, truth + error - shifted)  # orthogonal in longitude
+    np.testing.assert_allclose(E.spread_error_correlation(ens, truth).to_array(), 0.0, atol=1e-12)
+    with pytest.raises(ValueError, match="at least 2 members"):
+        E.spread_error_correlation(members(truth), truth)
+
+
 def test_ensemble_requires_members() -> None:
     truth = smooth_truth(2)
     with pytest.raises(ValueError, match="member"):

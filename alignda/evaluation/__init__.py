@@ -3,7 +3,7 @@
 - :mod:`~alignda.evaluation.metrics`: WeatherBench2-style deterministic metrics on xarray
   Datasets (MSE, RMSE, MAE, ACC, area means) and the one normalised MSE;
 - :mod:`~alignda.evaluation.ensemble`: ensemble metrics (mean, spread, rank histogram,
-  spread/skill, CRPS);
+  spread/skill, CRPS, the correlation of local spread and error);
 - :mod:`~alignda.evaluation.scorecard`: score tables of analyses and their text form;
 - :mod:`~alignda.evaluation.checks`: the metrics' input checks and dimension names;
 - :mod:`~alignda.evaluation.experiments`: analysis methods run on a case set, scored in the
@@ -32,7 +32,14 @@ _EXPORTS = {
         "rmse",
         "spatial_mean",
     ),
-    "ensemble": ("crps", "ensemble_mean", "rank_histogram", "spread", "spread_skill"),
+    "ensemble": (
+        "crps",
+        "ensemble_mean",
+        "rank_histogram",
+        "spread",
+        "spread_error_correlation",
+        "spread_skill",
+    ),
     "scorecard": ("format_table", "score_table"),
     "experiments": (
         "FITS_WORSE_COLUMN",

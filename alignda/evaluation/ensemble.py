@@ -9,10 +9,17 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from alignda.evaluation.checks import MEMBER, check_dataset, check_pair
+from alignda.evaluation.checks import LAT, LON, MEMBER, check_dataset, check_pair
 from alignda.evaluation.metrics import case_mean, ordered_vars, rmse, spatial_mean
 
-__all__ = ["crps", "ensemble_mean", "rank_histogram", "spread", "spread_skill"]
+__all__ = [
+    "crps",
+    "ensemble_mean",
+    "rank_histogram",
+    "spread",
+    "spread_error_correlation",
+    "spread_skill",
+]
 
 
 def _check_ensemble(ens: xr.Dataset, min_members: int = 2) -> int:
@@ -79,6 +86,21 @@ def spread_skill(
     if finite_ensemble_correction:
         ratio = ratio * np.sqrt((m + 1) / m)
     return ratio
+
+
+def spread_error_correlation(ens: xr.Dataset, truth: xr.Dataset) -> xr.Dataset:
+    """Whether the ensemble knows *where* its error is: per variable, the correlation over the
+    grid of the local spread (member std) with the local absolute error of the ensemble mean,
+    both with their zonal means removed (so the latitude of the jets does not count as
+    knowing where), pooled over grid points without weights, averaged over cases."""
+    _check_ensemble(ens)
+    ens = check_pair(ens, truth, extra_pred_dims=(MEMBER,))
+    s = ens.std(MEMBER, ddof=1)
+    e = abs(ens.mean(MEMBER) - truth)
+    s, e = s - s.mean(LON), e - e.mean(LON)
+    grid = (LAT, LON)
+    r = (s * e).sum(grid) / np.sqrt((s**2).sum(grid) * (e**2).sum(grid))
+    return case_mean(r)
 
 
 def _pair_abs_diff_sum(x: np.ndarray) -> np.ndarray:
