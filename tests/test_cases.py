@@ -86,6 +86,9 @@ def test_world_versions_set_the_world_and_keep_the_sizes():
     cfg = with_world(GenerateConfig(n_trajectories=7, seed=3, batch=8), "v2")
     assert (cfg.version, cfg.backgrounds, cfg.world) == ("v2", "cycled", WORLDS["v2"].world)
     assert (cfg.n_trajectories, cfg.seed, cfg.batch) == (7, 3, 8)
+    forecasts = 7 * len(cfg.analysis_indices()) * cfg.lead_hours / 24
+    chain = (7 + 2 * 7) * cfg.record_days  # the chain and its two calibration passes count
+    assert cfg.model_days()[1] == forecasts + chain
     assert cfg.world.noise_amplitude == 0 and cfg.world.steady_amplitude > 0
     assert with_world(cfg, "v1") == replace(GenerateConfig(), n_trajectories=7, seed=3, batch=8)
     with pytest.raises(ValueError, match="unknown world version"):

@@ -99,9 +99,16 @@ class GenerateConfig:
         return int(round(self.chain_spinup_days * 4 / every)) * every
 
     def model_days(self) -> tuple[float, float]:
-        """(truth, background) model-days the generation integrates, for time estimates."""
+        """(truth, background) model-days the generation integrates, for time estimates; a
+        cycled generation's backgrounds count its chain too (calibration passes included),
+        though not the chain's 3D-Var solves."""
         truth = self.n_trajectories * (self.spinup_days + self.record_days)
         bg = self.n_trajectories * len(self.analysis_indices()) * self.lead_hours / 24
+        if self.backgrounds == "cycled":
+            from alignda.world.osse import CALIBRATION_TRAJECTORIES
+
+            calibrated = min(self.n_trajectories, CALIBRATION_TRAJECTORIES)
+            bg += (self.n_trajectories + 2 * calibrated) * self.record_days
         return truth, bg
 
 
