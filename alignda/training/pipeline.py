@@ -26,7 +26,15 @@ from alignda.paths import CHECKPOINT_DIR
 from alignda.runtime import default_device
 from alignda.training.loop import TrainConfig, last_log
 from alignda.world.cases import Cases, concatenate
-from alignda.world.generation import GenerateConfig, generate, in_parts, split
+from alignda.world.generation import (
+    GenerateConfig,
+    estimate,
+    generate,
+    in_parts,
+    measure_speed,
+    split,
+)
+from alignda.world.model import ShallowWaterModel
 from alignda.world.stats import WorldStats
 
 STAGES = ("data", "stats", "vae", "prior")
@@ -344,6 +352,10 @@ def _cases(
                 _say(f"reading cases from {folder}")
                 pieces.append({n: Cases.open(folder / f"{n}.nc") for n in names})
                 continue
+        if dev.type == "cpu":
+            model = ShallowWaterModel(part.world)
+            guess = estimate(part, measure_speed(model, min(part.batch, 16)))["seconds"]
+            _say(f"part {k + 1}/{count}: about {guess / 60:.0f} min (the model's speed now)")
         t0 = time.perf_counter()
         pieces.append(split(generate(part, progress=progress, device=dev), part))
         _say(f"part {k + 1}/{count} generated in {time.perf_counter() - t0:.0f} s on {dev}")
