@@ -157,17 +157,18 @@ def test_budget_cuts_steps_and_never_raises() -> None:
 
 
 @pytest.mark.slow
-def test_rebuild_data_in_parts_resumes_at_the_parts_kept(tmp_path, capsys) -> None:
+def test_rebuild_data_in_parts_resumes_at_the_parts_kept(tmp_path, capfd) -> None:
     from alignda.training.pipeline import rebuild
 
     gen = GenerateConfig(n_trajectories=6, spinup_days=0.25, record_days=2.5, seed=3)
     recipe = replace(Recipe(), generate=gen, data_parts=2)
     kw = {"out": tmp_path / "ck", "data": tmp_path / "data", "runs": tmp_path / "runs"}
-    rebuild(recipe, stages=("data", "stats"), progress=False, **kw)
-    assert "part 2/2 generated" in capsys.readouterr().out
+    rebuild(recipe, stages=("data", "stats"), progress=False, data_workers=2, **kw)
+    said = capfd.readouterr().out  # the two worker processes' lines too
+    assert "part 1/2 generated" in said and "part 2/2 generated" in said
     (tmp_path / "data" / "part_01" / "train.nc").unlink()  # a stage stopped in part 2
     rebuild(recipe, stages=("data", "stats"), progress=False, **kw)
-    said = capsys.readouterr().out
+    said = capfd.readouterr().out
     assert "reading cases from" in said and "part_00" in said
     assert "part 2/2 generated" in said and "part 1/2 generated" not in said
     train = Cases.open(tmp_path / "data" / "part_01" / "train.nc")

@@ -164,6 +164,7 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
         progress=not args.quiet,
         budget_seconds=args.budget_minutes * 60 if args.budget_minutes else None,
         prior_init=args.prior_init,
+        data_workers=args.data_workers,
     )
     print(json.dumps(figures, indent=1))
 
@@ -282,6 +283,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         type=int,
         help="generate the data in this many parts, each kept as it finishes (a stopped data "
         f"stage resumes at the part it was on; default {recipe.data_parts})",
+    )
+    rb.add_argument(
+        "--data-workers",
+        dest="data_workers",
+        type=int,
+        default=1,
+        help="on the CPU, processes (one thread each) that generate missing data parts side by "
+        "side (e.g. 2 on a 2-core machine)",
     )
     rb.add_argument(
         "--stages",

@@ -24,17 +24,9 @@ from alignda.model.nn.dit import DiTConfig
 from alignda.model.nn.vae import VAEConfig
 from alignda.paths import CHECKPOINT_DIR
 from alignda.runtime import default_device
+from alignda.training.data_stage import recipe_cases, say
 from alignda.training.loop import TrainConfig, last_log
-from alignda.world.cases import Cases, concatenate
-from alignda.world.generation import (
-    GenerateConfig,
-    estimate,
-    generate,
-    in_parts,
-    measure_speed,
-    split,
-)
-from alignda.world.model import ShallowWaterModel
+from alignda.world.generation import GenerateConfig
 from alignda.world.stats import WorldStats
 
 STAGES = ("data", "stats", "vae", "prior")
@@ -186,10 +178,6 @@ def fit_to_budget(
     return replace(recipe, **cut)
 
 
-def _say(msg: str) -> None:
-    print(f"[rebuild {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
 def rebuild(
     recipe: Recipe,
     out: str | Path = CHECKPOINT_DIR,
@@ -200,8 +188,12 @@ def rebuild(
     progress: bool = True,
     budget_seconds: float | None = None,
     prior_init: str | Path | None = None,
+    data_workers: int = 1,
 ) -> dict[str, dict]:
     """Run ``stages`` of the recipe; returns each stage's figures.
+
+    ``data_workers``: processes (one thread each) that generate missing data parts side by
+    side on the CPU (a 2-core machine generates two at once).
 
     ``budget_seconds``: wall-clock budget of the whole rebuild; after the data stage the
     training steps are cut to fit what is left (:func:`fit_to_budget`; the manifest records
@@ -223,12 +215,14 @@ def rebuild(
     out, data, runs = Path(out), Path(data), Path(runs)
     out.mkdir(parents=True, exist_ok=True)
     dev = default_device()
-    _say(f"device {dev}; stages {stages}; recipe {json.dumps(recipe.to_dict())}")
+    say(f"device {dev}; stages {stages}; recipe {json.dumps(recipe.to_dict())}")
     figures: dict[str, dict] = {}
-    parts = _cases(recipe.generate, recipe.data_parts, data, save_data, progress, dev)
+    parts = recipe_cases(
+        recipe.generate, recipe.data_parts, data, save_data, progress, dev, data_workers
+    )
     source = {"generate": asdict(recipe.generate), "data": str(data)}
     train_pairs = len(parts["train"])
-    _say(f"cases: {', '.join(f'{k} {len(v)}' for k, v in parts.items())} (analysis times)")
+    say(f"cases: {', '.join(f'{k} {len(v)}' for k, v in parts.items())} (analysis times)")
 
     if "stats" in stages:
         bg, truth = parts["train"].pairs()
@@ -237,13 +231,13 @@ def rebuild(
         stats = WorldStats.from_cases(parts["train"])
         for name, thing in (("threedvar_b", berr), ("world_stats", stats)):
             register(name, thing.save(out / f"{name}.safetensors"), directory=out, data=info)
-        _say("B and world statistics registered")
+        say("B and world statistics registered")
     stats = WorldStats.load(out / "world_stats.safetensors")
     if budget_seconds is not None:
         left = budget_seconds - (time.perf_counter() - start)
         per_step = step_seconds(recipe, dev)
         recipe = fit_to_budget(recipe, left, per_step, stages)
-        _say(
+        say(
             f"{left:.0f} s left; s/step {per_step}: VAE {recipe.vae_train.steps} steps, "
             f"decoder {recipe.decoder_train.steps}, prior {recipe.prior_train.steps} steps"
         )
@@ -273,7 +267,7 @@ def rebuild(
             },
             data={**source, "train_pairs": train_pairs},
         )
-        _say(f"VAE exported: {figures['vae']}")
+        say(f"VAE exported: {figures['vae']}")
 
     if "decoder" in stages:
         t0 = time.perf_counter()
@@ -300,7 +294,7 @@ def rebuild(
                 f"recipe's world seed {recipe.generate.seed} on {dev.type}"
             ),
         )
-        _say(f"decoder exported: {figures['decoder']}")
+        say(f"decoder exported: {figures['decoder']}")
 
     if "prior" in stages:
         t0 = time.perf_counter()
@@ -328,39 +322,5 @@ def rebuild(
             },
             data={**source, "train_pairs": train_pairs},
         )
-        _say(f"prior exported: {figures['prior']}")
+        say(f"prior exported: {figures['prior']}")
     return figures
-
-
-def _cases(
-    cfg: GenerateConfig,
-    count: int,
-    data: Path,
-    save: bool,
-    progress: bool,
-    dev: torch.device,
-) -> dict[str, Cases]:
-    """The train/val/test cases of ``cfg`` generated in ``count`` parts (``in_parts``), each
-    read from ``data`` (``data/part_K`` for several) if there, else generated and kept."""
-    names = ("train", "val", "test")
-    pieces = []
-    for k, part in enumerate(in_parts(cfg, count)):
-        folder = data if count == 1 else data / f"part_{k:02d}"
-        stamp = folder / "generate_config.json"
-        if stamp.exists() and stamp.read_text() == part.to_json():
-            if all((folder / f"{n}.nc").exists() for n in names):
-                _say(f"reading cases from {folder}")
-                pieces.append({n: Cases.open(folder / f"{n}.nc") for n in names})
-                continue
-        if dev.type == "cpu":
-            model = ShallowWaterModel(part.world)
-            guess = estimate(part, measure_speed(model, min(part.batch, 16)))["seconds"]
-            _say(f"part {k + 1}/{count}: about {guess / 60:.0f} min (the model's speed now)")
-        t0 = time.perf_counter()
-        pieces.append(split(generate(part, progress=progress, device=dev), part))
-        _say(f"part {k + 1}/{count} generated in {time.perf_counter() - t0:.0f} s on {dev}")
-        if save:
-            for n, cases in pieces[-1].items():
-                cases.save(folder / f"{n}.nc", compress=False)
-            stamp.write_text(part.to_json())
-    return {n: concatenate([p[n] for p in pieces]) for n in names}
