@@ -109,7 +109,8 @@ def _evaluate(args: argparse.Namespace, workers: int) -> None:
     modes = comma_list(args.modes, ANALYSIS_MODES, "analysis mode", "--modes")
     out = out_path(args)
     cases = Cases.open(args.cases)
-    ev = Evaluator(load_bundle(args.checkpoints), progress=not args.quiet, workers=workers)
+    bundle = load_bundle(args.checkpoints)
+    ev = Evaluator(bundle, progress=not args.quiet, workers=workers, world=cases.world)
     times = [t for t in cases.times if cases.future_truth(t, 48) is not None][: args.n_cases]
     truth = np.stack([cases.truth_state(t) for t in times])
     bg = np.stack([cases.background_state(t) for t in times])
