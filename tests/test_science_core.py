@@ -167,10 +167,16 @@ def test_rebuild_data_in_parts_resumes_at_the_parts_kept(tmp_path, capfd) -> Non
     said = capfd.readouterr().out  # the two worker processes' lines too
     assert "part 1/2 generated" in said and "part 2/2 generated" in said
     (tmp_path / "data" / "part_01" / "train.nc").unlink()  # a stage stopped in part 2
+    stamp = tmp_path / "data" / "part_00" / "generate_config.json"
+    kept = json.loads(stamp.read_text())
+    stamp.write_text(json.dumps({**kept, "batch": 7}))  # the batch size is only speed
     rebuild(recipe, stages=("data", "stats"), progress=False, **kw)
     said = capfd.readouterr().out
     assert "reading cases from" in said and "part_00" in said
     assert "part 2/2 generated" in said and "part 1/2 generated" not in said
+    stamp.write_text(json.dumps({**kept, "seed": 8}))  # another generation: made again
+    rebuild(recipe, stages=("data", "stats"), progress=False, **kw)
+    assert "part 1/2 generated" in capfd.readouterr().out
     train = Cases.open(tmp_path / "data" / "part_01" / "train.nc")
     assert set(np.unique(train.truth.trajectory.values)) <= {3, 4, 5}
 

@@ -7,9 +7,11 @@ on; on the CPU, several worker processes (one thread each) can generate parts si
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -24,6 +26,10 @@ from alignda.world.generation import (
     split,
 )
 from alignda.world.model import ShallowWaterModel
+
+#: States integrated at once on the CPU: per state, batches of 32-128 run about 3x faster
+#: than the recipe's 1024 (a GPU's size) on the 2-core CPU.
+CPU_BATCH = 64
 
 
 def say(msg: str) -> None:
@@ -40,13 +46,13 @@ def _part_folder(data: Path, count: int, k: int) -> Path:
 
 
 def _kept(folder: Path, part: GenerateConfig) -> bool:
-    """Whether ``folder`` holds the splits of exactly this generation."""
+    """Whether ``folder`` holds the splits of this generation (made with any batch size: how
+    many states are integrated at once is a matter of speed, like the device)."""
     stamp = folder / "generate_config.json"
-    return (
-        stamp.exists()
-        and stamp.read_text() == part.to_json()
-        and all((folder / f"{n}.nc").exists() for n in SPLITS)
-    )
+    if not (stamp.exists() and all((folder / f"{n}.nc").exists() for n in SPLITS)):
+        return False
+    kept = GenerateConfig.from_dict(json.loads(stamp.read_text()))
+    return replace(kept, batch=part.batch) == part
 
 
 def _generate_part(
@@ -91,6 +97,8 @@ def recipe_cases(
     read from ``data`` (``data/part_K`` for several) if there, else generated and kept; on the
     CPU, ``workers`` processes (one thread each) generate the missing parts side by side."""
     parts = in_parts(cfg, count)
+    if dev.type == "cpu":  # a CPU integrates small batches faster per state
+        parts = [replace(p, batch=min(p.batch, CPU_BATCH)) for p in parts]
     folders = [_part_folder(data, count, k) for k in range(count)]
     labels = [f"part {k + 1}/{count}" for k in range(count)]
     missing = [k for k in range(count) if not _kept(folders[k], parts[k])]

@@ -216,6 +216,7 @@ def generate(
             config.seed,
             config.chain_spinup_steps,
             progress,
+            config.batch,
         )
 
         def initial(chunk: list[tuple[int, int]]) -> torch.Tensor:

@@ -81,10 +81,12 @@ def chain_background_error(
     density: float,
     seed: int,
     spinup_steps: int,
+    batch: int = 64,
 ) -> BackgroundError:
-    """The chain's B: fitted to 6 h forecasts of perturbed truths, then refitted to the
-    background errors of a chain run with that B (after ``spinup_steps`` 6-hourly states),
-    on the first :data:`CALIBRATION_TRAJECTORIES` trajectories of ``truth`` (n, T, C, H, W)."""
+    """The chain's B: fitted to 6 h forecasts of perturbed truths (``batch`` at a time), then
+    refitted to the background errors of a chain run with that B (after ``spinup_steps``
+    6-hourly states), on the first :data:`CALIBRATION_TRAJECTORIES` trajectories of ``truth``
+    (n, T, C, H, W)."""
     part = truth[:CALIBRATION_TRAJECTORIES]
     gen = torch.Generator().manual_seed(seed)
     steps = model.config.steps(cycle_hours)
@@ -93,7 +95,12 @@ def chain_background_error(
     ends = part[:, every::every].reshape(-1, *part.shape[2:])
     s = model.from_physical(torch.from_numpy(starts).to(model.noise_band.device))
     s = s + model.perturbation(len(starts), START_WIND, gen)
-    first = model.to_physical(model.run(s, steps)[0]).cpu().numpy()
+    first = np.concatenate(
+        [
+            model.to_physical(model.run(s[i : i + batch], steps)[0]).cpu().numpy()
+            for i in range(0, len(s), batch)
+        ]
+    )
     var = ThreeDVar(fit_background_error(first, ends)).to(model.noise_band.device)
     _, bgs = run_chain(part, model, var, cycle_hours, density, seed)
     keep = np.isfinite(bgs[:, spinup_steps:, 0, 0, 0])
@@ -108,11 +115,13 @@ def chain_analyses(
     seed: int,
     spinup_steps: int,
     progress: bool = False,
+    batch: int = 64,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """The analyses (n, T, C, H, W) of the chain over 6-hourly truth states (n, T, C, H, W),
-    its B calibrated first (:func:`chain_background_error`); and its figures: rms analysis and
-    background error per variable, area-weighted, after ``spinup_steps`` states."""
-    berr = chain_background_error(truth, model, cycle_hours, density, seed + 1, spinup_steps)
+    its B calibrated first (:func:`chain_background_error`, forecasting ``batch`` states at a
+    time); and its figures: rms analysis and background error per variable, area-weighted,
+    after ``spinup_steps`` states."""
+    berr = chain_background_error(truth, model, cycle_hours, density, seed + 1, spinup_steps, batch)
     var = ThreeDVar(berr).to(model.noise_band.device)
     analyses, bgs = run_chain(truth, model, var, cycle_hours, density, seed, progress)
     w = Grid(*truth.shape[-2:]).weights.reshape(-1, 1)
