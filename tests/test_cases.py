@@ -225,3 +225,13 @@ def test_cli_generate_small(tmp_path, capsys):
     assert Cases.open(tmp_path / "train.nc").truth.sizes["time"] == 10
     assert main(["generate", "--out", str(tmp_path), "--record-days", "1"]) == 2
     assert "record_days must exceed" in capsys.readouterr().err
+
+
+def test_cli_generate_config_of_a_world_version():
+    """`generate --world v2` takes v2's world and keeps the sizes given beside it."""
+    from alignda.cli import build_parser
+    from alignda.cli.data import _generate_config
+
+    argv = ["generate", "--world", "v2", "--seed", "99", "--n-trajectories", "4"]
+    cfg = _generate_config(build_parser().parse_args(argv))
+    assert cfg == with_world(GenerateConfig(n_trajectories=4, seed=99), "v2")

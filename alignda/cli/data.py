@@ -31,10 +31,10 @@ def _generate_config(args: argparse.Namespace) -> GenerateConfig:
         cfg = GenerateConfig.from_dict(json.loads(Path(args.config).read_text()))
     if args.world:
         cfg = with_world(cfg, args.world)
-    overrides = {
+    overrides = {  # --world names a version (set above), not the model's parameters
         f.name: getattr(args, f.name)
         for f in fields(GenerateConfig)
-        if getattr(args, f.name, None) is not None
+        if f.name != "world" and getattr(args, f.name, None) is not None
     }
     return replace(cfg, **overrides)
 
