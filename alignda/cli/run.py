@@ -100,6 +100,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace, workers: int) -> None:
     import numpy as np
 
+    from alignda.alignment.rewards import Forecaster
     from alignda.bundle import load_bundle
     from alignda.evaluation.experiments import FITS_WORSE_COLUMN
     from alignda.evaluation.scorecard import format_table
@@ -109,8 +110,8 @@ def _evaluate(args: argparse.Namespace, workers: int) -> None:
     modes = comma_list(args.modes, ANALYSIS_MODES, "analysis mode", "--modes")
     out = out_path(args)
     cases = Cases.open(args.cases)
-    bundle = load_bundle(args.checkpoints)
-    ev = Evaluator(bundle, progress=not args.quiet, workers=workers, world=cases.world)
+    forecaster = Forecaster(cases.world, workers=workers)  # the cases' world
+    ev = Evaluator(load_bundle(args.checkpoints), forecaster, not args.quiet, workers)
     times = [t for t in cases.times if cases.future_truth(t, 48) is not None][: args.n_cases]
     truth = np.stack([cases.truth_state(t) for t in times])
     bg = np.stack([cases.background_state(t) for t in times])

@@ -36,7 +36,6 @@ from alignda.evaluation.experiments import (
 )
 from alignda.experiment import DEFAULT
 from alignda.obs.operator import Observations, scaled_noise_std
-from alignda.world.model import WorldConfig
 
 #: The paper's prior rows: unaligned, physics-aligned (-P) and multi-reward aligned (-M).
 MODELS: dict[str, dict[str, float]] = {
@@ -67,8 +66,8 @@ class EvalConfig:
 
 
 class Evaluator:
-    """Runs analyses, forecasts and rewards for stacks of held-out cases (forecasts by the
-    imperfect model of the cases' ``world``; default: the bundle's)."""
+    """Runs analyses, forecasts and rewards for stacks of held-out cases (forecasts by
+    ``forecaster``; default: the imperfect model of the bundle's world)."""
 
     def __init__(
         self,
@@ -76,10 +75,9 @@ class Evaluator:
         forecaster: Forecaster | None = None,
         progress: bool = True,
         workers: int = 1,
-        world: WorldConfig | None = None,
     ) -> None:
         self.bundle, self.stats = bundle, bundle.stats
-        self.forecaster = forecaster or Forecaster(world or bundle.world, workers=workers)
+        self.forecaster = forecaster or Forecaster(bundle.world, workers=workers)
         self.progress = progress
         self.workers = workers  # members (and forecasts) split over this many threads
 
