@@ -7,6 +7,11 @@ stable chain keeps a flat error; a drifting one grows towards the climate's. Exa
 seed 99's held-out set of ``generate --world v2 --seed 99``):
 
     python benchmarks/chain_stability.py --cases data/v2_heldout/train.nc --density 0.01,0.05
+
+``--record`` runs nothing: it prints the rms error of the file's own 48 h backgrounds per
+quarter of each trajectory's record (the kept chain's drift, if any), cheaply:
+
+    python benchmarks/chain_stability.py --record --cases data/v2/part_00/train.nc
 """
 
 from __future__ import annotations
@@ -32,9 +37,13 @@ def main() -> None:
     ap.add_argument("--density", default="0.01", help="comma list of observed fractions")
     ap.add_argument("--seed", type=int, default=99, help="networks and the chain's start")
     ap.add_argument("--batch", type=int, default=64, help="calibration forecasts at a time")
+    ap.add_argument("--record", action="store_true", help="the file's backgrounds, by quarter")
     args = ap.parse_args()
     torch.set_num_threads(1)
     cases = Cases.open(args.cases)
+    if args.record:
+        record_drift(cases)
+        return
     traj = cases.truth.trajectory.values
     truth = np.stack([stack(cases.truth.sel(time=traj == j)) for j in np.unique(traj)])
     model = ShallowWaterModel(cases.world.imperfect())
@@ -46,6 +55,29 @@ def main() -> None:
         for b in range(0, truth.shape[1] - 1, BLOCK):
             z, u = err[:, b : b + BLOCK, 0].mean(), err[:, b : b + BLOCK, 1].mean()
             print(f"  days {b // 4:>2}-{(b + BLOCK) // 4:>2}: z {z:6.1f} m, u {u:5.2f} m/s")
+
+
+def record_drift(cases: Cases) -> None:
+    """Print the rms error (z, u) of the backgrounds per quarter of each trajectory's record,
+    and the worst trajectory's last quarter against its first."""
+    w = Grid(cases.truth.sizes["latitude"], cases.truth.sizes["longitude"]).weights.reshape(-1, 1)
+    traj = cases.truth.trajectory.sel(time=cases.times).values
+    ratios = []
+    print("48 h background rms error by quarter of the record")
+    for j in np.unique(traj):
+        times = cases.times[traj == j]
+        err = np.stack(
+            [
+                np.sqrt(((cases.background_state(t) - cases.truth_state(t)) ** 2 * w).mean((1, 2)))
+                for t in times
+            ]
+        )  # (T, C)
+        q = np.array_split(err, 4)
+        z = [f"{b[:, 0].mean():6.1f}" for b in q]
+        u = [f"{b[:, 1].mean():5.2f}" for b in q]
+        ratios.append(q[-1][:, 0].mean() / q[0][:, 0].mean())
+        print(f"  trajectory {j:>3}: z {' '.join(z)} m; u {' '.join(u)} m/s")
+    print(f"last / first quarter z: median {np.median(ratios):.2f}, worst {max(ratios):.2f}")
 
 
 if __name__ == "__main__":

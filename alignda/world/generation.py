@@ -127,7 +127,13 @@ WORLD_V2 = replace(
 #: The world versions: what defines each (model, where backgrounds start, record length).
 WORLDS: dict[str, GenerateConfig] = {
     "v1": GenerateConfig(),
-    "v2": GenerateConfig(version="v2", backgrounds="cycled", record_days=48.0, world=WORLD_V2),
+    "v2": GenerateConfig(
+        version="v2",
+        backgrounds="cycled",
+        cycle_density=0.02,  # 1 %: the chain drifts away from the truth over a 48-day record
+        record_days=48.0,
+        world=WORLD_V2,
+    ),
 }
 #: The GenerateConfig fields a world version sets (the rest: sizes, seed, batching).
 WORLD_FIELDS = (
