@@ -37,6 +37,7 @@ def main() -> None:
     ap.add_argument("--density", default="0.01", help="comma list of observed fractions")
     ap.add_argument("--seed", type=int, default=99, help="networks and the chain's start")
     ap.add_argument("--batch", type=int, default=64, help="calibration forecasts at a time")
+    ap.add_argument("--cycle-hours", type=int, default=6, help="the chain's cycle")
     ap.add_argument("--record", action="store_true", help="the file's backgrounds, by quarter")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -49,11 +50,13 @@ def main() -> None:
     model = ShallowWaterModel(cases.world.imperfect())
     w = Grid(*truth.shape[-2:]).weights.reshape(-1, 1)
     for density in (float(d) for d in args.density.split(",")):
-        an, _ = chain_analyses(truth, model, 6, density, args.seed, BLOCK, batch=args.batch)
-        err = np.sqrt((((an - truth) ** 2) * w).mean(axis=(3, 4)))  # (n, T, C)
+        an, _, _ = chain_analyses(
+            truth, model, args.cycle_hours, density, args.seed, BLOCK, batch=args.batch
+        )
+        err = np.sqrt((((an - truth) ** 2) * w).mean(axis=(3, 4)))  # (n, T, C), NaN unanalysed
         print(f"density {density:g}, {len(truth)} trajectories: rms analysis error")
         for b in range(0, truth.shape[1] - 1, BLOCK):
-            z, u = err[:, b : b + BLOCK, 0].mean(), err[:, b : b + BLOCK, 1].mean()
+            z, u = (np.nanmean(err[:, b : b + BLOCK, c]) for c in (0, 1))
             print(f"  days {b // 4:>2}-{(b + BLOCK) // 4:>2}: z {z:6.1f} m, u {u:5.2f} m/s")
 
 

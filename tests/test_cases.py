@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from alignda.cli import main
 from alignda.paths import SHIPPED_CASES
@@ -18,6 +19,8 @@ from alignda.world.generation import (
     split,
     with_world,
 )
+from alignda.world.model import ShallowWaterModel
+from alignda.world.osse import chain_analyses
 from alignda.world.state import stack
 from alignda.world.variables import VARIABLE_NAMES
 
@@ -126,6 +129,47 @@ def test_cycled_backgrounds_start_from_a_3dvar_chain():
     np.testing.assert_array_equal(stack(again.background), stack(cases.background))
     with pytest.raises(ValueError, match="backgrounds must be"):
         GenerateConfig(backgrounds="oracle")
+
+
+@pytest.mark.slow
+def test_staggered_chains_forecast_the_backgrounds():
+    """A chain cycling at the backgrounds' lead (24 h) with a case every 12 h runs as two
+    staggered chains; each background is the imperfect model's forecast from the analysis of
+    the chain one lead earlier, and the generation uses the chains' own forecasts."""
+    cfg = GenerateConfig(
+        n_trajectories=2,
+        spinup_days=0.5,
+        record_days=4.0,
+        chain_spinup_days=1.0,
+        backgrounds="cycled",
+        cycle_hours=24,
+        lead_hours=24,
+        batch=16,
+        seed=5,
+    )
+    assert (cfg.chains, cfg.chain_forecasts_are_backgrounds) == (2, True)
+    assert cfg.analysis_indices()[:2] == [8, 10]
+    cases = generate(cfg, progress=False)
+    traj = cases.truth.trajectory.values
+    truth = np.stack([stack(cases.truth.sel(time=traj == j)) for j in np.unique(traj)])
+    model = ShallowWaterModel(cfg.world.imperfect())
+    an, bgs, figures = chain_analyses(
+        truth, model, 24, 0.01, 5, cfg.chain_spinup_steps, batch=16, chains=2
+    )
+    assert figures == {k: v for k, v in cases.attrs.items() if k.startswith("chain_")}
+    assert np.isfinite(an[:, ::2]).all() and np.isnan(an[:, 1::2]).all()  # every 12 h
+    bg, _ = cases.pairs()
+    np.testing.assert_array_equal(
+        bg, np.concatenate([bgs[j, cfg.analysis_indices()] for j in (0, 1)])
+    )
+    for k in (8, 10):  # each chain's background is its forecast from its analysis a day before
+        x0 = model.from_physical(torch.from_numpy(an[:, k - 4]))
+        fc = model.to_physical(model.run(x0, model.config.steps(24))[0]).numpy()
+        np.testing.assert_allclose(fc, bgs[:, k], rtol=0, atol=1e-3 * np.abs(fc).max())
+    with pytest.raises(ValueError, match="cycle_hours must be"):
+        GenerateConfig(cycle_hours=18)
+    with pytest.raises(ValueError, match="staggered"):
+        chain_analyses(truth[:, :6], model, 24, 0.01, 5, 0, chains=3)
 
 
 @pytest.mark.slow

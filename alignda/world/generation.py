@@ -38,7 +38,7 @@ class GenerateConfig:
     lead_hours: int = 48
     perturbation_wind: float = 1.5  # m/s rms of the balanced initial-state error (perturbed)
     backgrounds: str = "perturbed"  # from the perturbed truth (world v1) or "cycled" (v2)
-    cycle_hours: int = 6  # cycled: the 3D-Var chain's analysis interval
+    cycle_hours: int = 6  # cycled: the 3D-Var chain's analysis interval (staggered if longer)
     cycle_density: float = 0.01  # cycled: its random observations, a fraction of the grid
     chain_spinup_days: float = 8.0  # cycled: chain days before the first analysis case
     version: str = "v1"  # the world's version (recorded in case files and manifests)
@@ -59,8 +59,12 @@ class GenerateConfig:
             raise ValueError("lead_hours and analysis_every_hours must be multiples of 6")
         if self.backgrounds not in BACKGROUNDS:
             raise ValueError(f"backgrounds must be one of {BACKGROUNDS}, not {self.backgrounds!r}")
-        if self.cycle_hours % 6 or 24 % self.cycle_hours:
-            raise ValueError("cycle_hours must be 6, 12 or 24")
+        every = self.analysis_every_hours
+        if self.cycle_hours % 6 or (every % self.cycle_hours and self.cycle_hours % every):
+            raise ValueError(
+                "cycle_hours must be a multiple of 6 that divides analysis_every_hours or is a "
+                "multiple of it"
+            )
         if abs(sum(self.splits) - 1) > 1e-6 or min(self.splits) < 0:
             raise ValueError("splits must be three non-negative fractions summing to 1")
 
@@ -93,6 +97,11 @@ class GenerateConfig:
         return list(range(first, self.states_per_trajectory, step))
 
     @property
+    def chains(self) -> int:
+        """Staggered 3D-Var chains, one per analysis time within a cycle (cycled)."""
+        return max(1, self.cycle_hours // self.analysis_every_hours)
+
+    @property
     def chain_spinup_steps(self) -> int:
         """6-hourly states of the chain's spin-up, a whole number of its cycles."""
         every = self.cycle_hours // 6
@@ -100,16 +109,24 @@ class GenerateConfig:
 
     def model_days(self) -> tuple[float, float]:
         """(truth, background) model-days the generation integrates, for time estimates; a
-        cycled generation's backgrounds count its chain too (calibration passes included),
-        though not the chain's 3D-Var solves."""
+        cycled generation's backgrounds count its chains too (calibration passes included),
+        though not the chains' 3D-Var solves; the chains' own forecasts are the backgrounds
+        when they cycle at the backgrounds' lead."""
         truth = self.n_trajectories * (self.spinup_days + self.record_days)
         bg = self.n_trajectories * len(self.analysis_indices()) * self.lead_hours / 24
         if self.backgrounds == "cycled":
             from alignda.world.osse import CALIBRATION_TRAJECTORIES
 
+            if self.chain_forecasts_are_backgrounds:
+                bg = 0.0
             calibrated = min(self.n_trajectories, CALIBRATION_TRAJECTORIES)
-            bg += (self.n_trajectories + 2 * calibrated) * self.record_days
+            bg += (self.n_trajectories * self.chains + 2 * calibrated) * self.record_days
         return truth, bg
+
+    @property
+    def chain_forecasts_are_backgrounds(self) -> bool:
+        """Cycled at the backgrounds' lead: each background is a chain's own forecast."""
+        return self.backgrounds == "cycled" and self.cycle_hours == self.lead_hours
 
 
 #: World v2's model: a steady vorticity forcing (a fixed pattern, like orography) instead of the
@@ -214,7 +231,7 @@ def generate(
     if config.backgrounds == "cycled":
         from alignda.world.osse import chain_analyses
 
-        starts, chain = chain_analyses(
+        starts, chain_bgs, chain = chain_analyses(
             truth,
             fc_model,
             config.cycle_hours,
@@ -223,6 +240,7 @@ def generate(
             config.chain_spinup_steps,
             progress,
             config.batch,
+            config.chains,
         )
 
         def initial(chunk: list[tuple[int, int]]) -> torch.Tensor:
@@ -239,7 +257,10 @@ def generate(
             return fc_model.from_physical(x0) + pert
 
         source = "48 h forecast of the imperfect model from perturbed truth"
-    bgs = forecasts(fc_model, jobs, initial, config.lead_hours, config.batch, progress)
+    if config.chain_forecasts_are_backgrounds:
+        bgs = np.stack([chain_bgs[j, k] for j, k in jobs])
+    else:
+        bgs = forecasts(fc_model, jobs, initial, config.lead_hours, config.batch, progress)
 
     # Each trajectory gets its own stretch of a fictional calendar (unique, readable times).
     stride = int(math.ceil(config.record_days)) + 5

@@ -3,16 +3,19 @@
 This is how observing-system simulation experiments make backgrounds: the truth is observed
 every ``cycle_hours`` by ``cycle_density`` random observations, a 3D-Var analyses them on the
 imperfect model's forecast from its previous analysis (the *chain*), and each background is
-the imperfect model's ``lead_hours`` forecast from the chain's analysis at that time (made by
-:func:`alignda.world.generation.generate`, as world v1's from the perturbed truth). Its error
+the imperfect model's ``lead_hours`` forecast from the chain's analysis at that time. Its error
 is then the error of the day: the analysis error (largest where observations were sparse),
 grown by the flow, plus the model error. World v1 started its backgrounds from the truth plus
 a random balanced perturbation instead.
 
-The chain's static B is fitted to its own 6 h background errors (:func:`chain_background_error`:
+A chain that cycles less often than the cases come (48 h cycles, a case every 12 h) runs as
+several *staggered* chains, one per offset; when its cycle is the backgrounds' lead, the
+backgrounds are the chains' own forecasts (:func:`alignda.world.generation.generate`).
+
+The chain's static B is fitted to its own background errors (:func:`chain_background_error`:
 a first pass with a B from perturbed-truth forecasts, as an OSSE tunes its B), on the first
 trajectories. Every draw (initial errors, observation networks and noise) is seeded by the
-generation's seed, the trajectory and the time.
+generation's seed, the chain, the trajectory and the time.
 """
 
 from __future__ import annotations
@@ -107,6 +110,11 @@ def chain_background_error(
     return fit_background_error(bgs[:, spinup_steps:][keep], part[:, spinup_steps:][keep])
 
 
+def chain_seed(seed: int, chain: int) -> int:
+    """The seed of one of several staggered chains (the first keeps the generation's)."""
+    return seed if chain == 0 else int(np.random.SeedSequence([seed, chain]).generate_state(1)[0])
+
+
 def chain_analyses(
     truth: np.ndarray,
     model: ShallowWaterModel,
@@ -116,14 +124,26 @@ def chain_analyses(
     spinup_steps: int,
     progress: bool = False,
     batch: int = 64,
-) -> tuple[np.ndarray, dict[str, float]]:
-    """The analyses (n, T, C, H, W) of the chain over 6-hourly truth states (n, T, C, H, W),
-    its B calibrated first (:func:`chain_background_error`, forecasting ``batch`` states at a
-    time); and its figures: rms analysis and background error per variable, area-weighted,
-    after ``spinup_steps`` states."""
+    chains: int = 1,
+) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """The analyses and backgrounds (n, T, C, H, W; NaN where none) of the chain over 6-hourly
+    truth states (n, T, C, H, W), its B calibrated first (:func:`chain_background_error`,
+    forecasting ``batch`` states at a time); and its figures: rms analysis and background error
+    per variable, area-weighted, after ``spinup_steps`` states. ``chains`` staggered chains
+    start evenly spaced within the first cycle, each analysing its own observations."""
+    every = cycle_hours // 6
+    if every % chains:
+        raise ValueError(f"{chains} chains cannot be evenly staggered in a {cycle_hours} h cycle")
     berr = chain_background_error(truth, model, cycle_hours, density, seed + 1, spinup_steps, batch)
     var = ThreeDVar(berr).to(model.noise_band.device)
-    analyses, bgs = run_chain(truth, model, var, cycle_hours, density, seed, progress)
+    analyses = np.full(truth.shape, np.nan, np.float32)
+    bgs = np.full(truth.shape, np.nan, np.float32)
+    for i in range(chains):
+        first = i * every // chains
+        a, b = run_chain(
+            truth[:, first:], model, var, cycle_hours, density, chain_seed(seed, i), progress
+        )
+        analyses[:, first::every], bgs[:, first::every] = a[:, ::every], b[:, ::every]
     w = Grid(*truth.shape[-2:]).weights.reshape(-1, 1)
     figures = {}
     for label, x in (("analysis", analyses), ("background", bgs)):
@@ -133,4 +153,4 @@ def chain_analyses(
         figures.update(
             {f"chain_{label}_rmse_{v}": float(r) for v, r in zip(VARIABLE_NAMES, rms, strict=True)}
         )
-    return analyses, figures
+    return analyses, bgs, figures
