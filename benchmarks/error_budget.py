@@ -204,7 +204,11 @@ def budget(
     w = grid.weights
     steps = int(LEAD_H * HOUR / world.dt)
     gen = torch.Generator().manual_seed(args.seed + 1)
-    hybrid = {b: HybridEnVar(var, beta=b, localisation_km=args.loc_km) for b in args.beta}
+    hybrid = {
+        (b, km): HybridEnVar(var, beta=b, localisation_km=km)
+        for km in args.loc_km
+        for b in args.beta
+    }
     rows: dict[str, list[float]] = {}
 
     def add(name: str, value: float) -> None:
@@ -245,9 +249,10 @@ def budget(
         obs = observe_case(case.truth, 7919 + k, density=args.density)
         var3d = weighted_mse(var.analyse(case.background, obs), case.truth, std, w)
         add("3D-Var MSE", var3d)
-        for b, h in hybrid.items():
+        for (b, km), h in hybrid.items():
             env = h.centre(members, obs, case.background)
-            add(f"EnVar b{b:g} / 3D-Var", weighted_mse(env, case.truth, std, w) / var3d)
+            where_km = f" {km:g} km" if len(args.loc_km) > 1 else ""
+            add(f"EnVar b{b:g}{where_km} / 3D-Var", weighted_mse(env, case.truth, std, w) / var3d)
         u = case.truth[1]
         add("truth rms wind", wind_rms(case.truth, w))
         add("truth max zonal-mean u", float(np.abs(u.mean(-1)).max()))
@@ -313,7 +318,7 @@ def main() -> None:
     )
     ap.add_argument("--beta", default="0.5,0.9", help="EnVar ensemble weights")
     ap.add_argument(
-        "--loc-km", dest="loc_km", type=float, default=1500.0, help="EnVar localisation length"
+        "--loc-km", dest="loc_km", default="1500", help="EnVar localisation lengths (comma list)"
     )
     ap.add_argument(
         "--cycle-hours", type=int, default=48, help="cycled: hours between the chain's analyses"
@@ -351,6 +356,7 @@ def main() -> None:
     if LEAD_H % args.cycle_hours:
         ap.error(f"--cycle-hours must divide {LEAD_H}")
     args.beta = [float(b) for b in args.beta.split(",")]
+    args.loc_km = [float(km) for km in args.loc_km.split(",")]
     torch.set_num_threads(1)
     bundle = load_bundle(CHECKPOINT_DIR)
     results = {}

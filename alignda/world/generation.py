@@ -147,8 +147,10 @@ WORLDS: dict[str, GenerateConfig] = {
     "v2": GenerateConfig(
         version="v2",
         backgrounds="cycled",
-        cycle_density=0.02,  # 1 %: the chain drifts away from the truth over a 48-day record
-        record_days=48.0,
+        cycle_hours=48,  # the app's own cycle: 1 % random observations every 48 h
+        cycle_density=0.01,
+        chain_spinup_days=16.0,
+        record_days=56.0,
         world=WORLD_V2,
     ),
 }
