@@ -89,9 +89,13 @@ def test_world_versions_set_the_world_and_keep_the_sizes():
     cfg = with_world(GenerateConfig(n_trajectories=7, seed=3, batch=8), "v2")
     assert (cfg.version, cfg.backgrounds, cfg.world) == ("v2", "cycled", WORLDS["v2"].world)
     assert (cfg.n_trajectories, cfg.seed, cfg.batch) == (7, 3, 8)
-    forecasts = 7 * len(cfg.analysis_indices()) * cfg.lead_hours / 24
-    chain = (7 + 2 * 7) * cfg.record_days  # the chain and its two calibration passes count
-    assert cfg.model_days()[1] == forecasts + chain
+    # v2's four staggered chains and the two calibration passes count; their own forecasts
+    # are the backgrounds
+    assert (cfg.chains, cfg.chain_forecasts_are_backgrounds) == (4, True)
+    assert cfg.model_days()[1] == (7 * 4 + 2 * 7) * cfg.record_days
+    six = replace(cfg, cycle_hours=6)  # one 6-hourly chain: the backgrounds are forecast apart
+    forecasts = 7 * len(six.analysis_indices()) * six.lead_hours / 24
+    assert six.model_days()[1] == forecasts + (7 + 2 * 7) * six.record_days
     assert cfg.world.noise_amplitude == 0 and cfg.world.steady_amplitude > 0
     assert with_world(cfg, "v1") == replace(GenerateConfig(), n_trajectories=7, seed=3, batch=8)
     with pytest.raises(ValueError, match="unknown world version"):
