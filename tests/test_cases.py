@@ -154,8 +154,8 @@ def test_staggered_chains_forecast_the_backgrounds():
     assert (cfg.chains, cfg.chain_forecasts_are_backgrounds) == (2, True)
     assert cfg.analysis_indices()[:2] == [8, 10]
     cases = generate(cfg, progress=False)
-    traj = cases.truth.trajectory.values
-    truth = np.stack([stack(cases.truth.sel(time=traj == j)) for j in np.unique(traj)])
+    truth = cases.truth_trajectories()
+    assert truth.shape[:2] == (2, cfg.states_per_trajectory)
     model = ShallowWaterModel(cfg.world.imperfect())
     an, bgs, figures = chain_analyses(
         truth, model, 24, 0.01, 5, cfg.chain_spinup_steps, batch=16, chains=2

@@ -101,6 +101,12 @@ class Cases:
         truth = stack(self.truth.sel(time=self.times))
         return stack(self.background), truth
 
+    def truth_trajectories(self) -> np.ndarray:
+        """The truth's trajectories as one float32 array (n, T, C, nlat, nlon), in trajectory
+        order (a generation's: every trajectory has the same length)."""
+        traj = self.truth.trajectory.values
+        return np.stack([stack(self.truth.sel(time=traj == j)) for j in np.unique(traj)])
+
     def subset(self, times: np.ndarray, future_hours: int = 0) -> Cases:
         """Cases at the given analysis times; keeps truth at t + future_hours too."""
         times = np.asarray(times, dtype="datetime64[ns]")

@@ -113,12 +113,11 @@ class GenerateConfig:
         though not the chains' 3D-Var solves; the chains' own forecasts are the backgrounds
         when they cycle at the backgrounds' lead."""
         truth = self.n_trajectories * (self.spinup_days + self.record_days)
-        bg = self.n_trajectories * len(self.analysis_indices()) * self.lead_hours / 24
+        forecast = not self.chain_forecasts_are_backgrounds
+        bg = forecast * self.n_trajectories * len(self.analysis_indices()) * self.lead_hours / 24
         if self.backgrounds == "cycled":
             from alignda.world.osse import CALIBRATION_TRAJECTORIES
 
-            if self.chain_forecasts_are_backgrounds:
-                bg = 0.0
             calibrated = min(self.n_trajectories, CALIBRATION_TRAJECTORIES)
             bg += (self.n_trajectories * self.chains + 2 * calibrated) * self.record_days
         return truth, bg
