@@ -3,6 +3,7 @@ resumable training, decoder fine-tuning, the hybrid ensemble-variational analysi
 rule that aligned deltas belong to one prior."""
 
 import json
+import shutil
 from dataclasses import replace
 
 import numpy as np
@@ -14,7 +15,7 @@ from alignda.analysis.hybrid import HybridEnVar
 from alignda.analysis.methods import prior_method
 from alignda.analysis.score import SamplerSettings, analyse
 from alignda.analysis.threedvar import BackgroundError, ThreeDVar
-from alignda.checkpoints import CheckpointError, register
+from alignda.checkpoints import CheckpointError, read_manifest, register
 from alignda.model.codec import LatentCodec
 from alignda.model.diffusion import EpsilonDenoiser
 from alignda.model.nn.dit import DiT, DiTConfig
@@ -179,13 +180,20 @@ def test_rebuild_data_in_parts_resumes_at_the_parts_kept(tmp_path, capfd) -> Non
     assert "part 1/2 generated" in capfd.readouterr().out
     train = Cases.open(tmp_path / "data" / "part_01" / "train.nc")
     assert set(np.unique(train.truth.trajectory.values)) <= {3, 4, 5}
+    shutil.rmtree(tmp_path / "data" / "part_01")  # the first part alone: nothing generated
+    rebuild(recipe, stages=("data", "stats"), progress=False, use_parts=1, **kw)
+    said = capfd.readouterr().out
+    assert "part_00" in said and "part_01" not in said and "generated" not in said
+    first = Cases.open(tmp_path / "data" / "part_00" / "train.nc")
+    record = read_manifest(tmp_path / "ck")["threedvar_b"]["data"]
+    assert record["parts"] == "the first 1 of 2" and record["cases"] == len(first)
+    with pytest.raises(ValueError, match="cannot use 3 of 2 data parts"):
+        rebuild(recipe, stages=("data",), progress=False, use_parts=3, **kw)
 
 
 @pytest.mark.slow
 def test_decoder_finetune_moves_the_decoder_alone_and_keeps_the_record(tmp_path) -> None:
-    import shutil
 
-    from alignda.checkpoints import read_manifest
     from alignda.model.codec import load_codec
     from alignda.model.prior import load_prior
     from alignda.training.vae import export_finetuned_decoder, finetune_decoder

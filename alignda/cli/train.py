@@ -165,6 +165,7 @@ def cmd_rebuild(args: argparse.Namespace) -> None:
         budget_seconds=args.budget_minutes * 60 if args.budget_minutes else None,
         prior_init=args.prior_init,
         data_workers=args.data_workers,
+        use_parts=args.use_parts,
     )
     print(json.dumps(figures, indent=1))
 
@@ -291,6 +292,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="on the CPU, processes (one thread each) that generate missing data parts side by "
         "side (e.g. 2 on a 2-core machine)",
+    )
+    rb.add_argument(
+        "--use-parts",
+        dest="use_parts",
+        type=int,
+        help="train on the first this many data parts only, neither generating nor reading "
+        "the rest (a budgeted CPU rebuild; the manifests say how many)",
     )
     rb.add_argument(
         "--stages",

@@ -189,6 +189,7 @@ def rebuild(
     budget_seconds: float | None = None,
     prior_init: str | Path | None = None,
     data_workers: int = 1,
+    use_parts: int | None = None,
 ) -> dict[str, dict]:
     """Run ``stages`` of the recipe; returns each stage's figures.
 
@@ -217,10 +218,13 @@ def rebuild(
     dev = default_device()
     say(f"device {dev}; stages {stages}; recipe {json.dumps(recipe.to_dict())}")
     figures: dict[str, dict] = {}
+    count = recipe.data_parts
     parts = recipe_cases(
-        recipe.generate, recipe.data_parts, data, save_data, progress, dev, data_workers
+        recipe.generate, count, data, save_data, progress, dev, data_workers, use_parts
     )
     source = {"generate": asdict(recipe.generate), "data": str(data)}
+    if use_parts is not None:
+        source["parts"] = f"the first {use_parts} of {count}"
     train_pairs = len(parts["train"])
     say(f"cases: {', '.join(f'{k} {len(v)}' for k, v in parts.items())} (analysis times)")
 
