@@ -175,10 +175,16 @@ class _Analysis(torch.autograd.Function):
 
 
 def differentiable_analysis(
-    increment: Increment, shape: tuple[int, ...], guess: torch.Tensor, obs: Observations
+    increment: Increment,
+    shape: tuple[int, ...],
+    guess: torch.Tensor,
+    obs: Observations,
+    maxiter: int = 300,
+    rtol: float = 1e-4,
 ) -> torch.Tensor:
     """The analysis (C, H, W) of first guess ``guess`` (a tensor, C, H, W) and ``obs``, with
-    the gradient of anything computed from it flowing back to ``guess`` (one extra solve)."""
+    the gradient of anything computed from it flowing back to ``guess`` (one extra solve);
+    both solves stop at ``rtol`` (as :func:`variational_analysis`)."""
     if tuple(guess.shape) != tuple(obs.mask.shape):
         raise ValueError(f"first guess shape {tuple(guess.shape)} != obs {obs.mask.shape}")
-    return _Analysis.apply(guess, NormalEquations(increment, shape, obs))
+    return _Analysis.apply(guess, NormalEquations(increment, shape, obs, maxiter, rtol))
