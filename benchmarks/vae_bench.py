@@ -13,7 +13,6 @@ trained on one world is fit for another when these figures match those on its ow
 from __future__ import annotations
 
 import argparse
-import json
 
 import numpy as np
 import torch
@@ -66,8 +65,7 @@ def main() -> None:
     codec = load_codec(args.checkpoints)
     for path in args.cases:
         cases = Cases.open(path)
-        record = cases.attrs.get("generate_config")
-        version = json.loads(record).get("version", "v1") if record else "v1"
+        version = cases.attrs.get("world_version", "v1")
         for label, row in figures(codec, cases, min(args.n, len(cases))).items():
             text = ", ".join(f"{k} {v:.3g}" for k, v in row.items())
             print(f"{path} ({version}) {label}: {text}")

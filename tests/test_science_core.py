@@ -193,7 +193,6 @@ def test_rebuild_data_in_parts_resumes_at_the_parts_kept(tmp_path, capfd) -> Non
 
 @pytest.mark.slow
 def test_decoder_finetune_moves_the_decoder_alone_and_keeps_the_record(tmp_path) -> None:
-
     from alignda.model.codec import load_codec
     from alignda.model.prior import load_prior
     from alignda.training.vae import export_finetuned_decoder, finetune_decoder
